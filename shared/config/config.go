@@ -1,0 +1,532 @@
+// Package config parses and validates pg2s3 settings. It takes the keys a
+// tap-postgres user already has (values may be strings or JSON scalars) plus
+// pg2s3's own, and reports every problem at once.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the validated settings of one pipeline (one database).
+type Config struct {
+	Host     string
+	Port     int
+	User     string
+	Password string `json:"-"`
+	DBName   string
+
+	SSLMode     string // disable, prefer, require, verify-ca, verify-full
+	SSLRootCert string // path or inline PEM
+	SSLCert     string
+	SSLKey      string `json:"-"`
+
+	FilterSchemas []string
+	FilterDBs     []string
+
+	SSHTunnel *SSHTunnel
+
+	Sink      Sink
+	Bookmarks Bookmarks
+
+	// Log-based replication.
+	SlotName      string
+	LogicalPlugin string // pgoutput (default) or wal2json
+	Publication   string
+	PublishAll    bool // FOR ALL TABLES publication
+	DebugLSN      bool
+
+	// Run budget.
+	BatchRows      int
+	BatchBytes     int64
+	MaxRunDuration time.Duration
+	IdleTimeout    time.Duration // logical_poll_total_seconds
+
+	DefaultReplicationMethod   string
+	IncludeSchemasInStreamName bool
+	// Pipeline names this configuration in the bookmark store and in object
+	// keys; defaults to the database name.
+	Pipeline string
+}
+
+// SSHTunnel configures a bastion host.
+type SSHTunnel struct {
+	Host                  string
+	Port                  int
+	User                  string
+	PrivateKey            string `json:"-"`
+	Passphrase            string `json:"-"`
+	Password              string `json:"-"`
+	HostKey               string // a known_hosts line
+	InsecureIgnoreHostKey bool
+}
+
+// Sink says where batches go.
+type Sink struct {
+	Type        string // local or s3
+	Path        string
+	Bucket      string
+	Prefix      string
+	Region      string
+	Endpoint    string
+	SSE         string
+	KMSKeyID    string
+	PartSizeMB  int
+	Concurrency int
+}
+
+// Bookmarks says where bookmarks are checkpointed.
+type Bookmarks struct {
+	Type     string // file or dynamodb
+	Path     string
+	Table    string
+	Region   string
+	Endpoint string
+}
+
+// Defaults of the embedded local setup.
+const (
+	DefaultSinkPath      = "./pg2s3-out"
+	DefaultBookmarksPath = "./pg2s3-bookmarks.json"
+	DefaultBatchRows     = 100000
+	DefaultBatchBytes    = 128 << 20
+)
+
+// Load reads and parses a JSON config file.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	c, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse parses a JSON config document and validates it. The error, if any,
+// joins every problem found, each naming its key.
+func Parse(data []byte) (*Config, error) {
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	p := &parser{raw: raw}
+	c := &Config{}
+	c.Host = p.str("host", "")
+	c.Port = p.int("port", 5432)
+	c.User = p.str("user", "")
+	c.Password = p.str("password", "")
+	c.DBName = p.str("dbname", "")
+	c.SSLMode = p.str("sslmode", "")
+	if ssl, ok := p.boolOK("ssl"); ok && ssl && c.SSLMode == "" {
+		c.SSLMode = "require" // tap-postgres: ssl "true" means sslmode=require
+	}
+	if c.SSLMode == "" {
+		c.SSLMode = "prefer"
+	}
+	c.SSLRootCert = p.str("sslrootcert", "")
+	c.SSLCert = p.str("sslcert", "")
+	c.SSLKey = p.str("sslkey", "")
+	c.FilterSchemas = p.list("filter_schemas")
+	c.FilterDBs = p.list("filter_dbs")
+	c.SlotName = p.str("slot_name", "")
+	c.LogicalPlugin = p.str("logical_plugin", "pgoutput")
+	c.Publication = p.str("publication", "")
+	c.PublishAll = p.bool("publish_all_tables", false)
+	c.DebugLSN = p.bool("debug_lsn", false)
+	c.BatchRows = p.int("batch_rows", 0)
+	if c.BatchRows == 0 {
+		c.BatchRows = p.int("itersize", DefaultBatchRows)
+	}
+	c.BatchBytes = int64(p.int("batch_bytes", DefaultBatchBytes))
+	c.MaxRunDuration = time.Duration(p.int("max_run_seconds", 0)) * time.Second
+	idle := p.int("logical_poll_total_seconds", 0)
+	if idle == 0 {
+		idle = 1800
+	}
+	c.IdleTimeout = time.Duration(idle) * time.Second
+	c.DefaultReplicationMethod = strings.ToUpper(p.str("default_replication_method", ""))
+	c.IncludeSchemasInStreamName = p.bool("include_schemas_in_destination_stream_name", false)
+	c.Pipeline = p.str("pipeline", "")
+	p.str("wal2json_message_format", "2") // accepted for compatibility; pg2s3 always speaks format 2
+	p.bool("break_at_end_lsn", true)      // accepted: every pg2s3 drain stops at its fence
+	for _, k := range []string{"use_secondary", "secondary_host", "secondary_port", "anchor_time", "cron_expression", "frequency_in_minutes", "tap_id"} {
+		p.seen(k) // scheduling and replica keys belong to the stack's config; accepted here
+	}
+	c.Sink = p.sink()
+	c.Bookmarks = p.bookmarks()
+	c.SSHTunnel = p.ssh()
+	p.unknown()
+	p.validate(c)
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	if c.Pipeline == "" {
+		c.Pipeline = c.DBName
+	}
+	if c.SlotName == "" {
+		c.SlotName = "pg2s3_" + sanitizeSlot(c.DBName)
+	}
+	if c.Publication == "" {
+		c.Publication = c.SlotName
+	}
+	return c, nil
+}
+
+// sanitizeSlot keeps what a slot name may hold: lower-case letters, digits
+// and underscores.
+func sanitizeSlot(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('_')
+		}
+	}
+	return b.String()
+}
+
+func (p *parser) validate(c *Config) {
+	if c.Host == "" {
+		p.errf("host: required (the PostgreSQL server's address)")
+	}
+	if c.User == "" {
+		p.errf("user: required")
+	}
+	if c.DBName == "" {
+		p.errf("dbname: required (the database to replicate)")
+	}
+	if c.Port <= 0 || c.Port > 65535 {
+		p.errf("port: %d is not a TCP port (1-65535)", c.Port)
+	}
+	switch c.SSLMode {
+	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
+	default:
+		p.errf("sslmode: %q is not one of disable, prefer, require, verify-ca, verify-full", c.SSLMode)
+	}
+	switch c.LogicalPlugin {
+	case "pgoutput", "wal2json":
+	default:
+		p.errf("logical_plugin: %q is not pgoutput or wal2json", c.LogicalPlugin)
+	}
+	switch c.DefaultReplicationMethod {
+	case "", "FULL_TABLE", "INCREMENTAL", "LOG_BASED":
+	default:
+		p.errf("default_replication_method: %q is not FULL_TABLE, INCREMENTAL or LOG_BASED", c.DefaultReplicationMethod)
+	}
+	if c.BatchRows < 1 {
+		p.errf("batch_rows: must be at least 1")
+	}
+	if c.BatchBytes < 1<<10 {
+		p.errf("batch_bytes: must be at least 1024")
+	}
+	if c.SlotName != "" && (len(c.SlotName) > 63 || sanitizeSlot(c.SlotName) != c.SlotName) {
+		p.errf("slot_name: %q may hold only lower-case letters, digits and underscores (at most 63)", c.SlotName)
+	}
+	switch c.Sink.Type {
+	case "local":
+	case "s3":
+		if c.Sink.Bucket == "" {
+			p.errf("sink.bucket: required for an s3 sink")
+		}
+		switch c.Sink.SSE {
+		case "", "AES256", "aws:kms":
+		default:
+			p.errf("sink.sse: %q is not AES256 or aws:kms", c.Sink.SSE)
+		}
+		if c.Sink.KMSKeyID != "" && c.Sink.SSE != "aws:kms" {
+			p.errf("sink.kms_key_id: set sink.sse to aws:kms to use a KMS key")
+		}
+	default:
+		p.errf("sink.type: %q is not local or s3", c.Sink.Type)
+	}
+	switch c.Bookmarks.Type {
+	case "file":
+	case "dynamodb":
+		if c.Bookmarks.Table == "" {
+			p.errf("bookmarks.table: required for dynamodb bookmarks")
+		}
+	default:
+		p.errf("bookmarks.type: %q is not file or dynamodb", c.Bookmarks.Type)
+	}
+	if t := c.SSHTunnel; t != nil {
+		if t.Host == "" || t.User == "" {
+			p.errf("ssh_tunnel: host and user are required")
+		}
+		if t.PrivateKey == "" && t.Password == "" {
+			p.errf("ssh_tunnel: private_key or password is required")
+		}
+		if t.HostKey == "" && !t.InsecureIgnoreHostKey {
+			p.errf("ssh_tunnel.host_key: required (a known_hosts line for the bastion); set insecure_ignore_host_key to skip verification")
+		}
+	}
+}
+
+// Redacted returns a printable copy of the config with secrets masked.
+func (c *Config) Redacted() string {
+	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=%s", c.Host, c.Port, c.User, c.DBName, c.SSLMode)
+}
+
+// Secrets lists the secret values of c, for tests and log scrubbing.
+func (c *Config) Secrets() []string {
+	var s []string
+	for _, v := range []string{c.Password, c.SSLKey} {
+		if v != "" {
+			s = append(s, v)
+		}
+	}
+	if t := c.SSHTunnel; t != nil {
+		for _, v := range []string{t.PrivateKey, t.Passphrase, t.Password} {
+			if v != "" {
+				s = append(s, v)
+			}
+		}
+	}
+	return s
+}
+
+// ConnString returns a libpq keyword/value connection string. It holds the
+// password: never log it.
+func (c *Config) ConnString() string {
+	kv := []string{
+		"host=" + quoteKV(c.Host),
+		"port=" + strconv.Itoa(c.Port),
+		"user=" + quoteKV(c.User),
+		"dbname=" + quoteKV(c.DBName),
+		"sslmode=" + c.SSLMode,
+		"application_name=pg2s3",
+	}
+	if c.Password != "" {
+		kv = append(kv, "password="+quoteKV(c.Password))
+	}
+	return strings.Join(kv, " ")
+}
+
+func quoteKV(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+// FromURL builds a minimal config from a postgres:// URL (tests, demo).
+func FromURL(dsn string) (*Config, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parse connection URL: %w", errors.New("malformed URL"))
+	}
+	pw, _ := u.User.Password()
+	m := map[string]any{
+		"host": u.Hostname(), "port": u.Port(), "user": u.User.Username(), "password": pw,
+		"dbname": strings.TrimPrefix(u.Path, "/"), "sslmode": u.Query().Get("sslmode"),
+	}
+	if m["port"] == "" {
+		m["port"] = "5432"
+	}
+	if m["sslmode"] == "" {
+		delete(m, "sslmode")
+	}
+	b, _ := json.Marshal(m)
+	return Parse(b)
+}
+
+type parser struct {
+	raw  map[string]json.RawMessage
+	used map[string]bool
+	errs []error
+}
+
+func (p *parser) errf(format string, a ...any) { p.errs = append(p.errs, fmt.Errorf(format, a...)) }
+
+func (p *parser) seen(k string) (json.RawMessage, bool) {
+	if p.used == nil {
+		p.used = map[string]bool{}
+	}
+	p.used[k] = true
+	v, ok := p.raw[k]
+	if ok && string(v) == "null" {
+		return nil, false
+	}
+	return v, ok
+}
+
+func (p *parser) unknown() {
+	var keys []string
+	for k := range p.raw {
+		if !p.used[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p.errf("%s: unknown key (check its spelling; see the README's configuration section)", k)
+	}
+}
+
+func (p *parser) str(k, def string) string {
+	v, ok := p.seen(k)
+	if !ok {
+		return def
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err == nil {
+		return s
+	}
+	var n json.Number
+	if err := json.Unmarshal(v, &n); err == nil {
+		return n.String()
+	}
+	p.errf("%s: expected a string", k)
+	return def
+}
+
+func (p *parser) int(k string, def int) int {
+	v, ok := p.seen(k)
+	if !ok {
+		return def
+	}
+	s := strings.Trim(string(v), `" `)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		p.errf("%s: expected a whole number, got %s", k, v)
+		return def
+	}
+	return n
+}
+
+func (p *parser) boolOK(k string) (bool, bool) {
+	v, ok := p.seen(k)
+	if !ok {
+		return false, false
+	}
+	switch strings.ToLower(strings.Trim(string(v), `" `)) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off", "":
+		return false, true
+	}
+	p.errf("%s: expected true or false, got %s", k, v)
+	return false, false
+}
+
+func (p *parser) bool(k string, def bool) bool {
+	if b, ok := p.boolOK(k); ok {
+		return b
+	}
+	return def
+}
+
+// list accepts a JSON array of strings or a comma-separated string.
+func (p *parser) list(k string) []string {
+	v, ok := p.seen(k)
+	if !ok {
+		return nil
+	}
+	var arr []string
+	if err := json.Unmarshal(v, &arr); err == nil {
+		return arr
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		p.errf("%s: expected a comma-separated string or an array of strings", k)
+		return nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			arr = append(arr, part)
+		}
+	}
+	return arr
+}
+
+// sub parses a nested object key with its own parser, prefixing errors.
+func (p *parser) sub(k string) *parser {
+	v, ok := p.seen(k)
+	if !ok {
+		return nil
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		p.errf("%s: expected an object", k)
+		return nil
+	}
+	return &parser{raw: raw}
+}
+
+func (p *parser) adopt(prefix string, s *parser) {
+	s.unknown()
+	for _, e := range s.errs {
+		p.errs = append(p.errs, fmt.Errorf("%s.%w", prefix, e))
+	}
+}
+
+func (p *parser) sink() Sink {
+	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4}
+	q := p.sub("sink")
+	if q == nil {
+		return s
+	}
+	s.Type = q.str("type", "local")
+	s.Path = q.str("path", DefaultSinkPath)
+	s.Bucket = q.str("bucket", "")
+	s.Prefix = strings.Trim(q.str("prefix", ""), "/")
+	s.Region = q.str("region", "")
+	s.Endpoint = q.str("endpoint", "")
+	s.SSE = q.str("sse", "")
+	s.KMSKeyID = q.str("kms_key_id", "")
+	s.PartSizeMB = q.int("part_size_mb", 16)
+	s.Concurrency = q.int("concurrency", 4)
+	if s.PartSizeMB < 5 {
+		q.errf("part_size_mb: S3 parts are at least 5 MB")
+	}
+	if s.Concurrency < 1 {
+		q.errf("concurrency: must be at least 1")
+	}
+	p.adopt("sink", q)
+	return s
+}
+
+func (p *parser) bookmarks() Bookmarks {
+	b := Bookmarks{Type: "file", Path: DefaultBookmarksPath}
+	q := p.sub("bookmarks")
+	if q == nil {
+		return b
+	}
+	b.Type = q.str("type", "file")
+	b.Path = q.str("path", DefaultBookmarksPath)
+	b.Table = q.str("table", "")
+	b.Region = q.str("region", "")
+	b.Endpoint = q.str("endpoint", "")
+	p.adopt("bookmarks", q)
+	return b
+}
+
+func (p *parser) ssh() *SSHTunnel {
+	q := p.sub("ssh_tunnel")
+	if q == nil {
+		return nil
+	}
+	t := &SSHTunnel{
+		Host: q.str("host", ""), Port: q.int("port", 22), User: q.str("user", ""),
+		PrivateKey: q.str("private_key", ""), Passphrase: q.str("passphrase", ""),
+		Password: q.str("password", ""), HostKey: q.str("host_key", ""),
+		InsecureIgnoreHostKey: q.bool("insecure_ignore_host_key", false),
+	}
+	p.adopt("ssh_tunnel", q)
+	return t
+}

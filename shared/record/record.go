@@ -1,0 +1,124 @@
+// Package record holds the types every package speaks: a stream's shape,
+// the rows read from a table and the changes read from a replication slot.
+// Values travel in PostgreSQL's text output form (what COPY and pgoutput
+// send); package encode turns them into JSON exactly once, so a row read by
+// a table scan and the same row read from the WAL encode identically.
+package record
+
+import "fmt"
+
+// Column is one replicated column of a stream.
+type Column struct {
+	Name string
+	// SQLType is the column's type as format_type() prints it, e.g.
+	// "numeric(10,2)", "timestamp with time zone", "integer[]".
+	SQLType string
+	// Kind is the encoding class chosen by catalog for this type.
+	Kind Kind
+	// Dims is the array dimension count (0 for scalars); Kind then names the
+	// element kind.
+	Dims int
+}
+
+// Kind tells package encode how to turn a value's text form into JSON.
+type Kind uint8
+
+const (
+	KindString    Kind = iota // JSON string of the text form
+	KindInteger               // JSON number, text form copied
+	KindNumber                // numeric/float: JSON number; NaN and ±Infinity as strings
+	KindBool                  // t/f -> true/false
+	KindBit1                  // bit(1): 1/0 -> true/false
+	KindJSON                  // json/jsonb: embedded as JSON
+	KindTimestamp             // timestamp without time zone -> RFC 3339 UTC
+	KindTimestampTZ           // timestamp with time zone -> RFC 3339 UTC
+	KindDate                  // date -> RFC 3339 midnight UTC
+	KindBytea                 // bytea (hex text form) -> base64 JSON string
+	KindHstore                // hstore -> JSON object
+	KindUnsupported           // not replicated
+)
+
+// Stream is what a run knows about one selected stream.
+type Stream struct {
+	ID      string // tap_stream_id: <dbname>-<schema>-<table>
+	Schema  string
+	Table   string
+	Columns []Column // selected columns, in table order
+	// KeyColumns are the primary key columns (table-key-properties).
+	KeyColumns []string
+	IsView     bool
+	Method     string // FULL_TABLE, INCREMENTAL, LOG_BASED
+	// ReplicationKey is the INCREMENTAL stream's ordering column.
+	ReplicationKey string
+	// JSONSchema is the stream's schema as discovered (for manifests).
+	JSONSchema map[string]any
+	// RowEstimate is pg_class.reltuples at discovery (for progress).
+	RowEstimate int64
+}
+
+// ColumnIndex returns the position of name in s.Columns, or -1.
+func (s *Stream) ColumnIndex(name string) int {
+	for i, c := range s.Columns {
+		if c.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Methods replicated from a stream's metadata.
+const (
+	FullTable   = "FULL_TABLE"
+	Incremental = "INCREMENTAL"
+	LogBased    = "LOG_BASED"
+)
+
+// Op is the kind of a change read from the log.
+type Op uint8
+
+const (
+	Insert Op = iota + 1
+	Update
+	Delete
+	Truncate
+)
+
+func (o Op) String() string {
+	switch o {
+	case Insert:
+		return "insert"
+	case Update:
+		return "update"
+	case Delete:
+		return "delete"
+	case Truncate:
+		return "truncate"
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Value is one column value in text form. Null and Unchanged (an unchanged
+// TOASTed value that the log does not carry) have no text.
+type Value struct {
+	Text      []byte
+	Null      bool
+	Unchanged bool
+}
+
+// Change is one row-level change decoded from a logical replication slot.
+type Change struct {
+	Op     Op
+	Schema string
+	Table  string
+	// Columns and Values are parallel: the columns the message carries.
+	Columns []string
+	Values  []Value
+	// LSN is the position of the change's own WAL record; CommitLSN the end
+	// of its transaction. Changes are ordered by (CommitLSN, Seq).
+	LSN       uint64
+	CommitLSN uint64
+	// Seq is the change's position inside its transaction (0-based).
+	Seq int64
+	// CommitTime is the transaction's commit time (microsecond precision).
+	CommitTimeMicros int64
+}

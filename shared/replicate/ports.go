@@ -1,0 +1,100 @@
+// Package replicate runs bounded batches: it reads from a Source, encodes,
+// writes to a Sink and checkpoints Bookmarks, in that commit order. It
+// declares the small interfaces it consumes; pgsource, awsstore and
+// localstore implement them without importing this package.
+package replicate
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+// Sink stores objects under deterministic keys.
+type Sink interface {
+	// Create opens an object for streaming. Nothing is visible under key
+	// until Commit returns; Abort discards the upload.
+	Create(ctx context.Context, key string, contentType string) (Object, error)
+	// PutIfAbsent writes a small object (a manifest) only if key holds
+	// nothing. When it exists, it returns ErrExists and the stored bytes.
+	PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) ([]byte, error)
+	// Put writes a small object, replacing any previous one.
+	Put(ctx context.Context, key string, body []byte, contentType string) error
+	// Get reads a small object; ErrNotFound when absent.
+	Get(ctx context.Context, key string) ([]byte, error)
+	// List returns the keys under prefix in lexical order.
+	List(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Object is an object being written.
+type Object interface {
+	io.Writer
+	Commit() (ObjectInfo, error)
+	Abort()
+}
+
+// ObjectInfo describes a committed object.
+type ObjectInfo struct {
+	Key    string `json:"key"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Bookmarks persists one State per stream with conditional writes.
+type Bookmarks interface {
+	// Get returns a stream's bookmark; Rev 0 when it has none.
+	Get(ctx context.Context, stream string) (bookmark.Versioned, error)
+	// Put writes st if the stored revision is still rev (0: absent) and
+	// returns the new revision; ErrConflict when another writer moved it.
+	Put(ctx context.Context, stream string, st bookmark.State, rev int64) (int64, error)
+	// All returns every stream's bookmark.
+	All(ctx context.Context) (map[string]bookmark.Versioned, error)
+	// Delete removes a bookmark if its revision is still rev.
+	Delete(ctx context.Context, stream string, rev int64) error
+}
+
+// Leaser hands out exclusive, expiring leases (one run per slot or stream).
+type Leaser interface {
+	// Acquire takes the lease name for owner until ttl from now, if it is
+	// free, expired or already owner's; ErrLeaseHeld otherwise.
+	Acquire(ctx context.Context, name, owner string, ttl time.Duration) error
+	// Release gives the lease up if owner still holds it.
+	Release(ctx context.Context, name, owner string) error
+}
+
+// Sentinel errors that stores return and callers branch on.
+var (
+	ErrExists    = errors.New("object already exists")
+	ErrNotFound  = errors.New("not found")
+	ErrConflict  = errors.New("bookmark was moved by another writer")
+	ErrLeaseHeld = errors.New("another run holds the lease")
+)
+
+// TableSource reads pages of a table or view, in text form.
+type TableSource interface {
+	// Scan runs one page query and calls fn for each row, values in the
+	// order of q.Stream.Columns. fn returning ErrStopPage ends the page
+	// early without error.
+	Scan(ctx context.Context, q PageQuery, fn func(row [][]byte) error) error
+}
+
+// ErrStopPage, returned by a Scan callback, ends the page cleanly.
+var ErrStopPage = errors.New("stop page")
+
+// PageQuery describes one page read.
+type PageQuery struct {
+	Stream *record.Stream
+	// After is the text form of the last key read (keyset paging over
+	// Stream.KeyColumns); nil starts at the beginning.
+	After []string
+	// Incremental paging: rows with ReplicationKey >= From (when
+	// FromInclusive) or (ReplicationKey, keys) > (From, After).
+	From          *string
+	FromInclusive bool
+	// Limit is the most rows to return (0: no limit).
+	Limit int
+}
