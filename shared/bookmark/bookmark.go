@@ -121,3 +121,9 @@ func (s State) Increment(value *string, lastKey []string, now time.Time) State {
 	s.UpdatedAt = now
 	return s
 }
+
+// Errors that bookmark stores return and callers branch on.
+var (
+	ErrConflict  = errors.New("bookmark was moved by another writer")
+	ErrLeaseHeld = errors.New("another run holds the lease (already running)")
+)

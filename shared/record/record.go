@@ -5,7 +5,10 @@
 // a table scan and the same row read from the WAL encode identically.
 package record
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Column is one replicated column of a stream.
 type Column struct {
@@ -24,18 +27,18 @@ type Column struct {
 type Kind uint8
 
 const (
-	KindString    Kind = iota // JSON string of the text form
-	KindInteger               // JSON number, text form copied
-	KindNumber                // numeric/float: JSON number; NaN and ±Infinity as strings
-	KindBool                  // t/f -> true/false
-	KindBit1                  // bit(1): 1/0 -> true/false
-	KindJSON                  // json/jsonb: embedded as JSON
-	KindTimestamp             // timestamp without time zone -> RFC 3339 UTC
-	KindTimestampTZ           // timestamp with time zone -> RFC 3339 UTC
-	KindDate                  // date -> RFC 3339 midnight UTC
-	KindBytea                 // bytea (hex text form) -> base64 JSON string
-	KindHstore                // hstore -> JSON object
-	KindUnsupported           // not replicated
+	KindString      Kind = iota // JSON string of the text form
+	KindInteger                 // JSON number, text form copied
+	KindNumber                  // numeric/float: JSON number; NaN and ±Infinity as strings
+	KindBool                    // t/f -> true/false
+	KindBit1                    // bit(1): 1/0 -> true/false
+	KindJSON                    // json/jsonb: embedded as JSON
+	KindTimestamp               // timestamp without time zone -> RFC 3339 UTC
+	KindTimestampTZ             // timestamp with time zone -> RFC 3339 UTC
+	KindDate                    // date -> RFC 3339 midnight UTC
+	KindBytea                   // bytea (hex text form) -> base64 JSON string
+	KindHstore                  // hstore -> JSON object
+	KindUnsupported             // not replicated
 )
 
 // Stream is what a run knows about one selected stream.
@@ -122,3 +125,16 @@ type Change struct {
 	// CommitTime is the transaction's commit time (microsecond precision).
 	CommitTimeMicros int64
 }
+
+// ObjectInfo describes an object committed to a sink.
+type ObjectInfo struct {
+	Key    string `json:"key"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+}
+
+// Errors that sinks return and callers branch on.
+var (
+	ErrExists   = errors.New("object already exists")
+	ErrNotFound = errors.New("object not found")
+)

@@ -16,40 +16,29 @@ import (
 
 // Sink stores objects under deterministic keys.
 type Sink interface {
-	// Create opens an object for streaming. Nothing is visible under key
-	// until Commit returns; Abort discards the upload.
-	Create(ctx context.Context, key string, contentType string) (Object, error)
+	// Write streams one object: fill writes its bytes while the sink
+	// uploads them. Nothing is visible under key unless fill and the upload
+	// both succeed; a failed write leaves no object (or the previous one).
+	Write(ctx context.Context, key, contentType string, fill func(io.Writer) error) (record.ObjectInfo, error)
 	// PutIfAbsent writes a small object (a manifest) only if key holds
-	// nothing. When it exists, it returns ErrExists and the stored bytes.
+	// nothing. When it exists, it returns record.ErrExists and the stored
+	// bytes.
 	PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) ([]byte, error)
 	// Put writes a small object, replacing any previous one.
 	Put(ctx context.Context, key string, body []byte, contentType string) error
-	// Get reads a small object; ErrNotFound when absent.
+	// Get reads a small object; record.ErrNotFound when absent.
 	Get(ctx context.Context, key string) ([]byte, error)
 	// List returns the keys under prefix in lexical order.
 	List(ctx context.Context, prefix string) ([]string, error)
 }
 
-// Object is an object being written.
-type Object interface {
-	io.Writer
-	Commit() (ObjectInfo, error)
-	Abort()
-}
-
-// ObjectInfo describes a committed object.
-type ObjectInfo struct {
-	Key    string `json:"key"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
-}
-
 // Bookmarks persists one State per stream with conditional writes.
 type Bookmarks interface {
-	// Get returns a stream's bookmark; Rev 0 when it has none.
+	// Get returns a stream's bookmark (consistent read); Rev 0 when none.
 	Get(ctx context.Context, stream string) (bookmark.Versioned, error)
 	// Put writes st if the stored revision is still rev (0: absent) and
-	// returns the new revision; ErrConflict when another writer moved it.
+	// returns the new revision; bookmark.ErrConflict when another writer
+	// moved it.
 	Put(ctx context.Context, stream string, st bookmark.State, rev int64) (int64, error)
 	// All returns every stream's bookmark.
 	All(ctx context.Context) (map[string]bookmark.Versioned, error)
@@ -60,19 +49,12 @@ type Bookmarks interface {
 // Leaser hands out exclusive, expiring leases (one run per slot or stream).
 type Leaser interface {
 	// Acquire takes the lease name for owner until ttl from now, if it is
-	// free, expired or already owner's; ErrLeaseHeld otherwise.
+	// free, expired or already owner's (then it renews it);
+	// bookmark.ErrLeaseHeld otherwise.
 	Acquire(ctx context.Context, name, owner string, ttl time.Duration) error
 	// Release gives the lease up if owner still holds it.
 	Release(ctx context.Context, name, owner string) error
 }
-
-// Sentinel errors that stores return and callers branch on.
-var (
-	ErrExists    = errors.New("object already exists")
-	ErrNotFound  = errors.New("not found")
-	ErrConflict  = errors.New("bookmark was moved by another writer")
-	ErrLeaseHeld = errors.New("another run holds the lease")
-)
 
 // TableSource reads pages of a table or view, in text form.
 type TableSource interface {

@@ -1,0 +1,48 @@
+# pg2s3 — the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+GO ?= go
+TOOLS := $(CURDIR)/tools
+export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/go/bin:$(PATH)
+export CDK_DISABLE_VERSION_CHECK := 1
+export CDK_DISABLE_CLI_TELEMETRY := true
+
+.PHONY: setup setup-pg setup-node setup-go demo demo-aws test bench synth build lambdas clean
+
+## setup: install what a fresh Debian machine lacks (idempotent, quiet when done)
+setup: setup-pg setup-node setup-go
+
+setup-pg:
+	@./scripts/setup-pg.sh
+
+setup-node:
+	@./scripts/setup-node.sh "$(TOOLS)"
+
+setup-go:
+	@$(GO) mod download
+
+build:
+	@mkdir -p bin && $(GO) build -o bin/pg2s3 ./cmd/pg2s3
+
+## demo: a private PostgreSQL with sample data, replicated by every method into ./demo-out
+demo: setup build
+	@./bin/pg2s3 demo --dir ./demo-out
+
+## demo-aws: the same into a local S3-compatible server with bookmarks in a local DynamoDB-compatible server
+demo-aws: setup build
+	@./bin/pg2s3 demo --dir ./demo-out-aws --aws
+
+## test: vet and the whole test suite against real servers
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 25m ./...
+
+## bench: throughput and memory as ratios against references measured in the same run
+bench: setup build
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/...
+
+## synth: cdk synth offline into cdk.out
+synth: setup
+	cdk synth --quiet
+
+clean:
+	rm -rf bin demo-out demo-out-aws cdk.out
