@@ -1,0 +1,123 @@
+// Package pgsource is pg2s3's only importer of pgx and pglogrepl: it
+// connects to PostgreSQL, discovers streams, reads table pages and decodes
+// the logical replication stream.
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg2s3/pg2s3/shared/config"
+)
+
+// sessionParams make every value's text form canonical: timestamps in UTC
+// ISO form, intervals in ISO 8601, floats round-tripping, bytea as hex.
+var sessionParams = map[string]string{
+	"TimeZone":           "UTC",
+	"DateStyle":          "ISO, MDY",
+	"IntervalStyle":      "iso_8601",
+	"extra_float_digits": "3",
+	"bytea_output":       "hex",
+	"application_name":   "pg2s3",
+}
+
+// ConnConfig builds a pgx connection config from c. replication selects a
+// logical replication connection (replication=database).
+func ConnConfig(c *config.Config, replication bool) (*pgconn.Config, error) {
+	cc, err := pgconn.ParseConfig(c.ConnString())
+	if err != nil {
+		return nil, fmt.Errorf("connection settings: %s", redact(err.Error(), c))
+	}
+	for k, v := range sessionParams {
+		cc.RuntimeParams[k] = v
+	}
+	if replication {
+		cc.RuntimeParams["replication"] = "database"
+	}
+	if err := applyTLS(cc, c); err != nil {
+		return nil, err
+	}
+	return cc, nil
+}
+
+// Connect opens a query connection with canonical session settings.
+func Connect(ctx context.Context, c *config.Config) (*pgx.Conn, error) {
+	cc, err := ConnConfig(c, false)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := pgx.ParseConfig("")
+	if err != nil {
+		return nil, err
+	}
+	pc.Config = *cc
+	conn, err := pgx.ConnectConfig(ctx, pc)
+	if err != nil {
+		return nil, ExplainConnectError(err, c)
+	}
+	return conn, nil
+}
+
+// ConnectReplication opens a logical replication connection.
+func ConnectReplication(ctx context.Context, c *config.Config) (*pgconn.PgConn, error) {
+	cc, err := ConnConfig(c, true)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cc)
+	if err != nil {
+		return nil, ExplainConnectError(err, c)
+	}
+	return conn, nil
+}
+
+// ExplainConnectError turns a connection failure into one line that names
+// the problem and the fix, without the password.
+func ExplainConnectError(err error, c *config.Config) error {
+	target := fmt.Sprintf("%s:%d database %q as %q", c.Host, c.Port, c.DBName, c.User)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01":
+			return fmt.Errorf("connect to %s: password authentication failed: check user and password", target)
+		case "3D000":
+			return fmt.Errorf("connect to %s: database does not exist: check dbname (list databases with \\l in psql)", target)
+		case "28000":
+			if strings.Contains(pgErr.Message, "replication") {
+				return fmt.Errorf("connect to %s: pg_hba.conf has no replication rule for this user and address: add `host replication %s <address>/32 md5` and reload", target, c.User)
+			}
+			return fmt.Errorf("connect to %s: no pg_hba.conf entry allows this user from this address (%s): add a host rule and reload", target, pgErr.Message)
+		case "42501":
+			return fmt.Errorf("connect to %s: permission denied (%s): GRANT CONNECT ON DATABASE to the user", target, pgErr.Message)
+		case "53300":
+			return fmt.Errorf("connect to %s: too many connections: raise max_connections or max_wal_senders", target)
+		}
+		return fmt.Errorf("connect to %s: %s (SQLSTATE %s)", target, redact(pgErr.Message, c), pgErr.Code)
+	}
+	var netErr *net.OpError
+	msg := redact(err.Error(), c)
+	switch {
+	case errors.As(err, &netErr) && strings.Contains(msg, "connection refused"):
+		return fmt.Errorf("connect to %s: connection refused: check host and port, and that the server listens there", target)
+	case strings.Contains(msg, "no such host"):
+		return fmt.Errorf("connect to %s: unknown host %q: check host", target, c.Host)
+	case strings.Contains(msg, "timeout") || errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("connect to %s: timed out: check host, port and firewall or security group rules", target)
+	case strings.Contains(msg, "server refused TLS") || strings.Contains(msg, "SSL is not enabled"):
+		return fmt.Errorf("connect to %s: the server does not accept SSL: set sslmode to disable or prefer, or enable ssl on the server", target)
+	}
+	return fmt.Errorf("connect to %s: %s", target, msg)
+}
+
+// redact removes every secret of c from s.
+func redact(s string, c *config.Config) string {
+	for _, sec := range c.Secrets() {
+		s = strings.ReplaceAll(s, sec, "********")
+	}
+	return s
+}
