@@ -1,0 +1,196 @@
+// Package localstore is the embedded default store: a directory sink and a
+// bookmark file, with the same semantics as the S3 and DynamoDB stores.
+package localstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+// Dir is a sink writing objects as files under a root directory. An object
+// is written to a temporary file and renamed into place, so a reader never
+// sees half an object.
+type Dir struct {
+	root string
+}
+
+// NewDir returns a sink rooted at path, creating it.
+func NewDir(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return nil, fmt.Errorf("create output directory %s: %w", path, err)
+	}
+	return &Dir{root: path}, nil
+}
+
+// Root returns the directory the sink writes under.
+func (d *Dir) Root() string { return d.root }
+
+func (d *Dir) path(key string) (string, error) {
+	clean := filepath.Clean("/" + key)
+	if clean == "/" || strings.Contains(key, "..") {
+		return "", fmt.Errorf("object key %q is not a plain relative path", key)
+	}
+	return filepath.Join(d.root, filepath.FromSlash(clean)), nil
+}
+
+// Write streams an object into place.
+func (d *Dir) Write(ctx context.Context, key, contentType string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return record.ObjectInfo{}, err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	defer os.Remove(f.Name())
+	h := sha256.New()
+	cw := &counter{w: io.MultiWriter(f, h)}
+	if err := fill(cw); err != nil {
+		f.Close()
+		return record.ObjectInfo{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		f.Close()
+		return record.ObjectInfo{}, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := f.Close(); err != nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	}
+	return record.ObjectInfo{Key: key, Bytes: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+}
+
+// PutIfAbsent writes body unless key exists; then it returns the stored
+// bytes and record.ErrExists.
+func (d *Dir) PutIfAbsent(ctx context.Context, key string, body []byte, contentType string) ([]byte, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if old, err := os.ReadFile(p); err == nil {
+		return old, fmt.Errorf("put %s: %w", key, record.ErrExists)
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	tmp, err := writeTemp(filepath.Dir(p), body)
+	if err != nil {
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	defer os.Remove(tmp)
+	// A hard link fails if the target exists: an atomic create-if-absent.
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			old, _ := os.ReadFile(p)
+			return old, fmt.Errorf("put %s: %w", key, record.ErrExists)
+		}
+		return nil, fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil, nil
+}
+
+// Put writes body to key, replacing what was there.
+func (d *Dir) Put(ctx context.Context, key string, body []byte, contentType string) error {
+	p, err := d.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	tmp, err := writeTemp(filepath.Dir(p), body)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// Get reads an object.
+func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
+	p, err := d.path(key)
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("get %s: %w", key, record.ErrNotFound)
+	}
+	return b, err
+}
+
+// List returns the keys under prefix, sorted.
+func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
+	var keys []string
+	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() || strings.HasPrefix(e.Name(), ".tmp-") {
+			return nil
+		}
+		rel, _ := filepath.Rel(d.root, p)
+		key := filepath.ToSlash(rel)
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	sort.Strings(keys)
+	return keys, nil
+}
+
+func writeTemp(dir string, body []byte) (string, error) {
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return "", err
+	}
+	if _, err := f.Write(body); err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+type counter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *counter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}

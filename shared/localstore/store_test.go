@@ -1,0 +1,103 @@
+package localstore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+func TestDirSink(t *testing.T) {
+	ctx := context.Background()
+	d, err := NewDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.Write(ctx, "s/v1/0.jsonl.gz", "", func(w io.Writer) error { _, err := w.Write([]byte("abc")); return err })
+	if err != nil || info.Bytes != 3 || len(info.SHA256) != 64 {
+		t.Fatalf("write: %+v %v", info, err)
+	}
+	boom := errors.New("boom")
+	if _, err := d.Write(ctx, "s/v1/1.jsonl.gz", "", func(w io.Writer) error { w.Write([]byte("x")); return boom }); !errors.Is(err, boom) {
+		t.Fatalf("fill error not returned: %v", err)
+	}
+	if _, err := d.Get(ctx, "s/v1/1.jsonl.gz"); !errors.Is(err, record.ErrNotFound) {
+		t.Fatalf("failed write left an object: %v", err)
+	}
+	if _, err := d.PutIfAbsent(ctx, "s/v1/0.manifest.json", []byte("m1"), ""); err != nil {
+		t.Fatal(err)
+	}
+	old, err := d.PutIfAbsent(ctx, "s/v1/0.manifest.json", []byte("m2"), "")
+	if !errors.Is(err, record.ErrExists) || !bytes.Equal(old, []byte("m1")) {
+		t.Fatalf("second PutIfAbsent: %q %v", old, err)
+	}
+	keys, err := d.List(ctx, "s/")
+	if err != nil || len(keys) != 2 {
+		t.Fatalf("list: %v %v", keys, err)
+	}
+	if _, err := d.Write(ctx, "../escape", "", func(io.Writer) error { return nil }); err == nil {
+		t.Fatal("key with .. accepted")
+	}
+}
+
+func TestFileBookmarksConditional(t *testing.T) {
+	ctx := context.Background()
+	f, _ := NewFile(filepath.Join(t.TempDir(), "b.json"))
+	var wg sync.WaitGroup
+	wins := make(chan int64, 10)
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if rev, err := f.Put(ctx, "s", bookmark.State{Seq: int64(i)}, 0); err == nil {
+				wins <- rev
+			} else if !errors.Is(err, bookmark.ErrConflict) {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(wins)
+	if len(wins) != 1 {
+		t.Fatalf("%d writers won, want 1", len(wins))
+	}
+	v, err := f.Get(ctx, "s")
+	if err != nil || v.Rev != 1 {
+		t.Fatalf("get: %+v %v", v, err)
+	}
+	if _, err := f.Put(ctx, "s", v.State, 0); !errors.Is(err, bookmark.ErrConflict) {
+		t.Fatalf("stale write accepted: %v", err)
+	}
+	if err := f.Delete(ctx, "s", 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFileLease(t *testing.T) {
+	ctx := context.Background()
+	f, _ := NewFile(filepath.Join(t.TempDir(), "b.json"))
+	if err := f.Acquire(ctx, "slot", "a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Acquire(ctx, "slot", "b", time.Minute); !errors.Is(err, bookmark.ErrLeaseHeld) {
+		t.Fatalf("second owner got the lease: %v", err)
+	}
+	if err := f.Acquire(ctx, "slot", "a", time.Millisecond); err != nil {
+		t.Fatalf("owner renew: %v", err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if err := f.Acquire(ctx, "slot", "b", time.Minute); err != nil {
+		t.Fatalf("expired lease not taken over: %v", err)
+	}
+	f.Release(ctx, "slot", "a") // not a's any more: no effect
+	if err := f.Acquire(ctx, "slot", "c", time.Minute); !errors.Is(err, bookmark.ErrLeaseHeld) {
+		t.Fatalf("release by a non-owner freed the lease: %v", err)
+	}
+}
