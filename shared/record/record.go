@@ -138,3 +138,20 @@ var (
 	ErrExists   = errors.New("object already exists")
 	ErrNotFound = errors.New("object not found")
 )
+
+// PageQuery describes one page read.
+type PageQuery struct {
+	Stream *Stream
+	// After is the text form of the last key read (keyset paging over
+	// Stream.KeyColumns); nil starts at the beginning.
+	After []string
+	// Incremental paging: rows with ReplicationKey >= From (when
+	// FromInclusive) or (ReplicationKey, keys) > (From, After).
+	From          *string
+	FromInclusive bool
+	// Limit is the most rows to return (0: no limit).
+	Limit int
+}
+
+// ErrStopPage, returned by a page callback, ends the page cleanly.
+var ErrStopPage = errors.New("stop page")

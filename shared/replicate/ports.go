@@ -6,7 +6,6 @@ package replicate
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -59,24 +58,7 @@ type Leaser interface {
 // TableSource reads pages of a table or view, in text form.
 type TableSource interface {
 	// Scan runs one page query and calls fn for each row, values in the
-	// order of q.Stream.Columns. fn returning ErrStopPage ends the page
-	// early without error.
-	Scan(ctx context.Context, q PageQuery, fn func(row [][]byte) error) error
-}
-
-// ErrStopPage, returned by a Scan callback, ends the page cleanly.
-var ErrStopPage = errors.New("stop page")
-
-// PageQuery describes one page read.
-type PageQuery struct {
-	Stream *record.Stream
-	// After is the text form of the last key read (keyset paging over
-	// Stream.KeyColumns); nil starts at the beginning.
-	After []string
-	// Incremental paging: rows with ReplicationKey >= From (when
-	// FromInclusive) or (ReplicationKey, keys) > (From, After).
-	From          *string
-	FromInclusive bool
-	// Limit is the most rows to return (0: no limit).
-	Limit int
+	// order of q.Stream.Columns. fn returning record.ErrStopPage ends
+	// the page early without error.
+	Scan(ctx context.Context, q record.PageQuery, fn func(row [][]byte) error) error
 }

@@ -1,0 +1,95 @@
+package replicate
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+// Manifest describes one committed batch. It is written after the batch's
+// data objects and before the bookmark moves: a loader that reads only
+// manifests never sees a half-written batch.
+type Manifest struct {
+	Format       string `json:"format"` // "pg2s3.manifest.v1"
+	Stream       string `json:"stream"`
+	TapStreamID  string `json:"tap_stream_id"`
+	Schema       string `json:"schema_name"`
+	Table        string `json:"table_name"`
+	Method       string `json:"replication_method"`
+	TableVersion int64  `json:"table_version"`
+	Sequence     int64  `json:"sequence"`
+	// VersionStarted marks the first batch of a table version;
+	// VersionComplete the last batch of a finished copy: from then on a
+	// loader may drop rows of older versions (Singer's ACTIVATE_VERSION).
+	VersionStarted  bool             `json:"version_started"`
+	VersionComplete bool             `json:"version_complete"`
+	JSONSchema      map[string]any   `json:"schema,omitempty"`
+	KeyProperties   []string         `json:"key_properties"`
+	ReplicationKey  string           `json:"replication_key,omitempty"`
+	Objects         []ManifestObject `json:"objects"`
+	Rows            int64            `json:"rows"`
+	Truncated       bool             `json:"truncated,omitempty"`
+	LSNFirst        uint64           `json:"lsn_first,omitempty"`
+	LSNLast         uint64           `json:"lsn_last,omitempty"`
+	ExtractedAt     string           `json:"extracted_at"`
+	BookmarkBefore  bookmark.State   `json:"bookmark_before"`
+	BookmarkAfter   bookmark.State   `json:"bookmark_after"`
+}
+
+// ManifestObject is one data object of a batch.
+type ManifestObject struct {
+	record.ObjectInfo
+	Rows       int64 `json:"rows"`
+	PlainBytes int64 `json:"uncompressed_bytes"`
+}
+
+// Object key layout (below the sink's prefix).
+func dataKey(stream string, version, seq int64) string {
+	return fmt.Sprintf("%s/v%d/%010d.jsonl.gz", stream, version, seq)
+}
+
+func manifestKey(stream string, version, seq int64) string {
+	return fmt.Sprintf("%s/v%d/%010d.manifest.json", stream, version, seq)
+}
+
+// putManifest writes m under key unless another writer's manifest is
+// there. A manifest left by an earlier attempt of this same batch (same
+// bookmark before; the attempt died before moving the bookmark) is
+// replaced; any other existing manifest is a conflict.
+func putManifest(ctx context.Context, sink Sink, key string, m *Manifest) error {
+	body, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	old, err := sink.PutIfAbsent(ctx, key, body, "application/json")
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, record.ErrExists) {
+		return fmt.Errorf("write manifest %s: %w", key, err)
+	}
+	if bytes.Equal(old, body) {
+		return nil
+	}
+	var prev Manifest
+	if jerr := json.Unmarshal(old, &prev); jerr == nil && sameBookmark(prev.BookmarkBefore, m.BookmarkBefore) {
+		if err := sink.Put(ctx, key, body, "application/json"); err != nil {
+			return fmt.Errorf("rewrite manifest %s: %w", key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("write manifest %s: a different manifest for this batch exists: another run is writing this stream (%w)", key, bookmark.ErrConflict)
+}
+
+func sameBookmark(a, b bookmark.State) bool {
+	a.UpdatedAt, b.UpdatedAt = time.Time{}, time.Time{}
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return bytes.Equal(ja, jb)
+}

@@ -1,0 +1,118 @@
+package replicate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// Job is one bounded run over table streams.
+type Job struct {
+	Pipeline string
+	RunID    string
+	Streams  []*record.Stream
+	Budget   Budget
+	// Leaser, when set, gives each stream to one run at a time.
+	Leaser Leaser
+}
+
+// NewRunID returns a random run identifier (lease owner, report key).
+func NewRunID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// RunTables syncs the FULL_TABLE and INCREMENTAL streams of job, least
+// recently moved first so a long copy cannot starve the others across
+// runs, and writes the run report to the sink.
+func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
+	run := &report.Run{RunID: job.RunID, Pipeline: job.Pipeline, Kind: "sync", StartedAt: e.now().UTC(), StopReason: "done"}
+	if run.RunID == "" {
+		run.RunID = NewRunID()
+	}
+	streams := e.fairOrder(ctx, job.Streams)
+	for _, s := range streams {
+		if s.Method == record.LogBased {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			run.StopReason = "cancelled"
+			break
+		}
+		if job.Budget.expired(e.now()) {
+			run.StopReason = "deadline"
+			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: "not started: the run's deadline passed first; it runs first next time"})
+			continue
+		}
+		release, err := e.lease(ctx, job, "stream#"+s.ID)
+		if err != nil {
+			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+			continue
+		}
+		rep := e.SyncTable(ctx, s, job.Budget)
+		release()
+		run.Streams = append(run.Streams, rep)
+		if job.Budget.expired(e.now()) {
+			run.StopReason = "deadline"
+		}
+	}
+	e.finish(ctx, run)
+	return run
+}
+
+// lease takes a lease for the run's lifetime and returns its release.
+func (e *Engine) lease(ctx context.Context, job Job, name string) (func(), error) {
+	if job.Leaser == nil {
+		return func() {}, nil
+	}
+	ttl := 15 * time.Minute
+	if !job.Budget.Deadline.IsZero() {
+		ttl = job.Budget.Deadline.Sub(e.now()) + time.Minute
+	}
+	if err := job.Leaser.Acquire(ctx, name, job.RunID, ttl); err != nil {
+		if errors.Is(err, bookmark.ErrLeaseHeld) {
+			return nil, fmt.Errorf("already running: %w", err)
+		}
+		return nil, fmt.Errorf("take lease %s: %w", name, err)
+	}
+	return func() { job.Leaser.Release(context.WithoutCancel(ctx), name, job.RunID) }, nil
+}
+
+// fairOrder sorts streams by the time their bookmark last moved, streams
+// never run first.
+func (e *Engine) fairOrder(ctx context.Context, in []*record.Stream) []*record.Stream {
+	out := append([]*record.Stream(nil), in...)
+	all, err := e.Bookmarks.All(ctx)
+	if err != nil {
+		return out
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		return all[out[i].ID].State.UpdatedAt.Before(all[out[j].ID].State.UpdatedAt)
+	})
+	return out
+}
+
+// finish stamps the report and stores it under _runs/.
+func (e *Engine) finish(ctx context.Context, run *report.Run) {
+	run.FinishedAt = e.now().UTC()
+	if run.Failed() && run.StopReason == "done" {
+		run.StopReason = "error"
+	}
+	key := fmt.Sprintf("_runs/%s-%s-%s.json", run.StartedAt.Format("20060102T150405Z"), run.Kind, run.RunID)
+	body, _ := json.MarshalIndent(run, "", "  ")
+	if err := e.Sink.Put(context.WithoutCancel(ctx), key, body, "application/json"); err != nil {
+		e.log().Error("write run report", "key", key, "err", err)
+		return
+	}
+	run.ReportKey = key
+}
