@@ -1,0 +1,242 @@
+package replicate_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+)
+
+const itemsSchema = `
+CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), updated_at timestamptz NOT NULL);
+INSERT INTO items SELECT g, 'item ' || g, g * 1.25, '2024-01-01'::timestamptz + g * interval '1 second'
+  FROM generate_series(1, 1000) g;
+`
+
+func itemsStream(method string) *record.Stream {
+	s := &record.Stream{
+		ID: "db-public-items", Schema: "public", Table: "items", Method: method, KeyColumns: []string{"id"},
+		Columns: []record.Column{
+			{Name: "id", Kind: record.KindInteger, SQLType: "bigint"},
+			{Name: "name", Kind: record.KindString, SQLType: "text"},
+			{Name: "price", Kind: record.KindNumber, SQLType: "numeric(12,2)"},
+			{Name: "updated_at", Kind: record.KindTimestampTZ, SQLType: "timestamp with time zone"},
+		},
+	}
+	if method == record.Incremental {
+		s.ReplicationKey = "updated_at"
+	}
+	return s
+}
+
+func seq(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprint(i))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestFullTableMultiRunCopy(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	s := itemsStream(record.FullTable)
+	budget := replicate.Budget{BatchRows: 70, BatchBytes: 1 << 20, MaxBatches: 4}
+	runs := 0
+	for {
+		runs++
+		rep := f.engine.SyncTable(f.ctx, s, budget)
+		if rep.Error != "" {
+			t.Fatal(rep.Error)
+		}
+		if rep.CopyDone {
+			break
+		}
+		if runs > 10 {
+			t.Fatal("copy never finished")
+		}
+		// Rows written between runs, behind and ahead of the keyset.
+		if runs == 1 {
+			f.exec("INSERT INTO items VALUES (1001, 'late', 1, now())")
+		}
+	}
+	if runs != 4 { // 1001 rows / 70 per batch = 15 batches, 4 per run
+		t.Fatalf("copy took %d runs, want 4", runs)
+	}
+	ms := f.manifests(s.ID)
+	if !ms[0].VersionStarted || !ms[len(ms)-1].VersionComplete {
+		t.Fatalf("version markers: first %+v last %+v", ms[0].VersionStarted, ms[len(ms)-1].VersionComplete)
+	}
+	got := ids(f.rows(ms))
+	want := seq(1, 1001)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows: got %d, want %d (each exactly once)", len(got), len(want))
+	}
+	// The next run starts a new version and copies everything again.
+	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
+	if !rep.NewVersion || !rep.CopyDone || rep.Rows != 1001 {
+		t.Fatalf("second copy: %+v", rep)
+	}
+	row := f.rows(f.manifests(s.ID)[len(ms):])[0]
+	if row["price"].(interface{ String() string }).String() != "1.25" || row["updated_at"] != "2024-01-01T00:00:01.000000Z" {
+		t.Fatalf("row encoding: %v", row)
+	}
+}
+
+func TestIncrementalTiesAndConcurrentWrites(t *testing.T) {
+	f := newFixture(t, `
+CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), updated_at timestamptz NOT NULL);
+INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 100) * interval '1 day'
+  FROM generate_series(1, 1000) g;`) // ties: 100 rows share each value
+	s := itemsStream(record.Incremental)
+	budget := replicate.Budget{BatchRows: 37, BatchBytes: 1 << 20, MaxBatches: 5}
+	seen := map[string]bool{}
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(f.ctx)
+	wg.Add(1)
+	go func() { // concurrent inserts and updates throughout the runs
+		defer wg.Done()
+		for i := 2000; ctx.Err() == nil && i < 2300; i++ {
+			f.admin.Exec(ctx, "INSERT INTO items VALUES ($1, 'new', 1, clock_timestamp())", i)
+			f.admin.Exec(ctx, "UPDATE items SET updated_at = clock_timestamp(), name = 'upd' WHERE id = $1", i-1500)
+		}
+	}()
+	for run := 0; run < 200; run++ {
+		rep := f.engine.SyncTable(f.ctx, s, budget)
+		if rep.Error != "" {
+			t.Fatal(rep.Error)
+		}
+		if rep.Rows == 0 && ctx.Err() != nil {
+			break
+		}
+		if run > 40 {
+			cancel()
+		}
+	}
+	cancel()
+	wg.Wait()
+	// One more run after the writers stopped.
+	f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 1000, BatchBytes: 1 << 30})
+	for _, r := range f.rows(f.manifests(s.ID)) {
+		seen[fmt.Sprint(r["id"], "@", r["updated_at"])] = true
+	}
+	rows, err := f.admin.Query(f.ctx, "SELECT id, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM items")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for rows.Next() {
+		var id int64
+		var ts string
+		rows.Scan(&id, &ts)
+		n++
+		if !seen[fmt.Sprint(id, "@", ts)] {
+			t.Errorf("row %d with updated_at %s never replicated", id, ts)
+		}
+	}
+	if n < 1000 {
+		t.Fatalf("only %d rows in table", n)
+	}
+}
+
+func TestResetRecopies(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	s := itemsStream(record.FullTable)
+	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	if rep.Error != "" || rep.CopyDone {
+		t.Fatalf("first run: %+v", rep)
+	}
+	if _, err := replicate.Reset(f.ctx, f.bms, "nope", []string{s.ID}, timeNow()); err == nil || !contains(err.Error(), s.ID) {
+		t.Fatalf("unknown stream reset: %v", err)
+	}
+	st, err := replicate.Reset(f.ctx, f.bms, s.ID, []string{s.ID}, timeNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Version <= rep.TableVersion {
+		t.Fatalf("reset did not bump the version: %d -> %d", rep.TableVersion, st.Version)
+	}
+	rep2 := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
+	if rep2.TableVersion != st.Version || rep2.Rows != 1000 || !rep2.CopyDone {
+		t.Fatalf("after reset: %+v", rep2)
+	}
+}
+
+// failingSink wraps a real sink to fail data writes on demand.
+type failingSink struct {
+	replicate.Sink
+	failWrite, failManifest bool
+}
+
+func (s *failingSink) Write(ctx context.Context, key, ct string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+	if s.failWrite {
+		return record.ObjectInfo{}, errors.New("injected: sink down")
+	}
+	return s.Sink.Write(ctx, key, ct, fill)
+}
+
+func (s *failingSink) PutIfAbsent(ctx context.Context, key string, body []byte, ct string) ([]byte, error) {
+	if s.failManifest {
+		return nil, errors.New("injected: manifest write failed")
+	}
+	return s.Sink.PutIfAbsent(ctx, key, body, ct)
+}
+
+func TestSinkFailureMovesNoBookmark(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	s := itemsStream(record.FullTable)
+	fs := &failingSink{Sink: f.sink}
+	f.engine.Sink = fs
+	budget := replicate.Budget{BatchRows: 300, BatchBytes: 1 << 20, MaxBatches: 1}
+	if rep := f.engine.SyncTable(f.ctx, s, budget); rep.Error != "" {
+		t.Fatal(rep.Error)
+	}
+	before, _ := f.bms.Get(f.ctx, s.ID)
+	for _, mode := range []string{"data", "manifest"} {
+		fs.failWrite, fs.failManifest = mode == "data", mode == "manifest"
+		rep := f.engine.SyncTable(f.ctx, s, budget)
+		if rep.Error == "" {
+			t.Fatalf("%s failure not reported", mode)
+		}
+		after, _ := f.bms.Get(f.ctx, s.ID)
+		if after.Rev != before.Rev {
+			t.Fatalf("%s failure moved the bookmark", mode)
+		}
+	}
+	fs.failWrite, fs.failManifest = false, false
+	for done := false; !done; {
+		rep := f.engine.SyncTable(f.ctx, s, budget)
+		if rep.Error != "" {
+			t.Fatal(rep.Error)
+		}
+		done = rep.CopyDone
+	}
+	ms := f.manifests(s.ID)
+	if got := ids(f.rows(ms)); fmt.Sprint(got) != fmt.Sprint(seq(1, 1000)) {
+		t.Fatalf("after recovery: %d rows, want 1000 exactly once", len(got))
+	}
+}
+
+func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
+	f := newFixture(t, itemsSchema+"CREATE TABLE gone (id int PRIMARY KEY);")
+	gone := &record.Stream{ID: "db-public-gone", Schema: "public", Table: "gone", Method: record.FullTable, KeyColumns: []string{"id"},
+		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}}
+	f.exec("DROP TABLE gone")
+	run := f.engine.RunTables(f.ctx, replicate.Job{Streams: []*record.Stream{gone, itemsStream(record.FullTable)},
+		Budget: replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30}, Leaser: f.bms})
+	if !run.Failed() || run.Streams[0].Error == "" || !contains(run.Streams[0].Error, "no longer exists") {
+		t.Fatalf("dropped table: %+v", run.Streams)
+	}
+	if run.Streams[1].Rows != 1000 {
+		t.Fatalf("other stream: %+v", run.Streams[1])
+	}
+	if run.ReportKey == "" {
+		t.Fatal("no run report written")
+	}
+}
