@@ -1,0 +1,388 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg2s3/pg2s3/shared/config"
+)
+
+// CheckResult is one line of `pg2s3 check`.
+type CheckResult struct {
+	Name   string // short identifier: connect, server_version, wal_level, ...
+	OK     bool
+	Detail string // what was found, a sentence
+	Fix    string // what to do when !OK
+}
+
+// standbyDelayFloor is the least max_standby_*_delay recommended while a
+// first copy runs on a replica (Stitch recommends 8 to 12 hours).
+const standbyDelayFloor = 8 * time.Hour
+
+// Check connects with cfg and reports whether the server and the user are
+// ready for pg2s3: each result names what it found and, when failing, the
+// fix. tables are the (schema, table) pairs to be replicated; when empty,
+// every table discover would list is checked in one summary line. Secrets
+// of cfg never appear in the results.
+func Check(ctx context.Context, cfg *config.Config, tables [][2]string) []CheckResult {
+	var out []CheckResult
+	add := func(name string, ok bool, detail, fix string) {
+		out = append(out, CheckResult{Name: name, OK: ok, Detail: redact(detail, cfg), Fix: redact(fix, cfg)})
+	}
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		add("connect", false, err.Error(), "fix the connection settings named above")
+		return out
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	add("connect", true, "connect to "+cfg.Redacted(), "")
+
+	c := &checker{ctx: ctx, conn: conn, cfg: cfg, add: add}
+	c.version()
+	c.walLevel()
+	c.slots()
+	c.walSenders()
+	c.replicationRole()
+	c.privileges(tables)
+	c.standby()
+	c.plugins()
+	c.replicationConnection()
+	return out
+}
+
+type checker struct {
+	ctx           context.Context
+	conn          *pgx.Conn
+	cfg           *config.Config
+	add           func(name string, ok bool, detail, fix string)
+	serverVersion int
+	super         bool
+	mayRepl       bool
+}
+
+func (c *checker) setting(name string) (string, error) {
+	var v string
+	err := c.conn.QueryRow(c.ctx, "SELECT setting FROM pg_settings WHERE name = $1", name).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func (c *checker) intSetting(name string) (int, error) {
+	v, err := c.setting(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(v)
+}
+
+func (c *checker) failed(name, what string, err error) {
+	c.add(name, false, fmt.Sprintf("%s: %v", what, err), "rerun with a user that may read pg_settings and pg_roles")
+}
+
+func (c *checker) version() {
+	v, err := c.intSetting("server_version_num")
+	if err != nil {
+		c.failed("server_version", "read server_version_num", err)
+		return
+	}
+	c.checkVersion(v)
+}
+
+func (c *checker) checkVersion(v int) {
+	c.serverVersion = v
+	human := fmt.Sprintf("%d.%d", v/10000, v%10000)
+	if v < 100000 {
+		human = fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
+	}
+	need, why := 100000, "10 or later (discovery, temporary slots and pgoutput)"
+	switch {
+	case v >= need:
+		c.add("server_version", true, "server version "+human, "")
+	case v >= 90400 && c.cfg.LogicalPlugin == "wal2json":
+		c.add("server_version", false, "server version "+human+" is older than "+why,
+			"upgrade PostgreSQL to a supported release (log-based with wal2json needs 9.4+, everything else 10+)")
+	default:
+		c.add("server_version", false, "server version "+human+" is older than "+why, "upgrade PostgreSQL to 10 or later")
+	}
+}
+
+func (c *checker) walLevel() {
+	v, err := c.setting("wal_level")
+	if err != nil {
+		c.failed("wal_level", "read wal_level", err)
+		return
+	}
+	if v == "logical" {
+		c.add("wal_level", true, "wal_level = logical", "")
+		return
+	}
+	c.add("wal_level", false, fmt.Sprintf("wal_level = %s (log-based replication needs logical)", v),
+		"ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL (RDS/Aurora: set rds.logical_replication = 1 in the parameter group and reboot)")
+}
+
+func (c *checker) slots() {
+	maxSlots, err := c.intSetting("max_replication_slots")
+	if err != nil {
+		c.failed("replication_slots", "read max_replication_slots", err)
+		return
+	}
+	var used int
+	var ours bool
+	err = c.conn.QueryRow(c.ctx, "SELECT count(*), coalesce(bool_or(slot_name = $1), false) FROM pg_replication_slots", c.cfg.SlotName).Scan(&used, &ours)
+	if err != nil {
+		c.failed("replication_slots", "read pg_replication_slots", err)
+		return
+	}
+	detail := fmt.Sprintf("max_replication_slots = %d, %d in use, %d free", maxSlots, used, maxSlots-used)
+	switch {
+	case ours:
+		c.add("replication_slots", true, detail+fmt.Sprintf("; slot %s exists", c.cfg.SlotName), "")
+	case maxSlots-used >= 1:
+		c.add("replication_slots", true, detail, "")
+	default:
+		c.add("replication_slots", false, detail+fmt.Sprintf("; no room for slot %s", c.cfg.SlotName),
+			"raise max_replication_slots (e.g. ALTER SYSTEM SET max_replication_slots = 10; restart) or drop unused slots with pg_drop_replication_slot")
+	}
+}
+
+func (c *checker) walSenders() {
+	maxSenders, err := c.intSetting("max_wal_senders")
+	if err != nil {
+		c.failed("max_wal_senders", "read max_wal_senders", err)
+		return
+	}
+	var active int
+	if err := c.conn.QueryRow(c.ctx, "SELECT count(*) FROM pg_stat_replication").Scan(&active); err != nil {
+		c.failed("max_wal_senders", "read pg_stat_replication", err)
+		return
+	}
+	detail := fmt.Sprintf("max_wal_senders = %d, %d in use", maxSenders, active)
+	if maxSenders-active >= 1 {
+		c.add("max_wal_senders", true, detail, "")
+		return
+	}
+	c.add("max_wal_senders", false, detail+" (none free for a replication connection)",
+		"ALTER SYSTEM SET max_wal_senders = 10; then restart PostgreSQL")
+}
+
+func (c *checker) replicationRole() {
+	var user string
+	var rds bool
+	err := c.conn.QueryRow(c.ctx, `
+SELECT current_user, r.rolsuper, r.rolreplication,
+  EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = 'rds_replication' AND pg_has_role(r.oid, g.oid, 'MEMBER'))
+FROM pg_roles r WHERE r.rolname = current_user`).Scan(&user, &c.super, &c.mayRepl, &rds)
+	if err != nil {
+		c.failed("replication_privilege", "read pg_roles", err)
+		return
+	}
+	who := pgx.Identifier{user}.Sanitize()
+	switch {
+	case c.super:
+		c.mayRepl = true
+		c.add("replication_privilege", true, fmt.Sprintf("user %s is a superuser and may create replication slots", user), "")
+	case c.mayRepl:
+		c.add("replication_privilege", true, fmt.Sprintf("user %s has REPLICATION and may create replication slots", user), "")
+	case rds:
+		c.mayRepl = true
+		c.add("replication_privilege", true, fmt.Sprintf("user %s is a member of rds_replication and may create replication slots", user), "")
+	default:
+		c.add("replication_privilege", false, fmt.Sprintf("user %s may not create replication slots (needs REPLICATION, which Stitch's instructions leave out)", user),
+			fmt.Sprintf("ALTER ROLE %s REPLICATION; (RDS/Aurora: GRANT rds_replication TO %s)", who, who))
+	}
+}
+
+func (c *checker) privileges(tables [][2]string) {
+	if len(tables) == 0 {
+		c.allTables()
+		return
+	}
+	for _, t := range tables {
+		name := pgx.Identifier{t[0], t[1]}.Sanitize()
+		var exists, usage, sel bool
+		err := c.conn.QueryRow(c.ctx, `
+SELECT to_regclass($1) IS NOT NULL,
+  coalesce(has_schema_privilege(n.oid, 'USAGE'), false),
+  coalesce(has_schema_privilege(n.oid, 'USAGE') AND has_table_privilege(to_regclass($1), 'SELECT'), false)
+FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $2`, name, t[0]).Scan(&exists, &usage, &sel)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "42501"):
+			c.add("select "+name, false, fmt.Sprintf("no USAGE on schema %s", pgx.Identifier{t[0]}.Sanitize()),
+				fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO <user>; GRANT SELECT ON %s TO <user>", pgx.Identifier{t[0]}.Sanitize(), name))
+		case err != nil:
+			c.failed("select "+name, "check privileges on "+name, err)
+		case !exists:
+			c.add("select "+name, false, name+" does not exist", "run pg2s3 discover again and update the catalog's selection")
+		case !usage:
+			c.add("select "+name, false, fmt.Sprintf("no USAGE on schema %s", pgx.Identifier{t[0]}.Sanitize()),
+				fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO <user>", pgx.Identifier{t[0]}.Sanitize()))
+		case !sel:
+			c.add("select "+name, false, "no SELECT on "+name, fmt.Sprintf("GRANT SELECT ON %s TO <user>", name))
+		default:
+			c.add("select "+name, true, "SELECT on "+name, "")
+		}
+	}
+}
+
+// allTables summarises privileges over every relation discover would list.
+func (c *checker) allTables() {
+	rels, err := readRelations(c.ctx, c.conn, c.cfg.FilterSchemas, nil)
+	if err != nil {
+		c.failed("select", "list tables", err)
+		return
+	}
+	var denied []string
+	for _, r := range rels {
+		if !r.Readable {
+			denied = append(denied, pgx.Identifier{r.Schema, r.Name}.Sanitize())
+		}
+	}
+	switch {
+	case len(rels) == 0:
+		c.add("select", false, "no tables, views or materialized views found in the selected schemas", "check dbname and filter_schemas")
+	case len(denied) == 0:
+		c.add("select", true, fmt.Sprintf("SELECT on all %d tables and views", len(rels)), "")
+	default:
+		shown := denied
+		if len(shown) > 10 {
+			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(denied)-10))
+		}
+		c.add("select", false, fmt.Sprintf("no SELECT on %d of %d tables and views: %s", len(denied), len(rels), strings.Join(shown, ", ")),
+			"GRANT USAGE ON SCHEMA <schema> TO <user>; GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO <user>; ALTER DEFAULT PRIVILEGES IN SCHEMA <schema> GRANT SELECT ON TABLES TO <user>")
+	}
+}
+
+func (c *checker) standby() {
+	var recovery bool
+	if err := c.conn.QueryRow(c.ctx, "SELECT pg_is_in_recovery()").Scan(&recovery); err != nil {
+		c.failed("standby", "read pg_is_in_recovery()", err)
+		return
+	}
+	if !recovery {
+		c.add("standby", true, "server is a primary (not in recovery)", "")
+		return
+	}
+	if c.serverVersion < 160000 {
+		c.add("standby", false, "server is a standby: log-based replication from a standby needs PostgreSQL 16+",
+			"point log-based pipelines at the primary; full-table and incremental work on this standby")
+	} else {
+		c.add("standby", true, "server is a standby (PostgreSQL 16+ can decode logically on a standby)", "")
+	}
+	if v, err := c.setting("hot_standby_feedback"); err != nil {
+		c.failed("hot_standby_feedback", "read hot_standby_feedback", err)
+	} else {
+		c.add("hot_standby_feedback", v == "on", "hot_standby_feedback = "+v,
+			"ALTER SYSTEM SET hot_standby_feedback = on; SELECT pg_reload_conf(); (so long copies are not cancelled)")
+	}
+	for _, name := range []string{"max_standby_streaming_delay", "max_standby_archive_delay"} {
+		ms, err := c.intSetting(name)
+		if err != nil {
+			c.failed(name, "read "+name, err)
+			continue
+		}
+		d := time.Duration(ms) * time.Millisecond
+		shown := d.String()
+		if ms < 0 {
+			shown = "-1 (wait forever)"
+		}
+		c.add(name, ms < 0 || d >= standbyDelayFloor, fmt.Sprintf("%s = %s (8-12 h recommended during the first copy)", name, shown),
+			fmt.Sprintf("ALTER SYSTEM SET %s = '12h'; SELECT pg_reload_conf(); (RDS: the parameter group)", name))
+	}
+}
+
+// plugins tests the logical decoding plugins by creating a temporary slot
+// with each and dropping it: an output plugin is a shared library that no
+// catalog lists, so trying it is the only sound test. Creating a slot waits
+// for running transactions, so the test gives up after 10 s. It needs
+// wal_level = logical, a free slot and the REPLICATION privilege; without
+// them it reports that it could not test.
+func (c *checker) plugins() {
+	want := []string{c.cfg.LogicalPlugin}
+	if c.cfg.LogicalPlugin != "wal2json" {
+		want = append(want, "wal2json")
+	}
+	for _, plugin := range want {
+		needed := plugin == c.cfg.LogicalPlugin
+		name := "plugin " + plugin
+		if !c.mayRepl || c.serverVersion < 100000 {
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)", plugin),
+				"fix replication_privilege above, then rerun pg2s3 check")
+			continue
+		}
+		err := c.tryPlugin(plugin)
+		switch {
+		case err == nil:
+			c.add(name, true, fmt.Sprintf("output plugin %s works (a temporary slot was created and dropped)", plugin), "")
+		case strings.Contains(err.Error(), "could not access file"):
+			fix := "install it: apt-get install postgresql-<version>-wal2json (RDS/Aurora ship it)"
+			detail := fmt.Sprintf("output plugin %s is not installed", plugin)
+			if !needed {
+				detail += fmt.Sprintf(" (not needed: logical_plugin = %s)", c.cfg.LogicalPlugin)
+			}
+			c.add(name, !needed, detail, fix)
+		default:
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s: %v", plugin, err),
+				"fix the checks above (wal_level, free slots, REPLICATION) and rerun; a long-running transaction also delays slot creation")
+		}
+	}
+}
+
+func (c *checker) tryPlugin(plugin string) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, c.cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '10s'"); err != nil {
+		return err
+	}
+	slot := fmt.Sprintf("pg2s3_check_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2, true)", slot, plugin); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return errors.New(pgErr.Message)
+		}
+		return err
+	}
+	// A temporary slot also goes when the session ends; drop it now anyway.
+	_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+	return err
+}
+
+func (c *checker) replicationConnection() {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	rc, err := ConnectReplication(ctx, c.cfg)
+	if err != nil {
+		c.add("replication_connection", false, "replication connection refused: "+err.Error(),
+			fmt.Sprintf("add `host replication %s <pg2s3 address>/32 scram-sha-256` to pg_hba.conf and reload (RDS: rds.logical_replication = 1 and rds_replication)", c.cfg.User))
+		return
+	}
+	defer rc.Close(context.WithoutCancel(ctx))
+	res, err := rc.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+		if err == nil {
+			err = errors.New("no result")
+		}
+		c.add("replication_connection", false, "IDENTIFY_SYSTEM on a replication connection failed: "+err.Error(),
+			"grant the user REPLICATION and allow replication connections in pg_hba.conf")
+		return
+	}
+	row := res[0].Rows[0]
+	detail := "replication connection allowed"
+	if len(row) >= 2 {
+		detail += fmt.Sprintf(" (system %s, timeline %s)", row[0], row[1])
+	}
+	c.add("replication_connection", true, detail, "")
+}

@@ -1,0 +1,86 @@
+package pgsource
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func byName(results []CheckResult) map[string]CheckResult {
+	m := map[string]CheckResult{}
+	for _, r := range results {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func TestCheckSuperuserPasses(t *testing.T) {
+	cfg, _ := discoverDB(t, "check", `CREATE TABLE "Order Items" (id int PRIMARY KEY)`)
+	cfg.Password = "hunter2-secret" // trust auth ignores it; it must never be printed
+	results := Check(context.Background(), cfg, [][2]string{{"public", "Order Items"}, {"public", "missing"}})
+	got := byName(results)
+	for _, name := range []string{"connect", "server_version", "wal_level", "replication_slots", "max_wal_senders",
+		"replication_privilege", `select "public"."Order Items"`, "standby", "plugin pgoutput", "plugin wal2json", "replication_connection"} {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("no %s check in %+v", name, results)
+			continue
+		}
+		if !r.OK {
+			t.Errorf("%s failed: %s — fix: %s", name, r.Detail, r.Fix)
+		}
+	}
+	if r := got[`select "public"."missing"`]; r.OK || !strings.Contains(r.Detail, "does not exist") {
+		t.Errorf("missing table: %+v", r)
+	}
+	if r := got["wal_level"]; r.Detail != "wal_level = logical" {
+		t.Errorf("wal_level detail = %q", r.Detail)
+	}
+	for _, r := range results {
+		if strings.Contains(r.Detail+r.Fix, "hunter2") {
+			t.Errorf("secret in %+v", r)
+		}
+	}
+}
+
+func TestCheckUnprivilegedUser(t *testing.T) {
+	cfg, _ := discoverDB(t, "checkuser", `
+CREATE SCHEMA app;
+CREATE TABLE app.a (id int PRIMARY KEY);
+CREATE TABLE app.b (id int PRIMARY KEY);
+DROP ROLE IF EXISTS check_plain;
+CREATE ROLE check_plain LOGIN;
+GRANT USAGE ON SCHEMA app TO check_plain;
+GRANT SELECT ON app.a TO check_plain;`)
+	user := *cfg
+	user.User = "check_plain"
+	user.FilterSchemas = []string{"app"}
+	got := byName(Check(context.Background(), &user, nil))
+	if r := got["replication_privilege"]; r.OK || !strings.Contains(r.Fix, `ALTER ROLE "check_plain" REPLICATION`) {
+		t.Errorf("replication_privilege: %+v", r)
+	}
+	if r := got["select"]; r.OK || !strings.Contains(r.Detail, `no SELECT on 1 of 2`) || !strings.Contains(r.Detail, `"app"."b"`) {
+		t.Errorf("select: %+v", r)
+	}
+	// pgoutput is what this config needs and cannot be tested without REPLICATION.
+	if r := got["plugin pgoutput"]; r.OK {
+		t.Errorf("plugin pgoutput: %+v", r)
+	}
+	if r := got["connect"]; !r.OK {
+		t.Errorf("connect: %+v", r)
+	}
+}
+
+func TestCheckConnectFailure(t *testing.T) {
+	cfg, _ := discoverDB(t, "checkconn", "")
+	bad := *cfg
+	bad.DBName = "no_such_db"
+	bad.Password = "s3cret-pw"
+	results := Check(context.Background(), &bad, nil)
+	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Detail, "database does not exist") {
+		t.Fatalf("results = %+v", results)
+	}
+	if strings.Contains(results[0].Detail, "s3cret") {
+		t.Error("password printed")
+	}
+}
