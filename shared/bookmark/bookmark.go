@@ -33,6 +33,15 @@ type State struct {
 	// copy; changes at or after it are applied after the copy.
 	StartLSN uint64 `json:"start_lsn,omitempty"`
 
+	// Slot drains (the "_slot:<name>" bookmark): CommittedLSN is the end of
+	// the last transaction written in full, the position the slot may be
+	// acknowledged to. A batch that ended inside a transaction leaves
+	// PartialCommitLSN (that transaction's commit LSN) and PartialLSN (its
+	// last change written); the next drain skips those changes.
+	CommittedLSN     uint64 `json:"committed_lsn,omitempty"`
+	PartialCommitLSN uint64 `json:"partial_commit_lsn,omitempty"`
+	PartialLSN       uint64 `json:"partial_lsn,omitempty"`
+
 	// UpdatedAt is when the bookmark last moved (informational).
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }

@@ -34,12 +34,14 @@ type Manifest struct {
 	ReplicationKey  string           `json:"replication_key,omitempty"`
 	Objects         []ManifestObject `json:"objects"`
 	Rows            int64            `json:"rows"`
-	Truncated       bool             `json:"truncated,omitempty"`
-	LSNFirst        uint64           `json:"lsn_first,omitempty"`
-	LSNLast         uint64           `json:"lsn_last,omitempty"`
-	ExtractedAt     string           `json:"extracted_at"`
-	BookmarkBefore  bookmark.State   `json:"bookmark_before"`
-	BookmarkAfter   bookmark.State   `json:"bookmark_after"`
+	// TruncatedStreams lists streams truncated within a log batch: a
+	// loader empties them at this point of the stream.
+	TruncatedStreams []string       `json:"truncated_streams,omitempty"`
+	LSNFirst         uint64         `json:"lsn_first,omitempty"`
+	LSNLast          uint64         `json:"lsn_last,omitempty"`
+	ExtractedAt      string         `json:"extracted_at"`
+	BookmarkBefore   bookmark.State `json:"bookmark_before"`
+	BookmarkAfter    bookmark.State `json:"bookmark_after"`
 }
 
 // ManifestObject is one data object of a batch.
@@ -47,6 +49,13 @@ type ManifestObject struct {
 	record.ObjectInfo
 	Rows       int64 `json:"rows"`
 	PlainBytes int64 `json:"uncompressed_bytes"`
+	// Log batches name each object's stream and version, the commit LSNs
+	// of its first and last change, and the column list when it changed.
+	Stream       string   `json:"stream,omitempty"`
+	TableVersion int64    `json:"table_version,omitempty"`
+	LSNFirst     uint64   `json:"lsn_first,omitempty"`
+	LSNLast      uint64   `json:"lsn_last,omitempty"`
+	Columns      []string `json:"columns,omitempty"`
 }
 
 // Object key layout (below the sink's prefix).

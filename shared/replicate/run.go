@@ -23,6 +23,9 @@ type Job struct {
 	Budget   Budget
 	// Leaser, when set, gives each stream to one run at a time.
 	Leaser Leaser
+	// Failed are streams that failed before the run (stale catalog
+	// entries); they are reported with the run.
+	Failed []report.Stream
 }
 
 // NewRunID returns a random run identifier (lease owner, report key).
@@ -40,6 +43,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 	if run.RunID == "" {
 		run.RunID = NewRunID()
 	}
+	run.Streams = append(run.Streams, job.Failed...)
 	streams := e.fairOrder(ctx, job.Streams)
 	for _, s := range streams {
 		if s.Method == record.LogBased {

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+func init() {
+	register("sync", "run one bounded batch run over the catalog's selected streams", runSync)
+}
+
+// streamList is a repeatable --stream flag.
+type streamList []string
+
+func (s *streamList) String() string     { return strings.Join(*s, ",") }
+func (s *streamList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("sync", stderr)
+	cfgPath := fs.String("config", "config.json", "config file (JSON)")
+	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
+	maxDur := fs.Duration("max-duration", 0, "stop after a committed batch once this much time has passed (0: config max_run_seconds, else no limit)")
+	maxBatches := fs.Int("max-batches", 0, "at most this many batches per stream in this run (0: no limit)")
+	asJSON := fs.Bool("json", false, "print the run report as JSON")
+	var only streamList
+	fs.Var(&only, "stream", "sync only this tap_stream_id (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	a.Progress = newProgress(stderr)
+	opts := app.RunOptions{Streams: only, MaxBatches: *maxBatches}
+	if *maxDur > 0 {
+		opts.Deadline = time.Now().Add(*maxDur)
+	}
+	run, err := a.SyncTables(ctx, cat, opts)
+	if err != nil {
+		return err
+	}
+	return printRun(stdout, run, *asJSON)
+}
+
+func loadConfigAndCatalog(cfgPath, catPath string) (*config.Config, *catalog.Catalog, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Load(catPath)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (create one with: pg2s3 discover --config %s > %s, then select streams)", err, cfgPath, catPath)
+	}
+	return cfg, cat, nil
+}
+
+// errRunFailed makes the exit status say that a stream failed; the
+// report already said which and why.
+var errRunFailed = errors.New("some streams failed (see the report above)")
+
+func printRun(w io.Writer, run *report.Run, asJSON bool) error {
+	if asJSON {
+		b, _ := json.MarshalIndent(run, "", "  ")
+		fmt.Fprintln(w, string(b))
+	} else {
+		run.WriteText(w)
+	}
+	if run.Failed() {
+		return errRunFailed
+	}
+	return nil
+}
+
+func newProgress(w io.Writer) *report.Progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			tty = true
+		}
+	}
+	return &report.Progress{W: w, TTY: tty, Interval: 10 * time.Second}
+}

@@ -1,0 +1,126 @@
+// Package app is the composition root shared by the CLI and the Lambda
+// functions: it opens the stores and the database named by a config and
+// runs the engine. It holds no replication logic of its own.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// App is one pipeline's open stores.
+type App struct {
+	Cfg    *config.Config
+	Stores Stores
+	Log    *slog.Logger
+	// Progress, when set, shows long copies' progress.
+	Progress *report.Progress
+}
+
+// Open opens the sink, bookmark store and leases the config names.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*App, error) {
+	st, err := OpenStores(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	return &App{Cfg: cfg, Stores: st, Log: log}, nil
+}
+
+// RunOptions bound and filter one run.
+type RunOptions struct {
+	// Streams limits the run to these tap_stream_ids (empty: all selected).
+	Streams []string
+	// Deadline is when the run must have committed its last batch.
+	Deadline   time.Time
+	MaxBatches int
+	RunID      string
+}
+
+// Budget returns the engine budget for opts under the app's config.
+func (a *App) Budget(opts RunOptions) replicate.Budget {
+	b := replicate.Budget{BatchRows: a.Cfg.BatchRows, BatchBytes: a.Cfg.BatchBytes, MaxBatches: opts.MaxBatches, Deadline: opts.Deadline}
+	if a.Cfg.MaxRunDuration > 0 {
+		if d := time.Now().Add(a.Cfg.MaxRunDuration); b.Deadline.IsZero() || d.Before(b.Deadline) {
+			b.Deadline = d
+		}
+	}
+	return b
+}
+
+// Resolve types the catalog's selected streams against the live database.
+// Streams that fail are returned as report entries, so one bad stream
+// never stops the others.
+func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, defaultMethod string, only []string) ([]*record.Stream, []report.Stream, error) {
+	sels, selErr := cat.Selections(defaultMethod)
+	var failed []report.Stream
+	if selErr != nil {
+		for _, e := range unjoin(selErr) {
+			failed = append(failed, report.Stream{Stream: "catalog", Error: e.Error()})
+		}
+	}
+	want := map[string]bool{}
+	for _, id := range only {
+		want[id] = true
+	}
+	var streams []*record.Stream
+	for _, sel := range sels {
+		if len(want) > 0 && !want[sel.StreamID] {
+			continue
+		}
+		delete(want, sel.StreamID)
+		s, err := sess.Resolve(ctx, sel)
+		if err != nil {
+			failed = append(failed, report.Stream{Stream: sel.StreamID, Method: sel.Method, Error: err.Error()})
+			continue
+		}
+		streams = append(streams, &s)
+	}
+	for id := range want {
+		failed = append(failed, report.Stream{Stream: id, Error: fmt.Sprintf("stream %s is not selected in the catalog (or does not exist): select it or run discover", id)})
+	}
+	if len(streams) == 0 && len(failed) == 0 {
+		return nil, nil, errors.New("the catalog selects no stream: set \"selected\": true in a stream's table metadata (breadcrumb [])")
+	}
+	return streams, failed, nil
+}
+
+// SyncTables runs one bounded batch run over the FULL_TABLE and
+// INCREMENTAL streams.
+func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+	sess, err := pgsource.Open(ctx, a.Cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	streams, failed, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, opts.Streams)
+	if err != nil {
+		return nil, err
+	}
+	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress}
+	if opts.RunID == "" {
+		opts.RunID = replicate.NewRunID()
+	}
+	run := eng.RunTables(ctx, replicate.Job{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed})
+	a.Progress.Done()
+	return run, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}

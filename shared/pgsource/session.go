@@ -1,0 +1,42 @@
+package pgsource
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+// Session is one query connection with what callers outside pgsource do
+// through it, so they never handle pgx types.
+type Session struct {
+	conn *pgx.Conn
+	cfg  *config.Config
+}
+
+// Open connects a session.
+func Open(ctx context.Context, cfg *config.Config) (*Session, error) {
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Session{conn: conn, cfg: cfg}, nil
+}
+
+// Close closes the connection.
+func (s *Session) Close(ctx context.Context) { s.conn.Close(ctx) }
+
+// Discover builds the catalog of the session's database.
+func (s *Session) Discover(ctx context.Context) (*catalog.Catalog, error) {
+	return Discover(ctx, s.conn, s.cfg.DBName, s.cfg.FilterSchemas)
+}
+
+// Resolve types a selection against the live table.
+func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
+	return Resolve(ctx, s.conn, sel)
+}
+
+// Tables returns the page reader over this session.
+func (s *Session) Tables() *Tables { return NewTables(s.conn) }

@@ -1,0 +1,328 @@
+package replicate
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// LogSource is an open logical replication stream.
+type LogSource interface {
+	// Next returns the next event; it returns ctx's error when ctx ends.
+	Next(ctx context.Context) (record.Event, error)
+	// Ack confirms to the server that everything before flushLSN is
+	// durable; the slot may then release that WAL.
+	Ack(ctx context.Context, flushLSN uint64) error
+}
+
+// Drain is one bounded drain of a slot.
+type Drain struct {
+	Slot    string
+	Streams []*record.Stream // LOG_BASED streams whose changes are written
+	Log     LogSource
+	// Fence is a commit LSN at or past which the drain stops: the LSN of a
+	// heartbeat emitted at the start of the run, so a commit always
+	// reaches it, even on an idle database.
+	Fence  uint64
+	Budget Budget
+	// IdleTimeout ends a drain that receives nothing for this long.
+	IdleTimeout time.Duration
+}
+
+// logStream is a stream's part of the current batch.
+type logStream struct {
+	s       *record.Stream
+	version int64
+	enc     *encode.RowEncoder
+	obj     *pipeObject
+	gz      *encode.GzipLines
+	key     string
+	rows    int64
+	first   uint64
+	last    uint64
+	idxOf   []string // the column list idx was built for
+	idx     []int
+	rep     *report.Stream
+	trunc   bool
+	relcols []string
+}
+
+type drainer struct {
+	e       *Engine
+	d       Drain
+	slotID  string
+	st      bookmark.State
+	rev     int64
+	streams map[[2]string]*logStream
+	open    []*logStream
+	rows    int64
+	bytes   int64
+	inTx    bool
+	txLSN   uint64
+	lastLSN uint64 // last change written in the open transaction
+	rep     *report.Slot
+	line    []byte
+	meta    encode.Meta
+	stats   map[string]*report.Stream
+}
+
+// DrainLog writes the slot's changes for d.Streams in batches until the
+// fence, the deadline, the idle timeout or ctx ends, committing each batch
+// as data objects, a manifest, the slot bookmark and then the slot
+// acknowledgment. It returns per-stream reports.
+func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([]report.Stream, error) {
+	dr := &drainer{e: e, d: d, slotID: SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
+	cur, err := e.Bookmarks.Get(ctx, dr.slotID)
+	if err != nil {
+		return nil, err
+	}
+	dr.st, dr.rev = cur.State, cur.Rev
+	dr.st.Method = "SLOT"
+	all, err := e.Bookmarks.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range d.Streams {
+		v := all[s.ID].State.Version
+		rep := &report.Stream{Stream: s.ID, Method: record.LogBased, TableVersion: v}
+		dr.stats[s.ID] = rep
+		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep}
+	}
+	slotRep.StartLSN = formatLSN(dr.st.CommittedLSN)
+	err = dr.run(ctx)
+	slotRep.EndLSN = formatLSN(dr.st.CommittedLSN)
+	var out []report.Stream
+	for _, s := range d.Streams {
+		out = append(out, *dr.stats[s.ID])
+	}
+	return out, err
+}
+
+func (dr *drainer) run(ctx context.Context) error {
+	dctx := ctx
+	if !dr.d.Budget.Deadline.IsZero() {
+		var cancel context.CancelFunc
+		dctx, cancel = context.WithDeadline(ctx, dr.d.Budget.Deadline)
+		defer cancel()
+	}
+	idle := dr.d.IdleTimeout
+	if idle <= 0 {
+		idle = 30 * time.Minute
+	}
+	for {
+		nctx, cancel := context.WithTimeout(dctx, idle)
+		ev, err := dr.d.Log.Next(nctx)
+		idleOut := nctx.Err() != nil && dctx.Err() == nil
+		cancel()
+		if err != nil {
+			if dctx.Err() != nil || idleOut {
+				// Deadline or idle: commit what is complete and stop.
+				return dr.commit(ctx)
+			}
+			dr.abort(err)
+			return fmt.Errorf("read slot %s: %w", dr.d.Slot, err)
+		}
+		stop, err := dr.handle(ctx, ev)
+		if err != nil {
+			dr.abort(err)
+			return err
+		}
+		if stop {
+			dr.rep.ReachedFence = true
+			return dr.commit(ctx)
+		}
+	}
+}
+
+func (dr *drainer) handle(ctx context.Context, ev record.Event) (stop bool, err error) {
+	switch ev.Kind {
+	case record.EventBegin:
+		dr.inTx, dr.txLSN, dr.lastLSN = true, ev.CommitLSN, 0
+	case record.EventRelation:
+		if ls := dr.streams[[2]string{ev.Schema, ev.Table}]; ls != nil {
+			ls.relcols = ev.Columns
+		}
+	case record.EventChange:
+		c := &ev.Change
+		if dr.st.PartialCommitLSN != 0 && c.CommitLSN == dr.st.PartialCommitLSN && c.LSN <= dr.st.PartialLSN {
+			return false, nil // written by the batch that ended inside this transaction
+		}
+		if err := dr.write(ctx, c); err != nil {
+			return false, err
+		}
+		dr.lastLSN = c.LSN
+		dr.rep.Changes++
+		if dr.full() {
+			return false, dr.commit(ctx)
+		}
+	case record.EventCommit:
+		dr.inTx = false
+		dr.st.CommittedLSN = ev.EndLSN
+		dr.st.PartialCommitLSN, dr.st.PartialLSN = 0, 0
+		dr.rep.Transactions++
+		if ev.CommitTimeMicros != 0 {
+			dr.rep.LagSeconds = time.Since(time.UnixMicro(ev.CommitTimeMicros)).Seconds()
+		}
+		if ev.CommitLSN >= dr.d.Fence {
+			return true, nil
+		}
+		if dr.full() {
+			return false, dr.commit(ctx)
+		}
+	}
+	return false, nil
+}
+
+func (dr *drainer) full() bool {
+	b := dr.d.Budget
+	return dr.rows >= int64(b.BatchRows) || dr.bytes >= b.BatchBytes || b.expired(dr.e.now())
+}
+
+// write appends one change to its stream's object in the open batch.
+func (dr *drainer) write(ctx context.Context, c *record.Change) error {
+	ls := dr.streams[[2]string{c.Schema, c.Table}]
+	if ls == nil {
+		return nil // not a selected stream
+	}
+	if c.Op == record.Truncate {
+		ls.trunc = true
+		ls.rep.Truncates++
+		return nil
+	}
+	if ls.obj == nil {
+		ls.key = fmt.Sprintf("%s/v%d/wal-%010d.jsonl.gz", ls.s.ID, ls.version, dr.st.Seq)
+		ls.obj = startObject(ctx, dr.e.Sink, ls.key, "application/x-ndjson")
+		ls.gz = encode.NewGzipLines(ls.obj)
+		ls.first = c.CommitLSN
+		dr.open = append(dr.open, ls)
+	}
+	ls.index(c.Columns)
+	now := dr.e.now().UTC().Format(tsLayout)
+	m := &dr.meta
+	m.ExtractedAt, m.BatchedAt, m.TableVersion = now, now, ls.version
+	m.LSN, m.Sequence, m.DeletedAt = c.CommitLSN, int64(c.LSN), ""
+	if c.Op == record.Delete {
+		m.DeletedAt = time.UnixMicro(c.CommitTimeMicros).UTC().Format(tsLayout)
+	}
+	var err error
+	if dr.line, err = ls.enc.AppendValues(dr.line[:0], c.Values, ls.idx, m); err != nil {
+		return fmt.Errorf("encode change of %s at %s: %w", ls.s.ID, formatLSN(c.LSN), err)
+	}
+	if err := ls.gz.WriteLine(dr.line); err != nil {
+		return fmt.Errorf("write %s: %w", ls.key, err)
+	}
+	ls.rows++
+	ls.last = c.CommitLSN
+	dr.rows++
+	dr.bytes += int64(len(dr.line))
+	return nil
+}
+
+// index maps a change's column list to the encoder's columns (-1 for
+// columns not selected), reusing the last mapping when the list is the
+// same.
+func (ls *logStream) index(cols []string) {
+	if len(cols) == len(ls.idxOf) && (len(cols) == 0 || &cols[0] == &ls.idxOf[0] || equalStrings(cols, ls.idxOf)) {
+		return
+	}
+	ls.idxOf, ls.idx = cols, ls.idx[:0]
+	for _, c := range cols {
+		ls.idx = append(ls.idx, ls.s.ColumnIndex(c))
+	}
+}
+
+// commit ends the batch: data objects, manifest, bookmark, then the slot
+// acknowledgment. A batch may end inside a transaction: the bookmark then
+// records how far into it the batch wrote.
+func (dr *drainer) commit(ctx context.Context) error {
+	before := dr.st
+	next := dr.st
+	if dr.inTx && dr.lastLSN != 0 {
+		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
+	}
+	m := &Manifest{Format: "pg2s3.manifest.v1", Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
+	var truncated []string
+	for _, ls := range dr.open {
+		if err := ls.gz.Close(); err != nil {
+			dr.abort(err)
+			return fmt.Errorf("write %s: %w", ls.key, err)
+		}
+		info, err := ls.obj.Commit()
+		if err != nil {
+			dr.abort(err)
+			return fmt.Errorf("write %s: %w", ls.key, err)
+		}
+		m.Objects = append(m.Objects, ManifestObject{ObjectInfo: info, Stream: ls.s.ID, TableVersion: ls.version,
+			Rows: ls.rows, PlainBytes: ls.gz.Plain, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols})
+		m.Rows += ls.rows
+		ls.rep.Rows += ls.rows
+		ls.rep.Bytes += info.Bytes
+		ls.rep.Batches++
+	}
+	for _, ls := range dr.streams {
+		if ls.trunc {
+			truncated = append(truncated, ls.s.ID)
+		}
+	}
+	m.TruncatedStreams = truncated
+	if len(m.Objects) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
+		dr.reset()
+		return nil // nothing moved
+	}
+	next.Seq++
+	next.UpdatedAt = dr.e.now()
+	m.BookmarkBefore, m.BookmarkAfter = before, next
+	if len(m.Objects) > 0 || len(truncated) > 0 {
+		if err := putManifest(ctx, dr.e.Sink, fmt.Sprintf("_wal/%s/%010d.manifest.json", dr.d.Slot, before.Seq), m); err != nil {
+			dr.reset()
+			return err
+		}
+	}
+	rev, err := dr.e.Bookmarks.Put(ctx, dr.slotID, next, dr.rev)
+	if err != nil {
+		dr.reset()
+		return fmt.Errorf("commit slot batch %d: %w", before.Seq, err)
+	}
+	dr.st, dr.rev = next, rev
+	dr.reset()
+	// Only now may the server release the WAL: everything before
+	// CommittedLSN is in the sink and the bookmark says so.
+	if next.CommittedLSN != 0 {
+		if err := dr.d.Log.Ack(ctx, next.CommittedLSN); err != nil {
+			return fmt.Errorf("acknowledge %s on slot %s: %w", formatLSN(next.CommittedLSN), dr.d.Slot, err)
+		}
+	}
+	dr.e.log().Info("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
+	return nil
+}
+
+func (dr *drainer) reset() {
+	for _, ls := range dr.open {
+		ls.obj, ls.gz, ls.rows, ls.first, ls.last = nil, nil, 0, 0, 0
+	}
+	for _, ls := range dr.streams {
+		ls.trunc = false
+	}
+	dr.open = dr.open[:0]
+	dr.rows, dr.bytes = 0, 0
+}
+
+func (dr *drainer) abort(err error) {
+	for _, ls := range dr.open {
+		if ls.obj != nil {
+			ls.obj.Abort(err)
+		}
+	}
+	dr.reset()
+}
+
+func formatLSN(lsn uint64) string {
+	return strconv.FormatUint(lsn>>32, 16) + "/" + strconv.FormatUint(lsn&0xFFFFFFFF, 16)
+}
