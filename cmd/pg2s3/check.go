@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+)
+
+func init() {
+	register("check", "check the server and user are ready (one PASS/FAIL line each, with the fix)", runCheck)
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", stderr)
+	cfgPath := fs.String("config", "config.json", "config file (tap-postgres keys plus pg2s3's)")
+	catPath := fs.String("catalog", "", "catalog whose selected streams' privileges to check (default: every table)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	}
+	cfg, err := config.Load(*cfgPath)
+	if err != nil {
+		return err
+	}
+	var tables [][2]string
+	if *catPath != "" {
+		cat, err := catalog.Load(*catPath)
+		if err != nil {
+			return err
+		}
+		for _, s := range cat.SelectedStreams() {
+			tables = append(tables, [2]string{s.SchemaName(), s.TableName})
+		}
+		if len(tables) == 0 {
+			fmt.Fprintf(stderr, "no stream of %s is selected: checking every table\n", *catPath)
+		}
+	}
+	failed := 0
+	results := pgsource.Check(ctx, cfg, tables)
+	for _, r := range results {
+		if r.OK {
+			fmt.Fprintf(stdout, "PASS %s\n", r.Detail)
+			continue
+		}
+		failed++
+		fmt.Fprintf(stdout, "FAIL %s — fix: %s\n", r.Detail, r.Fix)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d checks failed", failed, len(results))
+	}
+	return nil
+}
