@@ -1,0 +1,289 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/config"
+)
+
+// logDB creates a fresh database on the package's test server and returns
+// its config (slot and publication named after it) and a query connection.
+func logDB(t *testing.T, plugin string) (*config.Config, *pgx.Conn) {
+	t.Helper()
+	if testPG == nil {
+		t.Fatal("TestMain did not start the test PostgreSQL server (testPG is nil)")
+	}
+	ctx := context.Background()
+	_, dsn, err := testPG.NewDatabase(ctx, "log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromURL(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LogicalPlugin = plugin
+	conn, err := Connect(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return cfg, conn
+}
+
+func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
+	t.Helper()
+	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func openLog(t *testing.T, cfg *config.Config, opt LogOptions) *LogReader {
+	t.Helper()
+	r, err := OpenLog(context.Background(), cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close(context.Background()) })
+	return r
+}
+
+// readUntil reads events until stop returns true, failing after 15 s.
+func readUntil(t *testing.T, r *LogReader, stop func(Event) bool) []Event {
+	t.Helper()
+	var out []Event
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		e, err := r.Next(ctx)
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("next after %d events: %v", len(out), err)
+		}
+		out = append(out, e)
+		if stop(e) {
+			return out
+		}
+	}
+	t.Fatalf("no stop event after %d events", len(out))
+	return nil
+}
+
+// untilHeartbeatCommit emits a heartbeat and returns a stop function that
+// ends at the commit of its transaction.
+func untilHeartbeatCommit(t *testing.T, conn *pgx.Conn) func(Event) bool {
+	t.Helper()
+	hb, err := Heartbeat(context.Background(), conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := false
+	return func(e Event) bool {
+		if e.Kind == EventMessage && e.Prefix == HeartbeatPrefix && e.LSN == hb {
+			seen = true
+		}
+		return seen && e.Kind == EventCommit
+	}
+}
+
+func slotConfirmed(t *testing.T, conn *pgx.Conn, slot string) uint64 {
+	t.Helper()
+	info, err := GetSlot(context.Background(), conn, slot)
+	if err != nil || !info.Exists {
+		t.Fatalf("slot %s: %+v %v", slot, info, err)
+	}
+	return info.ConfirmedFlushLSN
+}
+
+func setupSlot(t *testing.T, cfg *config.Config, conn *pgx.Conn, tables [][2]string) {
+	t.Helper()
+	ctx := context.Background()
+	if cfg.LogicalPlugin == "pgoutput" {
+		if err := EnsurePublication(ctx, conn, cfg.Publication, false, tables); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := EnsureSlot(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DropSlot(context.Background(), cfg, cfg.SlotName) })
+}
+
+func TestLogIdleNextReturnsOnDeadline(t *testing.T) {
+	t.Parallel()
+	for _, plugin := range []string{"pgoutput", "wal2json"} {
+		t.Run(plugin, func(t *testing.T) {
+			cfg, conn := logDB(t, plugin)
+			mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
+			setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
+			fence, err := CurrentWALLSN(context.Background(), conn)
+			if err != nil || fence == 0 {
+				t.Fatalf("fence %d %v", fence, err)
+			}
+			start := time.Now()
+			r := openLog(t, cfg, LogOptions{})
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			e, err := r.Next(ctx)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("idle Next = %+v, %v; want deadline exceeded", e, err)
+			}
+			if d := time.Since(start); d > 2*time.Second {
+				t.Fatalf("open + idle Next took %v", d)
+			}
+			t.Logf("open + idle Next: %v", time.Since(start))
+			// The reader still works after a deadline.
+			mustExec(t, conn, "INSERT INTO t VALUES (1)")
+			ev := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+			if ev[len(ev)-1].EndLSN <= fence {
+				t.Fatalf("commit end %s not past the fence %s", FormatLSN(ev[len(ev)-1].EndLSN), FormatLSN(fence))
+			}
+		})
+	}
+}
+
+func TestLogAckMovesConfirmedFlushNeverBeyond(t *testing.T) {
+	t.Parallel()
+	cfg, conn := logDB(t, "pgoutput")
+	mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
+	setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
+	ctx := context.Background()
+	initial := slotConfirmed(t, conn, cfg.SlotName)
+	r := openLog(t, cfg, LogOptions{StatusInterval: 200 * time.Millisecond})
+	if r.Acked() != initial {
+		t.Fatalf("acked %s, want the slot's %s", FormatLSN(r.Acked()), FormatLSN(initial))
+	}
+	mustExec(t, conn, "INSERT INTO t VALUES (1)")
+	first := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+	mustExec(t, conn, "INSERT INTO t VALUES (2)")
+	second := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+	// Read and keepalives alone (several status intervals) confirm nothing.
+	time.Sleep(700 * time.Millisecond)
+	if got := slotConfirmed(t, conn, cfg.SlotName); got != initial {
+		t.Fatalf("confirmed_flush moved to %s without an Ack (initial %s)", FormatLSN(got), FormatLSN(initial))
+	}
+	end1 := first[len(first)-1].EndLSN
+	if err := r.Ack(ctx, end1); err != nil {
+		t.Fatal(err)
+	}
+	waitConfirmed(t, conn, cfg.SlotName, end1)
+	// An older Ack does not move it back; idle time does not move it on.
+	if err := r.Ack(ctx, initial); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if got := slotConfirmed(t, conn, cfg.SlotName); got != end1 {
+		t.Fatalf("confirmed_flush %s, want %s (second commit ends at %s)", FormatLSN(got), FormatLSN(end1), FormatLSN(second[len(second)-1].EndLSN))
+	}
+	if r.ServerWALEnd() < end1 {
+		t.Fatalf("server WAL end %s before %s", FormatLSN(r.ServerWALEnd()), FormatLSN(end1))
+	}
+	// A new reader resumes after the acknowledged transaction.
+	r.Close(ctx)
+	r2 := openLog(t, cfg, LogOptions{})
+	ev := readUntil(t, r2, func(e Event) bool { return e.Kind == EventChange })
+	if got := string(ev[len(ev)-1].Change.Values[0].Text); got != "2" {
+		t.Fatalf("resumed at row %s, want 2", got)
+	}
+	// A start before the confirmed position is refused.
+	r2.Close(ctx)
+	if _, err := OpenLog(ctx, cfg, LogOptions{StartLSN: initial}); !errors.Is(err, ErrSlotPassed) {
+		t.Fatalf("open before confirmed: %v, want ErrSlotPassed", err)
+	}
+}
+
+func waitConfirmed(t *testing.T, conn *pgx.Conn, slot string, want uint64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := slotConfirmed(t, conn, slot)
+		if got == want {
+			return
+		}
+		if got > want || time.Now().After(deadline) {
+			t.Fatalf("confirmed_flush %s, want %s", FormatLSN(got), FormatLSN(want))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestLogKeepaliveWhileCallerBusy(t *testing.T) {
+	t.Parallel()
+	cfg, conn := logDB(t, "pgoutput")
+	mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
+	setupSlot(t, cfg, conn, nil)
+	openLog(t, cfg, LogOptions{StatusInterval: 200 * time.Millisecond})
+	replyTime := func() *time.Time {
+		var ts *time.Time
+		err := conn.QueryRow(context.Background(), `SELECT reply_time FROM pg_stat_replication
+WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)`, cfg.SlotName).Scan(&ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ts
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var first *time.Time
+	for time.Now().Before(deadline) { // the caller never calls Next
+		ts := replyTime()
+		if first == nil {
+			first = ts
+		} else if ts != nil && ts.After(*first) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no status update while the caller is busy: reply_time stayed %v", first)
+}
+
+func TestLogTerminatedWalsender(t *testing.T) {
+	t.Parallel()
+	for _, plugin := range []string{"pgoutput", "wal2json"} {
+		t.Run(plugin, func(t *testing.T) {
+			cfg, conn := logDB(t, plugin)
+			mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
+			setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
+			r := openLog(t, cfg, LogOptions{})
+			mustExec(t, conn, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1", cfg.SlotName)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := r.Next(ctx)
+			if !errors.Is(err, ErrLogLost) {
+				t.Fatalf("Next after terminate: %v, want ErrLogLost", err)
+			}
+			t.Logf("error after %v: %v", time.Since(start), err)
+			if _, err := r.Next(ctx); !errors.Is(err, ErrLogLost) {
+				t.Fatalf("second Next: %v", err)
+			}
+			if err := r.Ack(ctx, 1); !errors.Is(err, ErrLogLost) {
+				t.Fatalf("Ack after loss: %v", err)
+			}
+		})
+	}
+}
+
+func TestLogMissingPublication(t *testing.T) {
+	t.Parallel()
+	cfg, conn := logDB(t, "pgoutput")
+	if _, _, err := EnsureSlot(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { DropSlot(context.Background(), cfg, cfg.SlotName) })
+	r := openLog(t, cfg, LogOptions{})
+	mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.Next(ctx)
+	if !errors.Is(err, ErrLogLost) || !strings.Contains(err.Error(), "create the publication before the slot") {
+		t.Fatalf("missing publication: %v", err)
+	}
+}

@@ -1,0 +1,169 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrPublicationPrivilege means the user may not create or change the
+// publication pgoutput reads.
+var ErrPublicationPrivilege = errors.New("not allowed to manage the publication")
+
+// EnsurePublication makes the publication called name publish exactly
+// tables (schema, table pairs), or every table when all is set. It creates
+// the publication when missing, changes its table list when the selection
+// changed, and switches between FOR ALL TABLES and a list in one transaction
+// (so a decoder never sees the publication missing).
+//
+// Create the publication before the slot: pgoutput looks publications up
+// as of each change's position in the WAL.
+func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, tables [][2]string) error {
+	want := uniqueTables(tables)
+	var pubAll bool
+	err := conn.QueryRow(ctx, "SELECT puballtables FROM pg_publication WHERE pubname = $1", name).Scan(&pubAll)
+	exists := err == nil
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("read publication %s: %w", name, err)
+	}
+	switch {
+	case !exists:
+		return execPublication(ctx, conn, name, all, createPublicationSQL(name, all, want))
+	case pubAll != all:
+		return recreatePublication(ctx, conn, name, all, want)
+	case all:
+		return nil
+	}
+	have, err := PublicationTables(ctx, conn, name)
+	if err != nil {
+		return err
+	}
+	if equalTables(have, want) {
+		return nil
+	}
+	pub := pgx.Identifier{name}.Sanitize()
+	sql := "ALTER PUBLICATION " + pub + " SET TABLE " + tableList(want)
+	if len(want) == 0 {
+		sql = "ALTER PUBLICATION " + pub + " DROP TABLE " + tableList(have)
+	}
+	return execPublication(ctx, conn, name, all, sql)
+}
+
+// PublicationTables lists the tables a publication publishes, sorted.
+func PublicationTables(ctx context.Context, conn *pgx.Conn, name string) ([][2]string, error) {
+	rows, err := conn.Query(ctx, "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", name)
+	if err != nil {
+		return nil, fmt.Errorf("list publication %s: %w", name, err)
+	}
+	var out [][2]string
+	for rows.Next() {
+		var t [2]string
+		if err := rows.Scan(&t[0], &t[1]); err != nil {
+			return nil, fmt.Errorf("list publication %s: %w", name, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list publication %s: %w", name, err)
+	}
+	return uniqueTables(out), nil
+}
+
+// DropPublication drops the publication called name if it exists.
+func DropPublication(ctx context.Context, conn *pgx.Conn, name string) error {
+	if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("drop publication %s: %w", name, err)
+	}
+	return nil
+}
+
+func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, want [][2]string) error {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("change publication %s: %w", name, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, "DROP PUBLICATION "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return explainPublicationError(err, name, all)
+	}
+	if _, err := tx.Exec(ctx, createPublicationSQL(name, all, want)); err != nil {
+		return explainPublicationError(err, name, all)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return explainPublicationError(err, name, all)
+	}
+	return nil
+}
+
+func createPublicationSQL(name string, all bool, want [][2]string) string {
+	sql := "CREATE PUBLICATION " + pgx.Identifier{name}.Sanitize()
+	switch {
+	case all:
+		sql += " FOR ALL TABLES"
+	case len(want) > 0:
+		sql += " FOR TABLE " + tableList(want)
+	}
+	return sql
+}
+
+func execPublication(ctx context.Context, conn *pgx.Conn, name string, all bool, sql string) error {
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return explainPublicationError(err, name, all)
+	}
+	return nil
+}
+
+func explainPublicationError(err error, name string, all bool) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		fix := "the user must own every selected table (or be a superuser); ask an owner to create it, or grant ownership"
+		if all {
+			fix = "FOR ALL TABLES needs a superuser (RDS: rds_superuser); ask one to create it, or set publish_all_tables to false"
+		}
+		return fmt.Errorf("publication %s: %w (%s): %s", name, ErrPublicationPrivilege, pgErr.Message, fix)
+	}
+	return fmt.Errorf("publication %s: %w", name, err)
+}
+
+func tableList(ts [][2]string) string {
+	parts := make([]string, len(ts))
+	for i, t := range ts {
+		parts[i] = pgx.Identifier{t[0], t[1]}.Sanitize()
+	}
+	return strings.Join(parts, ", ")
+}
+
+func uniqueTables(ts [][2]string) [][2]string {
+	out := append([][2]string(nil), ts...)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i][0] != out[j][0] {
+			return out[i][0] < out[j][0]
+		}
+		return out[i][1] < out[j][1]
+	})
+	n := 0
+	for i, t := range out {
+		if i == 0 || t != out[n-1] {
+			out[n] = t
+			n++
+		}
+	}
+	return out[:n]
+}
+
+func equalTables(a, b [][2]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
