@@ -33,10 +33,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	maxDur := fs.Duration("max-duration", 0, "stop after a committed batch once this much time has passed (0: config max_run_seconds, else no limit)")
 	maxBatches := fs.Int("max-batches", 0, "at most this many batches per stream in this run (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the run report as JSON")
+	onlyKind := fs.String("only", "", "run only the table streams (tables) or only the log drain (wal); default both")
 	var only streamList
 	fs.Var(&only, "stream", "sync only this tap_stream_id (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *onlyKind != "" && *onlyKind != "tables" && *onlyKind != "wal" {
+		return fmt.Errorf("--only takes tables or wal, not %q: %w", *onlyKind, errUsage)
 	}
 	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
@@ -51,11 +55,35 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *maxDur > 0 {
 		opts.Deadline = time.Now().Add(*maxDur)
 	}
-	run, err := a.SyncTables(ctx, cat, opts)
-	if err != nil {
-		return err
+	var failed error
+	if *onlyKind != "wal" {
+		run, err := a.SyncTables(ctx, cat, opts)
+		if err != nil {
+			return err
+		}
+		failed = printRun(stdout, run, *asJSON)
 	}
-	return printRun(stdout, run, *asJSON)
+	if *onlyKind != "tables" && hasLogBased(cat, cfg.DefaultReplicationMethod) {
+		run, err := a.DrainWAL(ctx, cat, opts)
+		if err != nil {
+			return err
+		}
+		if err := printRun(stdout, run, *asJSON); err != nil {
+			failed = err
+		}
+	}
+	return failed
+}
+
+// hasLogBased says whether the catalog selects a LOG_BASED stream.
+func hasLogBased(cat *catalog.Catalog, defaultMethod string) bool {
+	sels, _ := cat.Selections(defaultMethod)
+	for _, s := range sels {
+		if s.Method == "LOG_BASED" {
+			return true
+		}
+	}
+	return false
 }
 
 func loadConfigAndCatalog(cfgPath, catPath string) (*config.Config, *catalog.Catalog, error) {

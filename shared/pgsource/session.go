@@ -40,3 +40,21 @@ func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.St
 
 // Tables returns the page reader over this session.
 func (s *Session) Tables() *Tables { return NewTables(s.conn) }
+
+// Slot reads the replication slot called name.
+func (s *Session) Slot(ctx context.Context, name string) (SlotInfo, error) {
+	return GetSlot(ctx, s.conn, name)
+}
+
+// CurrentWALLSN returns the server's current WAL position.
+func (s *Session) CurrentWALLSN(ctx context.Context) (uint64, error) {
+	return CurrentWALLSN(ctx, s.conn)
+}
+
+// Heartbeat emits a transactional logical message and returns its LSN.
+func (s *Session) Heartbeat(ctx context.Context) (uint64, error) { return Heartbeat(ctx, s.conn) }
+
+// EnsurePublication makes the publication hold exactly tables (or all).
+func (s *Session) EnsurePublication(ctx context.Context, name string, all bool, tables [][2]string) error {
+	return EnsurePublication(ctx, s.conn, name, all, tables)
+}

@@ -24,7 +24,8 @@ type Budget struct {
 	Deadline time.Time
 }
 
-func (b Budget) expired(now time.Time) bool { return !b.Deadline.IsZero() && !now.Before(b.Deadline) }
+// Expired says whether the deadline has passed at now.
+func (b Budget) Expired(now time.Time) bool { return !b.Deadline.IsZero() && !now.Before(b.Deadline) }
 
 // Engine runs batches of table streams. Its fields are its dependencies.
 type Engine struct {
@@ -96,6 +97,9 @@ func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget)
 		return rep
 	}
 	c.started = isNew || st.Seq == 0
+	if s.Method == record.LogBased {
+		c.lsn = st.StartLSN // copy rows sort before the changes after it
+	}
 	rep.NewVersion = isNew
 	if err := c.run(ctx); err != nil {
 		rep.Error = err.Error()
@@ -138,10 +142,10 @@ func (c *copier) run(ctx context.Context) error {
 			return nil
 		}
 		// Do not start a batch that cannot finish before the deadline.
-		if c.budget.expired(now.Add(lastBatch)) && !firstPage {
+		if c.budget.Expired(now.Add(lastBatch)) && !firstPage {
 			return nil
 		}
-		if c.st.Method == record.FullTable && c.st.CopyDone {
+		if c.st.Method != record.Incremental && c.st.CopyDone {
 			return nil
 		}
 		if c.budget.MaxBatches > 0 && c.rep.Batches >= c.budget.MaxBatches {
@@ -164,7 +168,10 @@ func (c *copier) run(ctx context.Context) error {
 // returns whether more rows may follow.
 func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 	s, st := c.s, c.st
-	q := record.PageQuery{Stream: s, Limit: c.budget.BatchRows}
+	// One row more than a batch holds: seeing it means the batch is not the
+	// last, so a table whose size is a multiple of the batch needs no empty
+	// trailing batch.
+	q := record.PageQuery{Stream: s, Limit: c.budget.BatchRows + 1}
 	switch s.Method {
 	case record.Incremental:
 		q.From = st.ReplicationKeyValue
@@ -239,12 +246,11 @@ func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 		if rows == 0 {
 			return false, nil // nothing new: no object is announced, no bookmark moves
 		}
-		more = stoppedOn || (!noKey && rows >= int64(c.budget.BatchRows))
+		more = stoppedOn
 		next = st.Increment(lastRK, lastKey, c.e.now())
 	default:
-		// A keyset page shorter than the limit is the last one; a one-pass
-		// scan (no key) reads to the end unless the deadline stopped it.
-		done := !stoppedOn && (noKey || rows < int64(c.budget.BatchRows))
+		// A page that was not stopped early read to the end of the table.
+		done := !stoppedOn
 		more = !done
 		next = st.Page(lastKey, done, c.e.now())
 	}
@@ -252,7 +258,7 @@ func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 		Format: "pg2s3.manifest.v1", Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
 		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
 		VersionStarted:  c.started && st.Seq == 0,
-		VersionComplete: s.Method == record.FullTable && next.CopyDone,
+		VersionComplete: s.Method != record.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
 		Objects: []ManifestObject{{ObjectInfo: info, Rows: rows, PlainBytes: plain}},
 		Rows:    rows, ExtractedAt: meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
@@ -271,7 +277,7 @@ func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 	c.rep.Rows += rows
 	c.rep.Bytes += info.Bytes
 	c.rep.Batches++
-	c.e.log().Info("batch committed", "stream", s.ID, "version", st.Version, "seq", st.Seq, "rows", rows, "bytes", info.Bytes)
+	c.e.log().Debug("batch committed", "stream", s.ID, "version", st.Version, "seq", st.Seq, "rows", rows, "bytes", info.Bytes)
 	if c.e.Progress != nil {
 		c.e.Progress.Update(s.ID, c.rep.Rows, s.RowEstimate)
 	}
@@ -283,7 +289,7 @@ func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 // pages end only between two replication key values (the next page starts
 // after the last value), and one-pass copies end only at the deadline.
 func (c *copier) pageFull(rows, plain int64, row [][]byte, lastRK []byte) bool {
-	deadline := c.budget.expired(c.e.now())
+	deadline := c.budget.Expired(c.e.now())
 	full := deadline || rows >= int64(c.budget.BatchRows) || plain >= c.budget.BatchBytes
 	switch {
 	case !full:

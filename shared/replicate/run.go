@@ -53,7 +53,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 			run.StopReason = "cancelled"
 			break
 		}
-		if job.Budget.expired(e.now()) {
+		if job.Budget.Expired(e.now()) {
 			run.StopReason = "deadline"
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: "not started: the run's deadline passed first; it runs first next time"})
 			continue
@@ -66,11 +66,11 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 		rep := e.SyncTable(ctx, s, job.Budget)
 		release()
 		run.Streams = append(run.Streams, rep)
-		if job.Budget.expired(e.now()) {
+		if job.Budget.Expired(e.now()) {
 			run.StopReason = "deadline"
 		}
 	}
-	e.finish(ctx, run)
+	e.Finish(ctx, run)
 	return run
 }
 
@@ -106,8 +106,8 @@ func (e *Engine) fairOrder(ctx context.Context, in []*record.Stream) []*record.S
 	return out
 }
 
-// finish stamps the report and stores it under _runs/.
-func (e *Engine) finish(ctx context.Context, run *report.Run) {
+// Finish stamps the report and stores it under _runs/.
+func (e *Engine) Finish(ctx context.Context, run *report.Run) {
 	run.FinishedAt = e.now().UTC()
 	if run.Failed() && run.StopReason == "done" {
 		run.StopReason = "error"

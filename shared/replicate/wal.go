@@ -181,7 +181,7 @@ func (dr *drainer) handle(ctx context.Context, ev record.Event) (stop bool, err 
 
 func (dr *drainer) full() bool {
 	b := dr.d.Budget
-	return dr.rows >= int64(b.BatchRows) || dr.bytes >= b.BatchBytes || b.expired(dr.e.now())
+	return dr.rows >= int64(b.BatchRows) || dr.bytes >= b.BatchBytes || b.Expired(dr.e.now())
 }
 
 // write appends one change to its stream's object in the open batch.
@@ -299,7 +299,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 			return fmt.Errorf("acknowledge %s on slot %s: %w", formatLSN(next.CommittedLSN), dr.d.Slot, err)
 		}
 	}
-	dr.e.log().Info("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
+	dr.e.log().Debug("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
 	return nil
 }
 

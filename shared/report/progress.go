@@ -32,8 +32,10 @@ func (p *Progress) Update(stream string, done, estimate int64) {
 	}
 	st, ok := p.start[stream]
 	if !ok {
+		// The first line comes one interval in: short copies print none.
 		st = now
 		p.start[stream] = now
+		p.last = now
 	}
 	every := p.Interval
 	if every == 0 {

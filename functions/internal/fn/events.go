@@ -1,0 +1,56 @@
+package fn
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// SyncEvent is the sync function's input: the streams of its schedule
+// group (empty: every selected FULL_TABLE and INCREMENTAL stream).
+type SyncEvent struct {
+	Streams    []string `json:"streams,omitempty"`
+	MaxBatches int      `json:"max_batches,omitempty"`
+}
+
+// WalEvent is the wal function's input (a scheduled drain needs none).
+type WalEvent struct {
+	Streams []string `json:"streams,omitempty"`
+}
+
+// ResetEvent resets one stream, or the slot with confirm.
+type ResetEvent struct {
+	Stream  string `json:"stream,omitempty"`
+	Slot    bool   `json:"slot,omitempty"`
+	Confirm bool   `json:"confirm,omitempty"`
+}
+
+// DiscoverEvent refreshes the catalog.
+type DiscoverEvent struct{}
+
+// Decode reads an event strictly: unknown keys are an error that names
+// them, so a typo in a manual invoke does not silently do something else.
+func Decode(payload []byte, v any) error {
+	if len(bytes.TrimSpace(payload)) == 0 || string(bytes.TrimSpace(payload)) == "null" {
+		payload = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("event: %w (see events/ for the expected shapes)", err)
+	}
+	return nil
+}
+
+// Validate checks a reset event.
+func (e ResetEvent) Validate() error {
+	switch {
+	case e.Stream != "" && e.Slot:
+		return fmt.Errorf("reset event: give either \"stream\" or \"slot\", not both")
+	case e.Stream == "" && !e.Slot:
+		return fmt.Errorf("reset event: give {\"stream\": \"<tap_stream_id>\"} or {\"slot\": true, \"confirm\": true}")
+	case e.Slot && !e.Confirm:
+		return fmt.Errorf("reset event: a slot reset drops the slot and re-copies every log-based stream: add \"confirm\": true")
+	}
+	return nil
+}

@@ -1,0 +1,78 @@
+package fn
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// Result is what every function returns: the run report's summary.
+type Result struct {
+	RunID      string          `json:"run_id,omitempty"`
+	StopReason string          `json:"stop_reason,omitempty"`
+	Rows       int64           `json:"rows"`
+	Streams    []StreamSummary `json:"streams,omitempty"`
+	ReportKey  string          `json:"report_key,omitempty"`
+	Message    string          `json:"message,omitempty"`
+}
+
+// StreamSummary is one stream's line in a Result.
+type StreamSummary struct {
+	Stream string `json:"stream"`
+	Rows   int64  `json:"rows"`
+	Error  string `json:"error,omitempty"`
+}
+
+// Summarize turns a run report into a Result, emits its metrics and fails
+// the invocation when a stream failed (so alarms and retries see it).
+func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, error) {
+	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey}
+	for _, s := range run.Streams {
+		r.Streams = append(r.Streams, StreamSummary{Stream: s.Stream, Rows: s.Rows, Error: s.Error})
+	}
+	EmitMetrics(os.Stdout, pipeline, run)
+	if run.Failed() {
+		b, _ := json.Marshal(r)
+		return r, fmt.Errorf("run %s: some streams failed: %s", run.RunID, b)
+	}
+	log.Info("run finished", "run_id", run.RunID, "rows", r.Rows, "stop_reason", r.StopReason, "report", r.ReportKey)
+	return r, nil
+}
+
+// Logger returns a JSON logger whose every line carries the request ID.
+func Logger(ctx context.Context, pipeline string) *slog.Logger {
+	l := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("pipeline", pipeline)
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		l = l.With("request_id", lc.AwsRequestID)
+	}
+	slog.SetDefault(l)
+	return l
+}
+
+// Open builds the app and reads the catalog from the sink.
+func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Catalog, error) {
+	cfg, err := env.Config(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := app.Open(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := a.Stores.Sink.Get(ctx, env.CatalogKey)
+	if err != nil {
+		return a, nil, fmt.Errorf("read catalog %s: %w (invoke the discover function, then select streams in it)", env.CatalogKey, err)
+	}
+	cat, err := catalog.Parse(b)
+	if err != nil {
+		return a, nil, fmt.Errorf("catalog %s: %w", env.CatalogKey, err)
+	}
+	return a, cat, nil
+}

@@ -1,0 +1,209 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// DrainWAL runs one bounded log-based run: it sets the slot (and the
+// publication) up when needed, records the start position of new streams,
+// drains the slot up to a fence, and spends what is left of the budget on
+// the initial copies of streams that still need one.
+func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+	cfg := a.Cfg
+	sess, err := pgsource.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	all, failed, err := Resolve(ctx, sess, cat, cfg.DefaultReplicationMethod, opts.Streams)
+	if err != nil {
+		return nil, err
+	}
+	var streams []*record.Stream
+	for _, s := range all {
+		if s.Method == record.LogBased {
+			streams = append(streams, s)
+		}
+	}
+	if opts.RunID == "" {
+		opts.RunID = replicate.NewRunID()
+	}
+	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress}
+	run := &report.Run{RunID: opts.RunID, Pipeline: cfg.Pipeline, Kind: "wal", StartedAt: time.Now().UTC(), StopReason: "done", Streams: failed}
+	if len(streams) == 0 {
+		eng.Finish(ctx, run)
+		return run, nil
+	}
+	lease := "slot#" + cfg.SlotName
+	if err := a.Stores.Leaser.Acquire(ctx, lease, opts.RunID, leaseTTL(opts.Deadline)); err != nil {
+		if errors.Is(err, bookmark.ErrLeaseHeld) {
+			return nil, fmt.Errorf("slot %s: already running: %w", cfg.SlotName, err)
+		}
+		return nil, err
+	}
+	defer a.Stores.Leaser.Release(context.WithoutCancel(ctx), lease, opts.RunID)
+
+	slotRep := &report.Slot{Name: cfg.SlotName, Plugin: cfg.LogicalPlugin}
+	run.Slot = slotRep
+	byID, err := a.drain(ctx, sess, eng, streams, opts, slotRep)
+	if err != nil {
+		run.StopReason = "error"
+		for _, s := range streams {
+			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+		}
+		eng.Finish(ctx, run)
+		return run, nil
+	}
+	// Initial copies with the rest of the budget.
+	budget := a.Budget(opts)
+	for _, s := range streams {
+		rep := byID[s.ID]
+		if !rep.CopyDone && !budget.Expired(time.Now()) && ctx.Err() == nil {
+			c := eng.SyncTable(ctx, s, budget)
+			rep.Rows += c.Rows
+			rep.Bytes += c.Bytes
+			rep.Batches += c.Batches
+			rep.CopyDone, rep.BookmarkAfter = c.CopyDone, c.BookmarkAfter
+			if c.Error != "" {
+				rep.Error = c.Error
+			}
+		}
+		run.Streams = append(run.Streams, rep)
+	}
+	if info, err := sess.Slot(ctx, cfg.SlotName); err == nil {
+		slotRep.RetainedBytes = info.RetainedBytes
+	}
+	if budget.Expired(time.Now()) {
+		run.StopReason = "deadline"
+	}
+	a.Progress.Done()
+	eng.Finish(ctx, run)
+	return run, nil
+}
+
+// drain prepares the slot and the streams' start positions and drains.
+func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.Engine, streams []*record.Stream, opts RunOptions, slotRep *report.Slot) (map[string]report.Stream, error) {
+	cfg := a.Cfg
+	var tables [][2]string
+	filter := map[[2]string]bool{}
+	for _, s := range streams {
+		tables = append(tables, [2]string{s.Schema, s.Table})
+		filter[[2]string{s.Schema, s.Table}] = true
+	}
+	if cfg.LogicalPlugin == "pgoutput" {
+		if err := sess.EnsurePublication(ctx, cfg.Publication, cfg.PublishAll, tables); err != nil {
+			return nil, err
+		}
+	}
+	info, created, err := pgsource.EnsureSlot(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		a.Log.Info("created replication slot", "slot", cfg.SlotName, "plugin", cfg.LogicalPlugin, "lsn", pgsource.FormatLSN(info.ConfirmedFlushLSN))
+	}
+	slotBM, err := a.Stores.Bookmarks.Get(ctx, replicate.SlotBookmarkID(cfg.SlotName))
+	if err != nil {
+		return nil, err
+	}
+	if c := slotBM.State.CommittedLSN; c != 0 && c < info.ConfirmedFlushLSN {
+		return nil, fmt.Errorf("slot %s has moved past the last committed position (%s < %s): the WAL between is gone, and reading on would skip changes; run pg2s3 reset --slot --confirm to re-copy the log-based streams",
+			cfg.SlotName, pgsource.FormatLSN(c), pgsource.FormatLSN(info.ConfirmedFlushLSN))
+	}
+	byID := map[string]report.Stream{}
+	// A stream without a start position records the current WAL position
+	// before its copy begins: changes after it come from the slot.
+	for _, s := range streams {
+		cur, err := a.Stores.Bookmarks.Get(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		st := cur.State
+		if cur.Rev == 0 || st.Method != record.LogBased || st.StartLSN == 0 {
+			lsn, err := sess.CurrentWALLSN(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if cur.Rev == 0 || st.Method != record.LogBased {
+				st = bookmark.State{Method: record.LogBased, Version: bookmark.NewVersion(st.Version, time.Now()), KeyColumns: s.KeyColumns}
+			}
+			st.StartLSN, st.UpdatedAt = lsn, time.Now()
+			if _, err := a.Stores.Bookmarks.Put(ctx, s.ID, st, cur.Rev); err != nil {
+				return nil, fmt.Errorf("record start position of %s: %w", s.ID, err)
+			}
+		}
+		byID[s.ID] = report.Stream{Stream: s.ID, Method: s.Method, TableVersion: st.Version, CopyDone: st.CopyDone}
+	}
+	fence, err := sess.Heartbeat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slotRep.FenceLSN = pgsource.FormatLSN(fence)
+	reader, err := pgsource.OpenLog(ctx, cfg, pgsource.LogOptions{StartLSN: slotBM.State.CommittedLSN, Tables: filter})
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close(context.WithoutCancel(ctx))
+	budget := a.Budget(opts)
+	reps, err := eng.DrainLog(ctx, replicate.Drain{Slot: cfg.SlotName, Streams: streams, Log: reader, Fence: fence, Budget: budget, IdleTimeout: cfg.IdleTimeout}, slotRep)
+	for _, r := range reps {
+		b := byID[r.Stream]
+		b.Rows, b.Bytes, b.Batches, b.Truncates = r.Rows, r.Bytes, r.Batches, r.Truncates
+		byID[r.Stream] = b
+	}
+	return byID, err
+}
+
+// ResetSlot drops the slot and its bookmark and resets every log-based
+// stream, so the next drain creates the slot and copies them again.
+func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
+	cfg := a.Cfg
+	owner := replicate.NewRunID()
+	lease := "slot#" + cfg.SlotName
+	if err := a.Stores.Leaser.Acquire(ctx, lease, owner, 5*time.Minute); err != nil {
+		return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
+	}
+	defer a.Stores.Leaser.Release(context.WithoutCancel(ctx), lease, owner)
+	if err := pgsource.DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+		return err
+	}
+	all, err := a.Stores.Bookmarks.All(ctx)
+	if err != nil {
+		return err
+	}
+	if v, ok := all[replicate.SlotBookmarkID(cfg.SlotName)]; ok {
+		if err := a.Stores.Bookmarks.Delete(ctx, replicate.SlotBookmarkID(cfg.SlotName), v.Rev); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for id, v := range all {
+		if v.State.Method != record.LogBased {
+			continue
+		}
+		if _, err := a.Stores.Bookmarks.Put(ctx, id, bookmark.Reset(v.State, time.Now()), v.Rev); err != nil {
+			return fmt.Errorf("reset %s: %w", id, err)
+		}
+		n++
+	}
+	fmt.Fprintf(out, "dropped slot %s; %d log-based streams will be copied again by the next run\n", cfg.SlotName, n)
+	return nil
+}
+
+func leaseTTL(deadline time.Time) time.Duration {
+	if deadline.IsZero() {
+		return 30 * time.Minute
+	}
+	return time.Until(deadline) + time.Minute
+}

@@ -1,0 +1,62 @@
+package awsstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	smithy "github.com/aws/smithy-go"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+)
+
+// DatabaseSecret is the JSON shape of an RDS-managed (or RDS-style)
+// Secrets Manager secret.
+type DatabaseSecret struct {
+	Host     string          `json:"host"`
+	Port     json.RawMessage `json:"port"`
+	Username string          `json:"username"`
+	Password string          `json:"password"`
+	DBName   string          `json:"dbname"`
+	Engine   string          `json:"engine,omitempty"`
+}
+
+// GetDatabaseSecret reads the secret arn (or name). region and endpoint
+// follow the other stores: empty for AWS defaults.
+func GetDatabaseSecret(ctx context.Context, arn, region, endpoint string, opts ...Option) (*DatabaseSecret, error) {
+	cfg, err := loadConfig(ctx, "secret", region, endpoint, opts)
+	if err != nil {
+		return nil, err
+	}
+	client := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+	})
+	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil {
+		return nil, fmt.Errorf("read secret %s: %s: check the ARN and that the function's role may call secretsmanager:GetSecretValue on it", arn, secretErrorCode(err))
+	}
+	if out.SecretString == nil {
+		return nil, fmt.Errorf("read secret %s: it holds no string (store the RDS JSON: host, port, username, password, dbname)", arn)
+	}
+	var s DatabaseSecret
+	if err := json.Unmarshal([]byte(*out.SecretString), &s); err != nil {
+		return nil, fmt.Errorf("read secret %s: not the RDS JSON shape (host, port, username, password, dbname)", arn)
+	}
+	return &s, nil
+}
+
+// secretErrorCode names an error without echoing request details.
+func secretErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	if f, _ := classify(err); f == failUnreachable {
+		return "endpoint unreachable"
+	}
+	return "request failed"
+}
