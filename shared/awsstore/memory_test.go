@@ -27,7 +27,7 @@ const (
 	// A streaming upload holds concurrency+1 pooled part buffers plus the
 	// one being filled; allow 8 MiB for the HTTP stack, the SDK and garbage
 	// not yet collected. Measured: +20.7 MiB for 64 MiB and for 192 MiB.
-	largeHeapBound = (largeConcurrency+2)*largePartMB<<20 + 8<<20
+	largeHeapBound = (largeConcurrency+2)*largePartMB<<20 + 8<<20 + raceHeapAllowance
 )
 
 // memReport is what the child process measured.

@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
@@ -38,6 +39,10 @@ type S3Sink struct {
 
 // Default upload tuning when the config leaves it zero.
 const (
+	// abortGrace is how long a cancelled Write may take to abort its
+	// multipart upload.
+	abortGrace = 10 * time.Second
+
 	defaultPartSizeMB  = 16
 	defaultConcurrency = 4
 )
@@ -135,9 +140,20 @@ func (s *S3Sink) Write(ctx context.Context, key, contentType string, fill func(i
 	pr, pw := io.Pipe()
 	// A panic in fill must not leave the upload reading forever.
 	defer pw.CloseWithError(errors.New("write abandoned"))
+	// The upload runs on a context the caller's cancellation does not
+	// reach directly: a cancelled ctx closes the pipe instead, so the
+	// manager stops reading and can still abort the multipart upload
+	// (no orphaned parts); abortGrace bounds that clean-up.
+	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		pw.CloseWithError(ctx.Err())
+		time.AfterFunc(abortGrace, cancel)
+	})
+	defer stop()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.uploader.Upload(ctx, s.putInput(full, contentType, pr))
+		_, err := s.uploader.Upload(uctx, s.putInput(full, contentType, pr))
 		if err != nil {
 			pr.CloseWithError(fmt.Errorf("upload failed: %w", err))
 		} else {
@@ -154,6 +170,8 @@ func (s *S3Sink) Write(ctx context.Context, key, contentType string, fill func(i
 	}
 	uerr := <-done
 	switch {
+	case ctx.Err() != nil && (ferr != nil || uerr != nil):
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, ctx.Err())
 	case ferr != nil && (w.err == nil || uerr == nil):
 		// fill failed on its own; the upload was aborted.
 		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, ferr)

@@ -108,20 +108,32 @@ func TestListPagesPastOneThousand(t *testing.T) {
 	}
 }
 
+// TestWriteWithServerSideEncryption: every object, single-part, multipart
+// or small, is written with the configured SSE headers (the server keeps
+// and echoes them).
 func TestWriteWithServerSideEncryption(t *testing.T) {
 	ctx := context.Background()
-	for _, sse := range []string{"AES256", "aws:kms"} {
+	for _, c := range []struct{ sse, key string }{{"AES256", ""}, {"aws:kms", "alias/pg2s3"}} {
 		cfg := sinkConfig(s3srv.Endpoint(), testBucket, unique("sse"))
-		cfg.SSE = sse
-		if sse == "aws:kms" {
-			cfg.KMSKeyID = "alias/pg2s3"
-		}
+		cfg.SSE, cfg.KMSKeyID = c.sse, c.key
 		s := newSinkWith(t, cfg)
-		if _, err := s.Write(ctx, "a.jsonl.gz", "application/gzip", writeBytes([]byte("sse"))); err != nil {
-			t.Errorf("Write with %s: %v", sse, err)
+		if _, err := s.Write(ctx, "small.jsonl.gz", "application/gzip", writeBytes([]byte("sse"))); err != nil {
+			t.Fatalf("Write with %s: %v", c.sse, err)
+		}
+		if _, err := s.Write(ctx, "multipart.jsonl.gz", "application/gzip", generate(6<<20)); err != nil {
+			t.Fatalf("multipart Write with %s: %v", c.sse, err)
 		}
 		if err := s.Put(ctx, "m.json", []byte("{}"), "application/json"); err != nil {
-			t.Errorf("Put with %s: %v", sse, err)
+			t.Fatalf("Put with %s: %v", c.sse, err)
+		}
+		for _, key := range []string{"small.jsonl.gz", "multipart.jsonl.gz", "m.json"} {
+			h, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(testBucket), Key: aws.String(s.prefix + key)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(h.ServerSideEncryption) != c.sse || aws.ToString(h.SSEKMSKeyId) != c.key {
+				t.Errorf("%s with %s: stored SSE %q key %q", key, c.sse, h.ServerSideEncryption, aws.ToString(h.SSEKMSKeyId))
+			}
 		}
 	}
 }
@@ -146,6 +158,40 @@ func TestWriteFillErrorLeavesNoObject(t *testing.T) {
 		}
 	}
 	up, err := s.client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket), Prefix: aws.String(s.prefix)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(up.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left behind, want 0 (aborted)", len(up.Uploads))
+	}
+}
+
+// TestWriteCancelled: a run whose context ends mid-Write (its deadline)
+// leaves no object and no multipart upload behind.
+func TestWriteCancelled(t *testing.T) {
+	s := newSink(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, err := s.Write(ctx, "cancelled.jsonl.gz", "application/gzip", func(w io.Writer) error {
+		chunk := make([]byte, 1<<20)
+		for i := range 20 {
+			if i == 8 {
+				cancel()
+			}
+			if _, err := w.Write(chunk); err != nil {
+				return fmt.Errorf("write rows: %w", err)
+			}
+		}
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Write with a cancelled context: %v, want context.Canceled", err)
+	}
+	bg := context.Background()
+	if _, err := s.Get(bg, "cancelled.jsonl.gz"); !errors.Is(err, record.ErrNotFound) {
+		t.Errorf("Get after a cancelled Write: %v, want record.ErrNotFound", err)
+	}
+	up, err := s.client.ListMultipartUploads(bg, &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket), Prefix: aws.String(s.prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package awsstore
+
+const raceHeapAllowance = 0
