@@ -21,6 +21,10 @@ type State struct {
 	// columns and the text form of the last key written.
 	KeyColumns []string `json:"key_columns,omitempty"`
 	LastKey    []string `json:"last_key,omitempty"`
+	// UpperKey is the largest key when the copy began: the copy reads up
+	// to it, so it ends even while rows are inserted faster than it reads
+	// (later rows come from the log, or with the next version).
+	UpperKey []string `json:"upper_key,omitempty"`
 	// CopyDone says the (initial) copy of Version finished.
 	CopyDone bool `json:"copy_done,omitempty"`
 
@@ -111,7 +115,7 @@ func (s State) Page(lastKey []string, done bool, now time.Time) State {
 	}
 	s.CopyDone = done
 	if done {
-		s.LastKey = nil
+		s.LastKey, s.UpperKey = nil, nil
 	}
 	s.UpdatedAt = now
 	return s

@@ -97,6 +97,35 @@ func (t *Tables) cursor(ctx context.Context, s *record.Stream, sql string, args 
 	}
 }
 
+// MaxKey returns the largest primary key of s in text form (nil: empty).
+func (t *Tables) MaxKey(ctx context.Context, s *record.Stream) ([]string, error) {
+	if len(s.KeyColumns) == 0 {
+		return nil, nil
+	}
+	var cols, desc []string
+	for _, k := range s.KeyColumns {
+		cols = append(cols, ident(k))
+		desc = append(desc, ident(k)+" DESC")
+	}
+	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + pgx.Identifier{s.Schema, s.Table}.Sanitize() +
+		" ORDER BY " + strings.Join(desc, ", ") + " LIMIT 1"
+	rows, err := t.conn.Query(ctx, sql, textResults)
+	if err != nil {
+		return nil, explainScanError(s, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		for _, v := range rows.RawValues() {
+			out = append(out, string(v))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, explainScanError(s, err)
+	}
+	return out, nil
+}
+
 // PageSQL builds the page query from quoted identifiers and bound
 // parameters (text values that the server casts to the columns' types).
 func PageSQL(q record.PageQuery) (string, []any, error) {
@@ -143,16 +172,26 @@ func PageSQL(q record.PageQuery) (string, []any, error) {
 		}
 	default:
 		order = keys
-		if len(q.After) > 0 {
-			if len(q.After) != len(keys) {
-				return "", nil, fmt.Errorf("stream %s: bookmark holds %d key values but the primary key has %d columns (%s): the primary key changed; reset the stream", s.ID, len(q.After), len(keys), strings.Join(keys, ", "))
+		var conds []string
+		for _, bound := range []struct {
+			vals []string
+			op   string
+		}{{q.After, ">"}, {q.Upto, "<="}} {
+			if len(bound.vals) == 0 {
+				continue
+			}
+			if len(bound.vals) != len(keys) {
+				return "", nil, fmt.Errorf("stream %s: bookmark holds %d key values but the primary key has %d columns (%s): the primary key changed; reset the stream", s.ID, len(bound.vals), len(keys), strings.Join(keys, ", "))
 			}
 			var lhs, rhs []string
 			for i, k := range keys {
 				lhs = append(lhs, ident(k))
-				rhs = append(rhs, param(q.After[i]))
+				rhs = append(rhs, param(bound.vals[i]))
 			}
-			b.WriteString(" WHERE (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")")
+			conds = append(conds, "("+strings.Join(lhs, ", ")+") "+bound.op+" ("+strings.Join(rhs, ", ")+")")
+		}
+		if len(conds) > 0 {
+			b.WriteString(" WHERE " + strings.Join(conds, " AND "))
 		}
 	}
 	if len(order) > 0 {

@@ -145,6 +145,8 @@ type PageQuery struct {
 	// After is the text form of the last key read (keyset paging over
 	// Stream.KeyColumns); nil starts at the beginning.
 	After []string
+	// Upto, when set, ends keyset paging at this key (inclusive).
+	Upto []string
 	// Incremental paging: rows with ReplicationKey >= From (when
 	// FromInclusive) or (ReplicationKey, keys) > (From, After).
 	From          *string

@@ -96,6 +96,16 @@ func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget)
 		rep.Error = err.Error()
 		return rep
 	}
+	if s.Method != record.Incremental && st.Seq == 0 && len(st.UpperKey) == 0 && len(s.KeyColumns) > 0 {
+		// A copy reads the rows that exist when it begins, up to the
+		// largest key then: it ends however fast rows are inserted.
+		upper, err := e.Tables.MaxKey(ctx, s)
+		if err != nil {
+			rep.Error = err.Error()
+			return rep
+		}
+		c.st.UpperKey = upper
+	}
 	c.started = isNew || st.Seq == 0
 	if s.Method == record.LogBased {
 		c.lsn = st.StartLSN // copy rows sort before the changes after it
@@ -180,7 +190,7 @@ func (c *copier) batch(ctx context.Context, firstPage bool) (bool, error) {
 		q.FromInclusive = firstPage
 		q.After = st.LastKey
 	default:
-		q.After = st.LastKey
+		q.After, q.Upto = st.LastKey, st.UpperKey
 	}
 	now := c.e.now().UTC()
 	meta := encode.Meta{

@@ -61,4 +61,7 @@ type TableSource interface {
 	// order of q.Stream.Columns. fn returning record.ErrStopPage ends
 	// the page early without error.
 	Scan(ctx context.Context, q record.PageQuery, fn func(row [][]byte) error) error
+	// MaxKey returns the text form of the stream's largest key, nil when
+	// the table is empty.
+	MaxKey(ctx context.Context, s *record.Stream) ([]string, error)
 }

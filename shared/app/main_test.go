@@ -1,0 +1,234 @@
+package app_test
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+var testPG *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	testPG = pg
+	code := m.Run()
+	pg.Stop()
+	os.Exit(code)
+}
+
+// pipeline is an App on local stores over a test database.
+type pipeline struct {
+	t   *testing.T
+	app *app.App
+	cat *catalog.Catalog
+	dir string
+}
+
+// newDB creates a database with schema and returns its DSN and name.
+func newDB(t *testing.T, schema string) (string, string) {
+	t.Helper()
+	ctx := context.Background()
+	name, dsn, err := testPG.NewDatabase(ctx, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Exec(ctx, dsn, schema); err != nil {
+		t.Fatal(err)
+	}
+	return dsn, name
+}
+
+// newPipeline opens an app on dsn with extra config keys, discovers the
+// database and selects streams with the given methods ("table": method).
+func newPipeline(t *testing.T, dsn string, extra map[string]any, methods map[string]string) *pipeline {
+	t.Helper()
+	ctx := context.Background()
+	base, err := config.FromURL(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	m := map[string]any{"host": base.Host, "port": base.Port, "user": base.User, "dbname": base.DBName, "sslmode": "disable",
+		"sink": map[string]any{"type": "local", "path": filepath.Join(dir, "out")}, "bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}}
+	for k, v := range extra {
+		m[k] = v
+	}
+	b, _ := json.Marshal(m)
+	cfg, err := config.Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.Open(ctx, cfg, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur := (*catalog.Catalog)(nil)
+	changes, err := a.RefreshCatalog(ctx, cur, "_catalog/catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = changes
+	body, err := a.Stores.Sink.Get(ctx, "_catalog/catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cat.Streams {
+		if meth, ok := methods[s.TableName]; ok {
+			parts := strings.SplitN(meth, ":", 2)
+			s.SetTableMetadata("selected", true)
+			s.SetTableMetadata("replication-method", parts[0])
+			if len(parts) == 2 {
+				s.SetTableMetadata("replication-key", parts[1])
+			}
+		}
+	}
+	return &pipeline{t: t, app: a, cat: cat, dir: dir}
+}
+
+// objects returns every data row of stream id that a manifest announces,
+// in manifest order, decoded with numbers kept exact.
+func (p *pipeline) rows(id string) []map[string]any { return p.objects(id, false) }
+
+// logRows returns only the rows of id's log batches.
+func (p *pipeline) logRows(id string) []map[string]any { return p.objects(id, true) }
+
+func (p *pipeline) objects(id string, logOnly bool) []map[string]any {
+	p.t.Helper()
+	ctx := context.Background()
+	keys, err := p.app.Stores.Sink.List(ctx, "")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var out []map[string]any
+	for _, k := range keys {
+		if !strings.HasSuffix(k, ".manifest.json") {
+			continue
+		}
+		b, _ := p.app.Stores.Sink.Get(ctx, k)
+		var m replicate.Manifest
+		if err := json.Unmarshal(b, &m); err != nil {
+			p.t.Fatal(err)
+		}
+		for _, o := range m.Objects {
+			if o.Stream != id && m.TapStreamID != id || logOnly && !strings.Contains(o.Key, "/wal-") {
+				continue
+			}
+			out = append(out, readObject(p.t, filepath.Join(p.dir, "out", o.Key))...)
+		}
+	}
+	return out
+}
+
+func readObject(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	zr, err := gzip.NewReader(fh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	sc := bufio.NewScanner(zr)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		dec := json.NewDecoder(strings.NewReader(sc.Text()))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// merge applies rows in (_sdc_lsn, _sdc_sequence) order by key "id", the
+// way the README tells a loader to, and returns id -> row without _sdc_
+// fields, deleted rows removed.
+func merge(rows []map[string]any) map[string]map[string]any {
+	sort.SliceStable(rows, func(i, j int) bool {
+		li, lj := num(rows[i]["_sdc_lsn"]), num(rows[j]["_sdc_lsn"])
+		if li != lj {
+			return li < lj
+		}
+		return num(rows[i]["_sdc_sequence"]) < num(rows[j]["_sdc_sequence"])
+	})
+	out := map[string]map[string]any{}
+	for _, r := range rows {
+		id := fmt.Sprint(r["id"])
+		if r["_sdc_deleted_at"] != nil {
+			delete(out, id)
+			continue
+		}
+		clean := map[string]any{}
+		for k, v := range r {
+			if !strings.HasPrefix(k, "_sdc_") {
+				clean[k] = v
+			}
+		}
+		out[id] = clean
+	}
+	return out
+}
+
+func num(v any) int64 {
+	if n, ok := v.(json.Number); ok {
+		i, _ := n.Int64()
+		return i
+	}
+	return 0
+}
+
+// tableState reads the table as the output contract would encode it.
+func tableState(t *testing.T, dsn, sql string) map[string]map[string]any {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var doc string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(json_agg(x), '[]')::text FROM ("+sql+") x").Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var rows []map[string]any
+	if err := dec.Decode(&rows); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]map[string]any{}
+	for _, r := range rows {
+		out[fmt.Sprint(r["id"])] = r
+	}
+	return out
+}
