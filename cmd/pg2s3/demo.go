@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
+	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -36,6 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("demo", stderr)
 	dir := fs.String("dir", "./demo-out", "where the demo writes its config, catalog, output and bookmarks")
 	rows := fs.Int("rows", 2000, "sample orders to generate")
+	useAWS := fs.Bool("aws", false, "write to a local S3-compatible server with bookmarks in a local DynamoDB-compatible server")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +78,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		"sink":       map[string]any{"type": "local", "path": filepath.Join(abs, "data")},
 		"bookmarks":  map[string]any{"type": "file", "path": filepath.Join(abs, "bookmarks.json")},
 	}
+	where := filepath.Join(abs, "data")
+	if *useAWS {
+		stop, err := startLocalAWS(cfg, stdout)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		where = "s3://demo/shop (local S3-compatible server)"
+	}
 	b, _ := json.MarshalIndent(cfg, "", "  ")
 	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
 		return err
@@ -82,6 +94,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	run := func(name string, args ...string) error {
 		fmt.Fprintf(stdout, "\n$ pg2s3 %s %s\n", name, strings.Join(args, " "))
 		return commands[name].run(ctx, args, stdout, stderr)
+	}
+	if *useAWS {
+		step("creating the DynamoDB table")
+		if err := run("setup-stores", "--config", cfgPath); err != nil {
+			return err
+		}
 	}
 	step("checking the server")
 	if err := run("check", "--config", cfgPath); err != nil {
@@ -127,15 +145,53 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := run("sync", "--config", cfgPath, "--catalog", catPath); err != nil {
 		return err
 	}
-	step("what was written under %s", filepath.Join(abs, "data"))
-	if err := showTree(stdout, filepath.Join(abs, "data")); err != nil {
+	a, err := openApp(ctx, cfgPath)
+	if err != nil {
+		return err
+	}
+	step("what was written to %s", where)
+	if err := showTree(ctx, stdout, a.Stores.Sink); err != nil {
 		return err
 	}
 	step("a change from the log (shop-shop-orders)")
-	showLastChange(stdout, filepath.Join(abs, "data", "shop-shop-orders"))
-	fmt.Fprintf(stdout, "\nDone. Config: %s\nCatalog: %s\nBookmarks: %s\nThe PostgreSQL cluster was stopped and removed.\n",
-		cfgPath, catPath, filepath.Join(abs, "bookmarks.json"))
+	showLastChange(ctx, stdout, a.Stores.Sink, "shop-shop-orders/")
+	fmt.Fprintf(stdout, "\nDone. Config: %s\nCatalog: %s\n%s\nThe private servers were stopped and removed.\n", cfgPath, catPath, a.Stores.Where)
 	return nil
+}
+
+// startLocalAWS starts the S3- and DynamoDB-compatible servers and points
+// cfg's stores at them.
+func startLocalAWS(cfg map[string]any, stdout io.Writer) (func(), error) {
+	s3, err := testenv.StartS3()
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := testenv.StartDynamo()
+	if err != nil {
+		s3.Close()
+		return nil, err
+	}
+	stop := func() { s3.Close(); dyn.Close() }
+	if err := s3.CreateBucket("demo"); err != nil {
+		stop()
+		return nil, err
+	}
+	// The local servers take any credentials; the SDK's default chain
+	// reads these.
+	os.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+	os.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+	cfg["sink"] = map[string]any{"type": "s3", "bucket": "demo", "prefix": "shop", "region": testenv.DummyRegion, "endpoint": s3.Endpoint()}
+	cfg["bookmarks"] = map[string]any{"type": "dynamodb", "table": "pg2s3-demo", "region": testenv.DummyRegion, "endpoint": dyn.Endpoint()}
+	fmt.Fprintf(stdout, "    S3-compatible server (gofakes3) at %s, DynamoDB-compatible server (dynalite) at %s\n", s3.Endpoint(), dyn.Endpoint())
+	return stop, nil
+}
+
+func openApp(ctx context.Context, cfgPath string) (*app.App, error) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return nil, err
+	}
+	return app.Open(ctx, cfg, nil)
 }
 
 const demoChanges = `
@@ -146,47 +202,45 @@ DELETE FROM shop."Order Items" WHERE order_id = 4;
 UPDATE shop.products SET stock = stock + 1, updated_at = now() WHERE id <= 5;
 `
 
-// showTree prints each stream directory with its objects and sizes.
-func showTree(w io.Writer, root string) error {
-	var lines []string
-	err := filepath.Walk(root, func(p string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		lines = append(lines, fmt.Sprintf("    %-72s %8d bytes", rel, fi.Size()))
-		return nil
-	})
-	sort.Strings(lines)
+// showTree prints each object with its size, grouped by stream.
+func showTree(ctx context.Context, w io.Writer, sink replicate.Sink) error {
+	keys, err := sink.List(ctx, "")
+	if err != nil {
+		return err
+	}
 	const most = 40
-	for i, l := range lines {
+	for i, k := range keys {
 		if i == most {
-			fmt.Fprintf(w, "    ... and %d more\n", len(lines)-most)
+			fmt.Fprintf(w, "    ... and %d more\n", len(keys)-most)
 			break
 		}
-		fmt.Fprintln(w, l)
+		fmt.Fprintf(w, "    %s\n", k)
 	}
-	return err
+	return nil
 }
 
-// showLastChange prints the last line of the newest log object.
-func showLastChange(w io.Writer, dir string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, "v*", "wal-*.jsonl.gz"))
-	if len(matches) == 0 {
+// showLastChange prints the last line of the newest log object of a stream.
+func showLastChange(ctx context.Context, w io.Writer, sink replicate.Sink, prefix string) {
+	keys, _ := sink.List(ctx, prefix)
+	var last string
+	for _, k := range keys {
+		if strings.Contains(k, "/wal-") {
+			last = k
+		}
+	}
+	if last == "" {
 		fmt.Fprintln(w, "    (no log objects)")
 		return
 	}
-	sort.Strings(matches)
-	f, err := os.Open(matches[len(matches)-1])
+	body, err := sink.Get(ctx, last)
 	if err != nil {
 		return
 	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
+	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		return
 	}
-	body, _ := io.ReadAll(zr)
-	ls := strings.Split(strings.TrimSpace(string(body)), "\n")
-	fmt.Fprintf(w, "    %s\n", ls[len(ls)-1])
+	plain, _ := io.ReadAll(zr)
+	ls := strings.Split(strings.TrimSpace(string(plain)), "\n")
+	fmt.Fprintf(w, "    %s\n    %s\n", last, ls[len(ls)-1])
 }

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -138,20 +139,19 @@ func (p *pipeline) objects(id string, logOnly bool) []map[string]any {
 			if o.Stream != id && m.TapStreamID != id || logOnly && !strings.Contains(o.Key, "/wal-") {
 				continue
 			}
-			out = append(out, readObject(p.t, filepath.Join(p.dir, "out", o.Key))...)
+			body, err := p.app.Stores.Sink.Get(ctx, o.Key)
+			if err != nil {
+				p.t.Fatal(err)
+			}
+			out = append(out, readObject(p.t, body)...)
 		}
 	}
 	return out
 }
 
-func readObject(t *testing.T, path string) []map[string]any {
+func readObject(t *testing.T, body []byte) []map[string]any {
 	t.Helper()
-	fh, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	zr, err := gzip.NewReader(fh)
+	zr, err := gzip.NewReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func readObject(t *testing.T, path string) []map[string]any {
 		dec.UseNumber()
 		var m map[string]any
 		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("%s: %v", path, err)
+			t.Fatalf("decode row: %v", err)
 		}
 		out = append(out, m)
 	}
