@@ -1,0 +1,120 @@
+package fn
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestReadEnvNamesMissingSettings(t *testing.T) {
+	_, err := ReadEnv(env(nil))
+	for _, k := range []string{"PG2S3_SECRET_ARN", "PG2S3_BUCKET", "PG2S3_TABLE"} {
+		if err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("missing %s not reported: %v", k, err)
+		}
+	}
+	if _, err := ReadEnv(env(map[string]string{"PG2S3_SAFETY_SECONDS": "soon"})); err == nil || !strings.Contains(err.Error(), "PG2S3_SAFETY_SECONDS") {
+		t.Errorf("bad safety margin accepted: %v", err)
+	}
+}
+
+func TestDeadlineKeepsSafetyMargin(t *testing.T) {
+	e := Env{Safety: 20 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	d := e.Deadline(ctx)
+	if left := time.Until(d); left < 4*time.Minute+30*time.Second || left > 4*time.Minute+41*time.Second {
+		t.Fatalf("deadline leaves %s of 5m", left)
+	}
+	// A short invocation keeps half its time for work.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel2()
+	if left := time.Until(e.Deadline(ctx2)); left < 4*time.Second || left > 6*time.Second {
+		t.Fatalf("short deadline leaves %s of 10s", left)
+	}
+	if !e.Deadline(context.Background()).IsZero() {
+		t.Fatal("no invocation deadline should mean no run deadline")
+	}
+}
+
+func TestConfigFromSecret(t *testing.T) {
+	secret := `{"host": "db.internal", "port": 5433, "username": "repl", "password": "s3cr3t-pw", "dbname": "shop", "engine": "postgres"}`
+	srv, err := testenv.StartSecrets(map[string]string{"arn:aws:secretsmanager:us-east-1:1:secret:db": secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+	e, err := ReadEnv(env(map[string]string{
+		"PG2S3_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db", "PG2S3_BUCKET": "b", "PG2S3_TABLE": "t",
+		"PG2S3_SECRETS_ENDPOINT": srv.Endpoint(), "AWS_REGION": "us-east-1", "PG2S3_SSLMODE": "verify-full",
+		"PG2S3_SETTINGS": `{"batch_rows": 5000}`, "PG2S3_PIPELINE": "shop-prod",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.Config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Host != "db.internal" || cfg.Port != 5433 || cfg.User != "repl" || cfg.Password != "s3cr3t-pw" || cfg.SSLMode != "verify-full" ||
+		cfg.BatchRows != 5000 || cfg.Pipeline != "shop-prod" || cfg.Sink.Type != "s3" || cfg.Bookmarks.Table != "t" {
+		t.Fatalf("config: %+v", cfg)
+	}
+	e.SecretARN = "arn:aws:secretsmanager:us-east-1:1:secret:nope"
+	_, err = e.Config(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("missing secret: %v", err)
+	}
+}
+
+func TestDecodeIsStrict(t *testing.T) {
+	var ev ResetEvent
+	if err := Decode([]byte(`{"stram": "x"}`), &ev); err == nil || !strings.Contains(err.Error(), "stram") {
+		t.Fatalf("unknown key accepted: %v", err)
+	}
+	if err := Decode(nil, &ev); err != nil || ev.Validate() == nil {
+		t.Fatalf("empty reset event: %v %v", err, ev.Validate())
+	}
+	for _, bad := range []ResetEvent{{Slot: true}, {Stream: "a", Slot: true, Confirm: true}} {
+		if bad.Validate() == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+func TestEmitMetricsIsEmbeddedMetricFormat(t *testing.T) {
+	var buf bytes.Buffer
+	run := &report.Run{Streams: []report.Stream{{Stream: "db-public-a", Rows: 12, DurationMS: 40}}, Slot: &report.Slot{RetainedBytes: 4096, LagSeconds: 1.5}}
+	EmitMetrics(&buf, "shop", run)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d metric lines, want 2", len(lines))
+	}
+	var m struct {
+		AWS struct {
+			CloudWatchMetrics []struct {
+				Namespace  string
+				Dimensions [][]string
+				Metrics    []struct{ Name, Unit string }
+			}
+		} `json:"_aws"`
+		RowsReplicated float64
+		Stream         string
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.AWS.CloudWatchMetrics[0].Namespace != "pg2s3" || m.RowsReplicated != 12 || m.Stream != "db-public-a" {
+		t.Fatalf("metric line: %s", lines[0])
+	}
+}
