@@ -2,9 +2,9 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -30,12 +30,8 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	if err != nil {
 		return nil, err
 	}
-	var streams []*record.Stream
-	for _, s := range all {
-		if s.Method == record.LogBased {
-			streams = append(streams, s)
-		}
-	}
+	streams, bad := logStreams(ctx, sess, all)
+	failed = append(failed, bad...)
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}
@@ -45,14 +41,11 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 		eng.Finish(ctx, run)
 		return run, nil
 	}
-	lease := "slot#" + cfg.SlotName
-	if err := a.Stores.Leaser.Acquire(ctx, lease, opts.RunID, leaseTTL(opts.Deadline)); err != nil {
-		if errors.Is(err, bookmark.ErrLeaseHeld) {
-			return nil, fmt.Errorf("slot %s: already running: %w", cfg.SlotName, err)
-		}
-		return nil, err
+	release, err := replicate.HoldLease(ctx, a.Stores.Leaser, "slot#"+cfg.SlotName, opts.RunID, leaseTTL(opts.Deadline))
+	if err != nil {
+		return nil, fmt.Errorf("slot %s: %w", cfg.SlotName, err)
 	}
-	defer a.Stores.Leaser.Release(context.WithoutCancel(ctx), lease, opts.RunID)
+	defer release()
 
 	slotRep := &report.Slot{Name: cfg.SlotName, Plugin: cfg.LogicalPlugin}
 	run.Slot = slotRep
@@ -92,14 +85,76 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	return run, nil
 }
 
+// logStreams returns the LOG_BASED streams that can be read from the log:
+// a table without a primary key needs REPLICA IDENTITY FULL, or its
+// updates and deletes could not be told apart.
+func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Stream) ([]*record.Stream, []report.Stream) {
+	var ok []*record.Stream
+	var bad []report.Stream
+	for _, s := range all {
+		if s.Method != record.LogBased {
+			continue
+		}
+		if len(s.KeyColumns) == 0 {
+			ident, err := sess.ReplicaIdentity(ctx, s.Schema, s.Table)
+			if err == nil && ident != "full" {
+				err = fmt.Errorf("stream %s: a table without a primary key can be LOG_BASED only with REPLICA IDENTITY FULL (it has %s): run ALTER TABLE %s REPLICA IDENTITY FULL, or add a primary key, or replicate it FULL_TABLE",
+					s.ID, ident, quoteTable(s))
+			}
+			if err != nil {
+				bad = append(bad, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+				continue
+			}
+		}
+		ok = append(ok, s)
+	}
+	return ok, bad
+}
+
+func quoteTable(s *record.Stream) string {
+	q := func(x string) string { return `"` + strings.ReplaceAll(x, `"`, `""`) + `"` }
+	return q(s.Schema) + "." + q(s.Table)
+}
+
+// SetupSlot creates the publication (pgoutput) and the slot for the
+// catalog's LOG_BASED streams, as a drain would at its start.
+func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.SlotInfo, bool, error) {
+	sess, err := pgsource.Open(ctx, a.Cfg)
+	if err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	all, _, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, nil)
+	if err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	streams, bad := logStreams(ctx, sess, all)
+	if len(bad) > 0 {
+		return pgsource.SlotInfo{}, false, fmt.Errorf("%s", bad[0].Error)
+	}
+	if a.Cfg.LogicalPlugin == "pgoutput" {
+		if err := sess.EnsurePublication(ctx, a.Cfg.Publication, a.Cfg.PublishAll, tablesOf(streams)); err != nil {
+			return pgsource.SlotInfo{}, false, err
+		}
+	}
+	return pgsource.EnsureSlot(ctx, a.Cfg)
+}
+
+func tablesOf(streams []*record.Stream) [][2]string {
+	var t [][2]string
+	for _, s := range streams {
+		t = append(t, [2]string{s.Schema, s.Table})
+	}
+	return t
+}
+
 // drain prepares the slot and the streams' start positions and drains.
 func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.Engine, streams []*record.Stream, opts RunOptions, slotRep *report.Slot) (map[string]report.Stream, error) {
 	cfg := a.Cfg
-	var tables [][2]string
+	tables := tablesOf(streams)
 	filter := map[[2]string]bool{}
-	for _, s := range streams {
-		tables = append(tables, [2]string{s.Schema, s.Table})
-		filter[[2]string{s.Schema, s.Table}] = true
+	for _, t := range tables {
+		filter[t] = true
 	}
 	if cfg.LogicalPlugin == "pgoutput" {
 		if err := sess.EnsurePublication(ctx, cfg.Publication, cfg.PublishAll, tables); err != nil {
@@ -169,12 +224,11 @@ func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.
 // stream, so the next drain creates the slot and copies them again.
 func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 	cfg := a.Cfg
-	owner := replicate.NewRunID()
-	lease := "slot#" + cfg.SlotName
-	if err := a.Stores.Leaser.Acquire(ctx, lease, owner, 5*time.Minute); err != nil {
+	release, err := replicate.HoldLease(ctx, a.Stores.Leaser, "slot#"+cfg.SlotName, replicate.NewRunID(), 5*time.Minute)
+	if err != nil {
 		return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
 	}
-	defer a.Stores.Leaser.Release(context.WithoutCancel(ctx), lease, owner)
+	defer release()
 	if err := pgsource.DropSlot(ctx, cfg, cfg.SlotName); err != nil {
 		return err
 	}
@@ -203,7 +257,7 @@ func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 
 func leaseTTL(deadline time.Time) time.Duration {
 	if deadline.IsZero() {
-		return 30 * time.Minute
+		return 5 * time.Minute // renewed while the run lives
 	}
 	return time.Until(deadline) + time.Minute
 }

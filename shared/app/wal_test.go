@@ -369,3 +369,30 @@ func TestIdleDrain(t *testing.T) {
 	}
 	t.Logf("idle drain took %s", took)
 }
+
+// TestKeylessLogBasedNeedsReplicaIdentityFull: a table without a primary
+// key is refused until REPLICA IDENTITY FULL, then its deletes carry
+// every column.
+func TestKeylessLogBasedNeedsReplicaIdentityFull(t *testing.T) {
+	dsn, _ := newDB(t, "CREATE TABLE log (at timestamptz, msg text); INSERT INTO log VALUES ('2024-01-01', 'a');")
+	p := newPipeline(t, dsn, nil, map[string]string{"log": "LOG_BASED"})
+	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Failed() || !strings.Contains(run.Streams[0].Error, "REPLICA IDENTITY FULL") {
+		t.Fatalf("keyless table accepted: %+v", run.Streams)
+	}
+	if err := execSQL(dsn, "ALTER TABLE log REPLICA IDENTITY FULL"); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p, app.RunOptions{})
+	if err := execSQL(dsn, "DELETE FROM log WHERE msg = 'a'"); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p, app.RunOptions{})
+	rows := p.logRows(streamID(p, "log"))
+	if len(rows) != 1 || rows[0]["_sdc_deleted_at"] == nil || rows[0]["msg"] != "a" || rows[0]["at"] != "2024-01-01T00:00:00.000000Z" {
+		t.Fatalf("delete of a keyless row: %v", rows)
+	}
+}

@@ -146,11 +146,33 @@ func (c *checker) slots() {
 	switch {
 	case ours:
 		c.add("replication_slots", true, detail+fmt.Sprintf("; slot %s exists", c.cfg.SlotName), "")
+		c.slot()
 	case maxSlots-used >= 1:
 		c.add("replication_slots", true, detail, "")
 	default:
 		c.add("replication_slots", false, detail+fmt.Sprintf("; no room for slot %s", c.cfg.SlotName),
 			"raise max_replication_slots (e.g. ALTER SYSTEM SET max_replication_slots = 10; restart) or drop unused slots with pg_drop_replication_slot")
+	}
+}
+
+// slot reports the pipeline's slot: plugin, activity, confirmed position
+// and the WAL it holds back.
+func (c *checker) slot() {
+	info, err := GetSlot(c.ctx, c.conn, c.cfg.SlotName)
+	if err != nil {
+		c.failed("slot", "read slot "+c.cfg.SlotName, err)
+		return
+	}
+	detail := fmt.Sprintf("slot %s: plugin %s, %s, confirmed_flush_lsn %s, holds %d bytes of WAL (wal_status %s)",
+		info.Name, info.Plugin, map[bool]string{true: fmt.Sprintf("active (pid %d)", info.ActivePID), false: "inactive"}[info.Active],
+		FormatLSN(info.ConfirmedFlushLSN), info.RetainedBytes, info.WALStatus)
+	switch {
+	case info.Plugin != c.cfg.LogicalPlugin:
+		c.add("slot", false, detail, fmt.Sprintf("the config asks for %s: set logical_plugin to %s, or choose another slot_name, or pg2s3 reset --slot --confirm", c.cfg.LogicalPlugin, info.Plugin))
+	case info.WALStatus == "lost":
+		c.add("slot", false, detail, "the WAL the slot needs is gone: pg2s3 reset --slot --confirm re-copies the log-based streams")
+	default:
+		c.add("slot", true, detail, "")
 	}
 }
 

@@ -2,6 +2,7 @@ package pgsource
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
@@ -57,4 +58,16 @@ func (s *Session) Heartbeat(ctx context.Context) (uint64, error) { return Heartb
 // EnsurePublication makes the publication hold exactly tables (or all).
 func (s *Session) EnsurePublication(ctx context.Context, name string, all bool, tables [][2]string) error {
 	return EnsurePublication(ctx, s.conn, name, all, tables)
+}
+
+// ReplicaIdentity returns a table's REPLICA IDENTITY: default, full,
+// index or nothing.
+func (s *Session) ReplicaIdentity(ctx context.Context, schema, table string) (string, error) {
+	var ident string
+	err := s.conn.QueryRow(ctx, `SELECT CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' ELSE 'nothing' END
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schema, table).Scan(&ident)
+	if err != nil {
+		return "", fmt.Errorf("read replica identity of %s: %w", pgx.Identifier{schema, table}.Sanitize(), err)
+	}
+	return ident, nil
 }

@@ -5,12 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -74,22 +72,21 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 	return run
 }
 
-// lease takes a lease for the run's lifetime and returns its release.
+// lease holds a stream's lease for the run (none without a Leaser).
 func (e *Engine) lease(ctx context.Context, job Job, name string) (func(), error) {
 	if job.Leaser == nil {
 		return func() {}, nil
 	}
-	ttl := 15 * time.Minute
-	if !job.Budget.Deadline.IsZero() {
-		ttl = job.Budget.Deadline.Sub(e.now()) + time.Minute
+	return HoldLease(ctx, job.Leaser, name, job.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+}
+
+// leaseTTL outlives the run's deadline by a minute; without a deadline
+// the lease is renewed while the run lives.
+func leaseTTL(deadline, now time.Time) time.Duration {
+	if deadline.IsZero() {
+		return 5 * time.Minute
 	}
-	if err := job.Leaser.Acquire(ctx, name, job.RunID, ttl); err != nil {
-		if errors.Is(err, bookmark.ErrLeaseHeld) {
-			return nil, fmt.Errorf("already running: %w", err)
-		}
-		return nil, fmt.Errorf("take lease %s: %w", name, err)
-	}
-	return func() { job.Leaser.Release(context.WithoutCancel(ctx), name, job.RunID) }, nil
+	return deadline.Sub(now) + time.Minute
 }
 
 // fairOrder sorts streams by the time their bookmark last moved, streams

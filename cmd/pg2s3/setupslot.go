@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+)
+
+func init() {
+	register("setup-slot", "create the replication slot (and the pgoutput publication) for the LOG_BASED streams", runSetupSlot)
+}
+
+func runSetupSlot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("setup-slot", stderr)
+	cfgPath := fs.String("config", "config.json", "config file (JSON)")
+	catPath := fs.String("catalog", "catalog.json", "catalog file with selections")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	if err != nil {
+		return err
+	}
+	a, err := app.Open(ctx, cfg, nil)
+	if err != nil {
+		return err
+	}
+	info, created, err := a.SetupSlot(ctx, cat)
+	if err != nil {
+		return err
+	}
+	verb := "exists"
+	if created {
+		verb = "created"
+	}
+	fmt.Fprintf(stdout, "slot %s %s: plugin %s, confirmed_flush_lsn %s", info.Name, verb, info.Plugin, pgsource.FormatLSN(info.ConfirmedFlushLSN))
+	if cfg.LogicalPlugin == "pgoutput" {
+		fmt.Fprintf(stdout, ", publication %s", cfg.Publication)
+	}
+	fmt.Fprintln(stdout)
+	return nil
+}
