@@ -24,10 +24,10 @@ type Config struct {
 	Password string `json:"-"`
 	DBName   string
 
-	SSLMode     string // disable, prefer, require, verify-ca, verify-full
-	SSLRootCert string // path or inline PEM
-	SSLCert     string
-	SSLKey      string `json:"-"`
+	SSLMode     string // disable, allow, prefer, require, verify-ca, verify-full
+	SSLRootCert string // path, inline PEM, "system" or "rds" (AWS RDS CA bundle)
+	SSLCert     string // path or inline PEM
+	SSLKey      string `json:"-"` // path or inline PEM
 
 	FilterSchemas []string
 	FilterDBs     []string
@@ -62,12 +62,20 @@ type SSHTunnel struct {
 	Host                  string
 	Port                  int
 	User                  string
-	PrivateKey            string `json:"-"`
+	PrivateKey            string `json:"-"` // inline PEM or OpenSSH key, or a path
 	Passphrase            string `json:"-"`
 	Password              string `json:"-"`
-	HostKey               string // a known_hosts line
+	HostKey               string // known_hosts line(s) or public key(s) pinned for the bastion
 	InsecureIgnoreHostKey bool
 }
+
+// String prints t without its secrets, so %v, %+v and panics never show them.
+func (t SSHTunnel) String() string {
+	return fmt.Sprintf("ssh %s@%s:%d", t.User, t.Host, t.Port)
+}
+
+// GoString is String, for %#v.
+func (t SSHTunnel) GoString() string { return t.String() }
 
 // Sink says where batches go.
 type Sink struct {
@@ -262,7 +270,16 @@ func (p *parser) validate(c *Config) {
 	default:
 		p.errf("bookmarks.type: %q is not file or dynamodb", c.Bookmarks.Type)
 	}
+	if (c.SSLCert == "") != (c.SSLKey == "") {
+		p.errf("sslcert and sslkey: set both (the client certificate and its key) or neither")
+	}
+	if c.SSLRootCert == "system" && c.SSLMode != "verify-full" {
+		p.errf("sslrootcert: \"system\" needs sslmode verify-full")
+	}
 	if t := c.SSHTunnel; t != nil {
+		if t.Port <= 0 || t.Port > 65535 {
+			p.errf("ssh_tunnel.port: %d is not a TCP port (1-65535)", t.Port)
+		}
 		if t.Host == "" || t.User == "" {
 			p.errf("ssh_tunnel: host and user are required")
 		}
@@ -277,8 +294,18 @@ func (p *parser) validate(c *Config) {
 
 // Redacted returns a printable copy of the config with secrets masked.
 func (c *Config) Redacted() string {
-	return fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=%s", c.Host, c.Port, c.User, c.DBName, c.SSLMode)
+	s := fmt.Sprintf("host=%s port=%d user=%s dbname=%s sslmode=%s", c.Host, c.Port, c.User, c.DBName, c.SSLMode)
+	if c.SSHTunnel != nil {
+		s += " via " + c.SSHTunnel.String()
+	}
+	return s
 }
+
+// String is Redacted, so %v, %+v and panics never print a secret.
+func (c Config) String() string { return c.Redacted() }
+
+// GoString is Redacted, for %#v.
+func (c Config) GoString() string { return c.Redacted() }
 
 // Secrets lists the secret values of c, for tests and log scrubbing.
 func (c *Config) Secrets() []string {

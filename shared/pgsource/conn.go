@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/tunnel"
 )
 
 // sessionParams make every value's text form canonical: timestamps in UTC
@@ -41,6 +42,12 @@ func ConnConfig(c *config.Config, replication bool) (*pgconn.Config, error) {
 	}
 	if err := applyTLS(cc, c); err != nil {
 		return nil, err
+	}
+	if c.SSHTunnel != nil {
+		// Every connection (query, replication, cancel) goes through a
+		// tunnel of its own, closed with it; the bastion resolves the host.
+		cc.DialFunc = tunnel.Dialer(c.SSHTunnel)
+		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	}
 	return cc, nil
 }
@@ -80,6 +87,15 @@ func ConnectReplication(ctx context.Context, c *config.Config) (*pgconn.PgConn, 
 // the problem and the fix, without the password.
 func ExplainConnectError(err error, c *config.Config) error {
 	target := fmt.Sprintf("%s:%d database %q as %q", c.Host, c.Port, c.DBName, c.User)
+	if t := c.SSHTunnel; t != nil {
+		target += fmt.Sprintf(" through ssh tunnel %s@%s:%d", t.User, t.Host, t.Port)
+		if e := explainTunnel(err, target); e != nil {
+			return e
+		}
+	}
+	if e := explainTLS(err, c, target); e != nil {
+		return e
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
@@ -88,6 +104,12 @@ func ExplainConnectError(err error, c *config.Config) error {
 		case "3D000":
 			return fmt.Errorf("connect to %s: database does not exist: check dbname (list databases with \\l in psql)", target)
 		case "28000":
+			if strings.Contains(pgErr.Message, "no encryption") && c.SSLMode == "disable" {
+				return fmt.Errorf("connect to %s: the server accepts only SSL connections from this address (pg_hba.conf hostssl): set sslmode to verify-full (or require)", target)
+			}
+			if strings.Contains(pgErr.Message, "client certificate") {
+				return fmt.Errorf("connect to %s: the server requires a valid client certificate for this user: set sslcert and sslkey to a certificate signed by the server's ssl_ca_file whose common name is the user", target)
+			}
 			if strings.Contains(pgErr.Message, "replication") {
 				return fmt.Errorf("connect to %s: pg_hba.conf has no replication rule for this user and address: add `host replication %s <address>/32 md5` and reload", target, c.User)
 			}
