@@ -161,7 +161,7 @@ func (t *Tunnel) DialContext(ctx context.Context, network, addr string) (net.Con
 		if r.err != nil {
 			return nil, fmt.Errorf("dial %s through ssh tunnel %s: %w", addr, t.addr, r.err)
 		}
-		return &conn{Conn: r.c, raddr: target(addr)}, nil
+		return newConn(r.c, target(addr)), nil
 	case <-ctx.Done():
 		go func() {
 			if r := <-ch; r.c != nil {
@@ -253,32 +253,6 @@ func Dialer(cfg *config.SSHTunnel) func(ctx context.Context, network, addr strin
 		return c, nil
 	}
 }
-
-// conn is one channel through the tunnel.
-type conn struct {
-	net.Conn
-	raddr net.Addr
-	owner *Tunnel // closed with the conn when set (Dialer)
-	once  sync.Once
-}
-
-func (c *conn) RemoteAddr() net.Addr { return c.raddr }
-
-func (c *conn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() {
-		if c.owner != nil {
-			c.owner.Close()
-		}
-	})
-	return err
-}
-
-// target is the host:port a conn was dialled to, as the bastion resolves it.
-type target string
-
-func (a target) Network() string { return "tcp" }
-func (a target) String() string  { return string(a) }
 
 func containsAny(s string, subs ...string) bool {
 	for _, sub := range subs {

@@ -319,3 +319,42 @@ func TestDialerOwnsItsTunnel(t *testing.T) {
 		t.Error("dial with a cancelled context succeeded")
 	}
 }
+
+// TestDeadlines: a read deadline times out without breaking the
+// connection, as pgconn's ReceiveMessage with a context deadline needs.
+func TestDeadlines(t *testing.T) {
+	echo := echoServer(t)
+	key := newKey(t, "ed25519", "")
+	s := startSSHD(t, testenv.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{key.pub}})
+	cfg := tunnelConfig(s)
+	cfg.PrivateKey = key.pem
+	c, err := Dialer(cfg)(context.Background(), "tcp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 4)
+	for i := 0; i < 3; i++ {
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err := c.Read(buf)
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read with nothing to read: %v, want a timeout", err)
+		}
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			t.Fatalf("%v is not a net.Error timeout", err)
+		}
+	}
+	c.SetDeadline(time.Time{})
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("pong")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "pong" {
+		t.Fatalf("read after timeouts: %q, %v", buf, err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+}
