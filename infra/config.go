@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// StackConfig is the stack's input: what to replicate and when. It is read
+// from the JSON file named by the cdk.json context key `pg2s3:config`.
+type StackConfig struct {
+	StackName        string            `json:"stack_name"`
+	Account          string            `json:"account"`
+	Region           string            `json:"region"`
+	Bucket           BucketConfig      `json:"bucket"`
+	Table            TableConfig       `json:"table"`
+	LogRetentionDays int               `json:"log_retention_days"`
+	AlarmEmail       string            `json:"alarm_email"`
+	Databases        []*Database       `json:"databases"`
+	Tags             map[string]string `json:"tags"`
+}
+
+// BucketConfig configures the data bucket.
+type BucketConfig struct {
+	Encryption                      string `json:"encryption"` // S3_MANAGED (default) or KMS
+	NoncurrentVersionExpirationDays int    `json:"noncurrent_version_expiration_days"`
+	AccessLogExpirationDays         int    `json:"access_log_expiration_days"`
+}
+
+// TableConfig configures the bookmark table.
+type TableConfig struct {
+	DeletionProtection *bool `json:"deletion_protection"`
+}
+
+// Database is one pipeline: a PostgreSQL database replicated into the bucket
+// under its own prefix, with its own four functions and schedules.
+type Database struct {
+	Name            string                     `json:"name"`
+	SecretArn       string                     `json:"secret_arn"`
+	SecretKMSKeyArn string                     `json:"secret_kms_key_arn"`
+	CreateSecret    bool                       `json:"create_secret"`
+	VPC             *VPCConfig                 `json:"vpc"`
+	SSLMode         string                     `json:"sslmode"`
+	SlotName        string                     `json:"slot_name"`
+	LogicalPlugin   string                     `json:"logical_plugin"`
+	Prefix          string                     `json:"prefix"`
+	Catalog         CatalogConfig              `json:"catalog"`
+	Functions       map[string]*FunctionConfig `json:"functions"`
+	Schedules       []*Schedule                `json:"schedules"`
+	WAL             *Schedule                  `json:"wal"`
+	Discover        *Schedule                  `json:"discover"`
+	Alarms          AlarmConfig                `json:"alarms"`
+}
+
+// VPCConfig places a pipeline's functions in an existing VPC, imported by
+// attributes (no lookups, so synth stays offline).
+type VPCConfig struct {
+	VpcID              string   `json:"vpc_id"`
+	SubnetIDs          []string `json:"subnet_ids"`
+	SecurityGroupIDs   []string `json:"security_group_ids"`    // existing groups; a new one is created when empty
+	RDSSecurityGroupID string   `json:"rds_security_group_id"` // gets an ingress rule from the functions' group
+	Port               int      `json:"port"`
+}
+
+// CatalogConfig says where the stream selection comes from: a catalog.json
+// in the bucket (written by the discover function, edited by the user) or an
+// inline selection handed to the functions in PG2S3_SELECTION.
+type CatalogConfig struct {
+	S3Key   string                      `json:"s3_key"`
+	Streams map[string]*StreamSelection `json:"streams"`
+}
+
+// StreamSelection is one inline-selected stream.
+type StreamSelection struct {
+	ReplicationMethod string `json:"replication_method"`
+	ReplicationKey    string `json:"replication_key,omitempty"`
+}
+
+// FunctionConfig sizes one function.
+type FunctionConfig struct {
+	TimeoutSeconds int `json:"timeout_seconds"`
+	MemoryMB       int `json:"memory_mb"`
+}
+
+// Schedule fires a function: `rate_minutes` anchored at `anchor_time`, or an
+// EventBridge `cron`. Sync schedules name the streams of their group.
+type Schedule struct {
+	Name        string   `json:"name"`
+	Streams     []string `json:"streams"`
+	RateMinutes int      `json:"rate_minutes"`
+	AnchorTime  string   `json:"anchor_time"`
+	Cron        string   `json:"cron"`
+	Timezone    string   `json:"timezone"`
+	Disabled    bool     `json:"disabled"`
+
+	anchor time.Time
+	cron   *Cron
+}
+
+// AlarmConfig holds per-pipeline alarm thresholds.
+type AlarmConfig struct {
+	SlotRetainedWALBytes int64   `json:"slot_retained_wal_bytes"`
+	DurationRatio        float64 `json:"duration_ratio"`
+}
+
+// FunctionNames are the four functions of every pipeline, in creation order.
+var FunctionNames = []string{"sync", "wal", "reset", "discover"}
+
+var defaultFunctions = map[string]FunctionConfig{
+	"sync":     {TimeoutSeconds: 300, MemoryMB: 1024},
+	"wal":      {TimeoutSeconds: 300, MemoryMB: 1024},
+	"reset":    {TimeoutSeconds: 60, MemoryMB: 256},
+	"discover": {TimeoutSeconds: 300, MemoryMB: 512},
+}
+
+// Defaults.
+const (
+	DefaultSSLMode              = "verify-full"
+	DefaultPlugin               = "pgoutput"
+	DefaultLogRetentionDays     = 30
+	DefaultSlotRetainedWALBytes = 5 << 30
+	DefaultDurationRatio        = 0.8
+	DefaultNoncurrentDays       = 30
+	DefaultAccessLogDays        = 90
+	maxInlineSelectionBytes     = 2048
+)
+
+var (
+	namePattern   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+	schedPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,32}$`)
+	slotPattern   = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+	secretPattern = regexp.MustCompile(`^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+$`)
+	kmsPattern    = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$`)
+	vpcPattern    = regexp.MustCompile(`^vpc-[0-9a-f]+$`)
+	subnetPattern = regexp.MustCompile(`^subnet-[0-9a-f]+$`)
+	sgPattern     = regexp.MustCompile(`^sg-[0-9a-f]+$`)
+	sslModes      = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+	methods       = []string{"FULL_TABLE", "INCREMENTAL", "LOG_BASED"}
+)
+
+// LoadStackConfig reads and validates a stack config file.
+func LoadStackConfig(path string) (*StackConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read stack config: %w", err)
+	}
+	c, err := ParseStackConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("stack config %s:\n%w", path, err)
+	}
+	return c, nil
+}
+
+// ParseStackConfig parses a stack config, fills in defaults and validates
+// it. The error joins every problem found, each naming its entry.
+func ParseStackConfig(data []byte) (*StackConfig, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	c := &StackConfig{}
+	if err := dec.Decode(c); err != nil {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	c.defaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *StackConfig) defaults() {
+	if c.StackName == "" {
+		c.StackName = "Pg2s3"
+	}
+	if c.Bucket.Encryption == "" {
+		c.Bucket.Encryption = "S3_MANAGED"
+	}
+	c.Bucket.Encryption = strings.ToUpper(c.Bucket.Encryption)
+	if c.Bucket.NoncurrentVersionExpirationDays == 0 {
+		c.Bucket.NoncurrentVersionExpirationDays = DefaultNoncurrentDays
+	}
+	if c.Bucket.AccessLogExpirationDays == 0 {
+		c.Bucket.AccessLogExpirationDays = DefaultAccessLogDays
+	}
+	if c.Table.DeletionProtection == nil {
+		t := true
+		c.Table.DeletionProtection = &t
+	}
+	if c.LogRetentionDays == 0 {
+		c.LogRetentionDays = DefaultLogRetentionDays
+	}
+	for _, d := range c.Databases {
+		if d == nil {
+			continue
+		}
+		if d.SSLMode == "" {
+			d.SSLMode = DefaultSSLMode
+		}
+		if d.LogicalPlugin == "" {
+			d.LogicalPlugin = DefaultPlugin
+		}
+		if d.SlotName == "" {
+			d.SlotName = "pg2s3_" + strings.ReplaceAll(d.Name, "-", "_")
+		}
+		if d.Prefix == "" {
+			d.Prefix = d.Name
+		}
+		d.Prefix = strings.Trim(d.Prefix, "/")
+		if d.Catalog.S3Key == "" {
+			d.Catalog.S3Key = d.Prefix + "/catalog.json"
+		}
+		if d.Functions == nil {
+			d.Functions = map[string]*FunctionConfig{}
+		}
+		for name, def := range defaultFunctions {
+			f := d.Functions[name]
+			if f == nil {
+				f = &FunctionConfig{}
+				d.Functions[name] = f
+			}
+			if f.TimeoutSeconds == 0 {
+				f.TimeoutSeconds = def.TimeoutSeconds
+			}
+			if f.MemoryMB == 0 {
+				f.MemoryMB = def.MemoryMB
+			}
+		}
+		if d.VPC != nil && d.VPC.Port == 0 {
+			d.VPC.Port = 5432
+		}
+		if d.Alarms.SlotRetainedWALBytes == 0 {
+			d.Alarms.SlotRetainedWALBytes = DefaultSlotRetainedWALBytes
+		}
+		if d.Alarms.DurationRatio == 0 {
+			d.Alarms.DurationRatio = DefaultDurationRatio
+		}
+		for i, s := range d.Schedules {
+			if s != nil && s.Name == "" {
+				s.Name = fmt.Sprintf("sync%d", i+1)
+			}
+		}
+		if d.WAL != nil && d.WAL.Name == "" {
+			d.WAL.Name = "wal"
+		}
+		if d.Discover != nil && d.Discover.Name == "" {
+			d.Discover.Name = "discover"
+		}
+	}
+}
+
+// MinInterval is the shortest time between two firings of the schedule
+// (exact for rates, a lower bound for cron expressions).
+func (s *Schedule) MinInterval() (time.Duration, bool) {
+	switch {
+	case s.cron != nil:
+		return s.cron.MinInterval(), true
+	case s.RateMinutes > 0:
+		return time.Duration(s.RateMinutes) * time.Minute, true
+	}
+	return 0, false
+}
+
+// Expression is the schedule in EventBridge Scheduler syntax.
+func (s *Schedule) Expression() string {
+	if s.cron != nil {
+		return "cron(" + s.cron.String() + ")"
+	}
+	if s.RateMinutes == 1 {
+		return "rate(1 minute)"
+	}
+	return fmt.Sprintf("rate(%d minutes)", s.RateMinutes)
+}
+
+// StartDate is the first firing aligned to the anchor at or after now, so a
+// rate schedule keeps the anchor's phase however late it is deployed
+// (EventBridge Scheduler refuses start dates in the past). Empty for cron.
+func (s *Schedule) StartDate(now time.Time) string {
+	if s.cron != nil || s.RateMinutes <= 0 {
+		return ""
+	}
+	t := s.anchor
+	if now.After(t) {
+		every := time.Duration(s.RateMinutes) * time.Minute
+		n := (now.Sub(t) + every - 1) / every
+		t = t.Add(n * every)
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

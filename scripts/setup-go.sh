@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Downloads the Go modules and installs the Go tools the tests use
+# (aws-lambda-rie: the Lambda Runtime Interface Emulator). Idempotent, quiet when done.
+set -euo pipefail
+go=${GO:-go}
+"$go" mod download
+bin=$("$go" env GOBIN)
+[ -n "$bin" ] || bin="$("$go" env GOPATH | cut -d: -f1)/bin"
+if ! command -v aws-lambda-rie >/dev/null && [ ! -x "$bin/aws-lambda-rie" ]; then
+  echo "setup: installing aws-lambda-rie into $bin (go install)"
+  # The module has no semver tags; the proxy serves @latest as a pseudo-version.
+  "$go" install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@latest
+fi
