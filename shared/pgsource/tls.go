@@ -270,7 +270,7 @@ func explainTunnel(err error, target string) error {
 		if s := e.Error(); strings.HasPrefix(s, "open ssh tunnel") {
 			found = s
 			return
-		} else if strings.HasPrefix(s, "dial ") && strings.Contains(s, "through ssh tunnel") {
+		} else if strings.HasPrefix(s, "dial ") && !strings.HasPrefix(s, "dial error") && strings.Contains(s, "through ssh tunnel") {
 			found = s + ": the bastion could not reach the database: check host and port as the bastion sees them, and the database's firewall or security group"
 			return
 		}
