@@ -210,7 +210,7 @@ func (c *StackConfig) defaults() {
 		}
 		d.Prefix = strings.Trim(d.Prefix, "/")
 		if d.Catalog.S3Key == "" {
-			d.Catalog.S3Key = d.Prefix + "/catalog.json"
+			d.Catalog.S3Key = "_catalog/catalog.json" // below the prefix, where the functions read it
 		}
 		if d.Functions == nil {
 			d.Functions = map[string]*FunctionConfig{}

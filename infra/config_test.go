@@ -111,7 +111,7 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	d := c.Databases[0]
 	if d.SSLMode != "verify-full" || d.SlotName != "pg2s3_shop" || d.LogicalPlugin != "pgoutput" ||
-		d.Prefix != "shop" || d.Catalog.S3Key != "shop/catalog.json" || d.Functions["wal"].TimeoutSeconds != 300 ||
+		d.Prefix != "shop" || d.Catalog.S3Key != "_catalog/catalog.json" || d.Functions["wal"].TimeoutSeconds != 300 ||
 		!*c.Table.DeletionProtection || c.Bucket.Encryption != "S3_MANAGED" {
 		t.Errorf("defaults: %+v", d)
 	}

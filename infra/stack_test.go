@@ -172,7 +172,7 @@ func TestTwoDatabases(t *testing.T) {
 			tpl.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
 				"MemorySize": 2048, "Timeout": 600,
 				"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
-					"PG2S3_PIPELINE": "shop", "PG2S3_PREFIX": "shop", "PG2S3_CATALOG_KEY": "shop/catalog.json",
+					"PG2S3_PIPELINE": "shop", "PG2S3_PREFIX": "shop", "PG2S3_CATALOG_KEY": "_catalog/catalog.json",
 					"PG2S3_SLOT": "pg2s3_shop", "PG2S3_PLUGIN": "pgoutput", "PG2S3_SSLMODE": "verify-full",
 					"PG2S3_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pg2s3/shop-AbCdEf",
 				})},

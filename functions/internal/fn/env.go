@@ -30,6 +30,7 @@ type Env struct {
 	// (batch_rows, filter_schemas, ...); endpoints for compatible servers
 	// (PG2S3_S3_ENDPOINT, PG2S3_DYNAMODB_ENDPOINT, PG2S3_SECRETS_ENDPOINT);
 	// PG2S3_SAFETY_SECONDS, the margin kept before the Lambda deadline.
+	Selection       string // PG2S3_SELECTION: inline {"<tap_stream_id>": {"replication_method", "replication_key"}}
 	Settings        string
 	S3Endpoint      string
 	DynamoEndpoint  string
@@ -44,7 +45,7 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 		Pipeline: getenv("PG2S3_PIPELINE"), SecretARN: getenv("PG2S3_SECRET_ARN"), Bucket: getenv("PG2S3_BUCKET"),
 		Prefix: getenv("PG2S3_PREFIX"), Table: getenv("PG2S3_TABLE"), CatalogKey: getenv("PG2S3_CATALOG_KEY"),
 		Slot: getenv("PG2S3_SLOT"), Plugin: getenv("PG2S3_PLUGIN"), SSLMode: getenv("PG2S3_SSLMODE"),
-		Settings: getenv("PG2S3_SETTINGS"), S3Endpoint: getenv("PG2S3_S3_ENDPOINT"),
+		Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"), S3Endpoint: getenv("PG2S3_S3_ENDPOINT"),
 		DynamoEndpoint: getenv("PG2S3_DYNAMODB_ENDPOINT"), SecretsEndpoint: getenv("PG2S3_SECRETS_ENDPOINT"),
 		Region: getenv("AWS_REGION"), Safety: 20 * time.Second,
 	}

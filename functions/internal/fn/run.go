@@ -56,7 +56,8 @@ func Logger(ctx context.Context, pipeline string) *slog.Logger {
 	return l
 }
 
-// Open builds the app and reads the catalog from the sink.
+// Open builds the app and its catalog: the stack's inline selection
+// applied to a fresh discovery, or the catalog stored in the sink.
 func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Catalog, error) {
 	cfg, err := env.Config(ctx)
 	if err != nil {
@@ -65,6 +66,14 @@ func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Ca
 	a, err := app.Open(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
+	}
+	if env.Selection != "" {
+		var choices map[string]app.StreamChoice
+		if err := json.Unmarshal([]byte(env.Selection), &choices); err != nil {
+			return a, nil, fmt.Errorf("PG2S3_SELECTION: not a JSON object of streams: %w", err)
+		}
+		cat, err := a.SelectedCatalog(ctx, choices)
+		return a, cat, err
 	}
 	b, err := a.Stores.Sink.Get(ctx, env.CatalogKey)
 	if err != nil {

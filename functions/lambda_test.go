@@ -1,0 +1,169 @@
+// Package functions_test runs each function's real bootstrap under the
+// Lambda Runtime Interface Emulator against private PostgreSQL, S3,
+// DynamoDB and Secrets Manager-compatible servers.
+package functions_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/awsstore"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+type result struct {
+	RunID      string `json:"run_id"`
+	StopReason string `json:"stop_reason"`
+	Rows       int64  `json:"rows"`
+	Message    string `json:"message"`
+	Streams    []struct {
+		Stream string `json:"stream"`
+		Rows   int64  `json:"rows"`
+		Error  string `json:"error"`
+	} `json:"streams"`
+}
+
+func TestFunctionsUnderEmulator(t *testing.T) {
+	if _, err := testenv.FindRIE(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Stop()
+	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE shop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Exec(ctx, pg.DSN("shop"), testenv.SampleSchema+testenv.SampleData(200)); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := testenv.StartS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	dyn, err := testenv.StartDynamo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dyn.Close()
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop"
+	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"shop"}`, pg.Port)
+	sm, err := testenv.StartSecrets(map[string]string{arn: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	if err := s3.CreateBucket("lake"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+	bm, err := awsstore.NewDynamoBookmarks(ctx, config.Bookmarks{Table: "pg2s3-bookmarks", Region: testenv.DummyRegion, Endpoint: dyn.Endpoint()}, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bm.CreateTable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sink, err := awsstore.NewS3Sink(ctx, config.Sink{Bucket: "lake", Prefix: "shop", Region: testenv.DummyRegion, Endpoint: s3.Endpoint(), PartSizeMB: 5, Concurrency: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{
+		"PG2S3_PIPELINE=shop", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=shop", "PG2S3_TABLE=pg2s3-bookmarks",
+		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + s3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + dyn.Endpoint(),
+		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3", `PG2S3_SETTINGS={"batch_rows": 100}`,
+		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
+	}
+	dir := t.TempDir()
+	invoke := func(name string, timeout time.Duration, payload string) (result, error) {
+		t.Helper()
+		bin := filepath.Join(dir, name, "bootstrap")
+		if _, err := os.Stat(bin); err != nil {
+			if err := testenv.BuildFunction("./"+name, bin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := testenv.StartRIE(bin, env, timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out, err := r.Invoke(ctx, []byte(payload))
+		var res result
+		if err == nil {
+			if jerr := json.Unmarshal(out, &res); jerr != nil {
+				t.Fatalf("%s returned %s", name, out)
+			}
+		}
+		if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
+			t.Fatalf("%s: %v\n%s", name, err, r.Logs())
+		}
+		return res, err
+	}
+
+	// discover creates the catalog in S3.
+	res, err := invoke("discover", 30*time.Second, "{}")
+	if err != nil || !strings.Contains(res.Message, "new streams") {
+		t.Fatalf("discover: %+v %v", res, err)
+	}
+	body, err := sink.Get(ctx, "_catalog/catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Parse(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cat.Streams {
+		switch s.TableName {
+		case "customers", "page_views":
+			s.SetTableMetadata("selected", true)
+			s.SetTableMetadata("replication-method", "FULL_TABLE")
+		case "orders":
+			s.SetTableMetadata("selected", true)
+			s.SetTableMetadata("replication-method", "LOG_BASED")
+		}
+	}
+	body, _ = cat.Marshal()
+	if err := sink.Put(ctx, "_catalog/catalog.json", body, "application/json"); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err = invoke("sync", 30*time.Second, `{"streams": ["shop-shop-customers", "shop-shop-page_views"]}`)
+	if err != nil || res.Rows == 0 || len(res.Streams) != 2 {
+		t.Fatalf("sync: %+v %v", res, err)
+	}
+	// A drain with a short function timeout ends before its deadline
+	// with its batches committed, however much there is to copy.
+	res, err = invoke("wal", 6*time.Second, "{}")
+	if err != nil || res.StopReason == "" {
+		t.Fatalf("wal: %+v %v", res, err)
+	}
+	slot, err := bm.Get(ctx, "_slot:pg2s3_shop")
+	if err != nil || slot.Rev == 0 || slot.State.CommittedLSN == 0 {
+		t.Fatalf("slot bookmark after the drain: %+v %v", slot, err)
+	}
+	if _, err := invoke("reset", 20*time.Second, `{"stream": "shop-shop-nope"}`); err == nil || !strings.Contains(err.Error(), "shop-shop-customers") {
+		t.Fatalf("reset of an unknown stream: %v", err)
+	}
+	res, err = invoke("reset", 20*time.Second, `{"stream": "shop-shop-customers"}`)
+	if err != nil || !strings.Contains(res.Message, "copies it again") {
+		t.Fatalf("reset: %+v %v", res, err)
+	}
+	if _, err := invoke("reset", 20*time.Second, `{"slot": true}`); err == nil || !strings.Contains(err.Error(), "confirm") {
+		t.Fatalf("slot reset without confirm: %v", err)
+	}
+}

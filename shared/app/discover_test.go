@@ -1,0 +1,28 @@
+package app_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/app"
+)
+
+func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {
+	dsn, db := newDB(t, "CREATE TABLE a (id int PRIMARY KEY, t timestamptz); CREATE TABLE b (id int PRIMARY KEY);")
+	p := newPipeline(t, dsn, nil, nil)
+	cat, err := p.app.SelectedCatalog(context.Background(), map[string]app.StreamChoice{
+		db + "-public-a": {ReplicationMethod: "INCREMENTAL", ReplicationKey: "t"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sels, err := cat.Selections("")
+	if err != nil || len(sels) != 1 || sels[0].Method != "INCREMENTAL" || sels[0].ReplicationKey != "t" {
+		t.Fatalf("selections: %+v %v", sels, err)
+	}
+	_, err = p.app.SelectedCatalog(context.Background(), map[string]app.StreamChoice{"nope": {ReplicationMethod: "FULL_TABLE"}})
+	if err == nil || !strings.Contains(err.Error(), db+"-public-b") {
+		t.Fatalf("unknown stream: %v", err)
+	}
+}
