@@ -35,6 +35,19 @@ type fileEntry struct {
 type fileLease struct {
 	Owner   string    `json:"owner"`
 	Expires time.Time `json:"expires"`
+	// PID and Host name the process holding the lease: on the same host,
+	// a lease whose process is gone (killed) is free at once.
+	PID  int    `json:"pid"`
+	Host string `json:"host"`
+}
+
+// holderGone reports whether l's process is known to be dead.
+func (l fileLease) holderGone() bool {
+	host, _ := os.Hostname()
+	if l.PID <= 0 || l.Host != host {
+		return false
+	}
+	return errors.Is(syscall.Kill(l.PID, 0), syscall.ESRCH)
 }
 
 // NewFile returns a bookmark store in path (created on first write).
@@ -100,10 +113,11 @@ func (f *File) Delete(ctx context.Context, stream string, rev int64) error {
 func (f *File) Acquire(ctx context.Context, name, owner string, ttl time.Duration) error {
 	return f.locked(true, func(d *fileDoc) error {
 		now := time.Now()
-		if l, ok := d.Leases[name]; ok && l.Owner != owner && l.Expires.After(now) {
-			return fmt.Errorf("lease %s held by %s until %s: %w", name, l.Owner, l.Expires.Format(time.RFC3339), bookmark.ErrLeaseHeld)
+		if l, ok := d.Leases[name]; ok && l.Owner != owner && l.Expires.After(now) && !l.holderGone() {
+			return fmt.Errorf("lease %s held by %s (pid %d) until %s: %w", name, l.Owner, l.PID, l.Expires.Format(time.RFC3339), bookmark.ErrLeaseHeld)
 		}
-		d.Leases[name] = fileLease{Owner: owner, Expires: now.Add(ttl)}
+		host, _ := os.Hostname()
+		d.Leases[name] = fileLease{Owner: owner, Expires: now.Add(ttl), PID: os.Getpid(), Host: host}
 		return nil
 	})
 }

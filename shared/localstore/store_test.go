@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -99,5 +100,35 @@ func TestFileLease(t *testing.T) {
 	f.Release(ctx, "slot", "a") // not a's any more: no effect
 	if err := f.Acquire(ctx, "slot", "c", time.Minute); !errors.Is(err, bookmark.ErrLeaseHeld) {
 		t.Fatalf("release by a non-owner freed the lease: %v", err)
+	}
+}
+
+// A lease whose process died is free at once on the same host.
+func TestFileLeaseOfDeadProcess(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "b.json")
+	f, _ := NewFile(path)
+	if err := f.Acquire(ctx, "slot", "a", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the holder as a process that has exited.
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	err := f.locked(true, func(d *fileDoc) error {
+		l := d.Leases["slot"]
+		l.PID = cmd.Process.Pid
+		d.Leases["slot"] = l
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Acquire(ctx, "slot", "b", time.Hour); err != nil {
+		t.Fatalf("lease of a dead process not taken over: %v", err)
+	}
+	if err := f.Acquire(ctx, "slot", "c", time.Hour); !errors.Is(err, bookmark.ErrLeaseHeld) {
+		t.Fatalf("lease of a live process taken over: %v", err)
 	}
 }
