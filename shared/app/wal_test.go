@@ -23,9 +23,13 @@ CREATE TABLE acct (id bigint PRIMARY KEY, balance numeric(20,2) NOT NULL, note t
 INSERT INTO acct SELECT g, g * 1.5, 'n' || g FROM generate_series(1, 3000) g;
 `
 
-// workload runs seeded random inserts, updates and deletes until stop is
-// called (at the latest when the test ends).
-func workload(t *testing.T, dsn string, seed int64) (stop func()) {
+// workload runs seeded random inserts, updates and deletes on tables (each
+// with columns id, balance, note) until stop is called (at the latest when
+// the test ends). It reconnects when the server goes away.
+func workload(t *testing.T, dsn string, seed int64, tables ...string) (stop func()) {
+	if len(tables) == 0 {
+		tables = []string{"acct"}
+	}
 	var wg sync.WaitGroup
 	quit := make(chan struct{})
 	var once sync.Once
@@ -35,45 +39,51 @@ func workload(t *testing.T, dsn string, seed int64) (stop func()) {
 	go func() {
 		defer wg.Done()
 		ctx := context.Background()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close(ctx)
 		r := rand.New(rand.NewSource(seed))
 		next := 10000
+		var conn *pgx.Conn
+		defer func() {
+			if conn != nil {
+				conn.Close(ctx)
+			}
+		}()
 		for {
 			select {
 			case <-quit:
 				return
 			default:
 			}
-			tx, err := conn.Begin(ctx)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			for i := 0; i < 1+r.Intn(5); i++ {
-				id := 1 + r.Intn(3500)
-				switch r.Intn(3) {
-				case 0:
-					next++
-					_, err = tx.Exec(ctx, "INSERT INTO acct VALUES ($1, $2, 'ins')", next, r.Intn(1000))
-				case 1:
-					_, err = tx.Exec(ctx, "UPDATE acct SET balance = balance + 1, note = 'upd' WHERE id = $1", id)
-				case 2:
-					_, err = tx.Exec(ctx, "DELETE FROM acct WHERE id = $1", id)
-				}
+			if conn == nil {
+				c, err := pgx.Connect(ctx, dsn)
 				if err != nil {
-					t.Error(err)
-					tx.Rollback(ctx)
-					return
+					time.Sleep(50 * time.Millisecond)
+					continue
 				}
+				conn = c
 			}
-			if err := tx.Commit(ctx); err != nil {
-				t.Error(err)
-				return
+			err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+				for i := 0; i < 1+r.Intn(5); i++ {
+					table := pgx.Identifier{tables[r.Intn(len(tables))]}.Sanitize()
+					id := 1 + r.Intn(3500)
+					var err error
+					switch r.Intn(3) {
+					case 0:
+						next++
+						_, err = tx.Exec(ctx, "INSERT INTO "+table+" VALUES ($1, $2, 'ins')", next, r.Intn(1000))
+					case 1:
+						_, err = tx.Exec(ctx, "UPDATE "+table+" SET balance = balance + 1, note = 'upd' WHERE id = $1", id)
+					case 2:
+						_, err = tx.Exec(ctx, "DELETE FROM "+table+" WHERE id = $1", id)
+					}
+					if err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil { // the server restarted or the connection was cut
+				conn.Close(ctx)
+				conn = nil
 			}
 		}
 	}()
