@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+// TestSIGKILLDuringDrain kills a real pg2s3 process at random moments of a
+// WAL drain; later runs complete it, and every change is written once.
+func TestSIGKILLDuringDrain(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "pg2s3")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	db, config := cliDB(t, "kill", "CREATE TABLE ev (id bigint PRIMARY KEY, payload text);")
+	dir := t.TempDir()
+	cfg := config(map[string]any{"batch_rows": 2000,
+		"sink":      map[string]any{"type": "local", "path": filepath.Join(dir, "out")},
+		"bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}})
+	_, out, _ := run("discover", "--config", cfg)
+	cat, err := catalog.Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cat.Streams {
+		s.SetTableMetadata("selected", true)
+		s.SetTableMetadata("replication-method", "LOG_BASED")
+	}
+	b, _ := cat.Marshal()
+	catPath := filepath.Join(dir, "catalog.json")
+	os.WriteFile(catPath, b, 0o644)
+	if code, _, errOut := run("sync", "--config", cfg, "--catalog", catPath); code != 0 {
+		t.Fatal(errOut)
+	}
+	const rows = 120000
+	if err := testenv.Exec(t.Context(), testPG.DSN(db), "INSERT INTO ev SELECT g, repeat('p', 100) FROM generate_series(1, 60000) g; INSERT INTO ev SELECT g, 'q' FROM generate_series(60001, 120000) g"); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewSource(7))
+	kills := 0
+	for i := 0; i < 6; i++ {
+		cmd := exec.Command(bin, "sync", "--config", cfg, "--catalog", catPath, "--only", "wal")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(100+r.Intn(400)) * time.Millisecond)
+		if cmd.Process.Signal(syscall.SIGKILL) == nil {
+			kills++
+		}
+		cmd.Wait()
+	}
+	for i := 0; i < 10; i++ {
+		code, out, errOut := run("sync", "--config", cfg, "--catalog", catPath, "--only", "wal")
+		if code != 0 {
+			t.Fatalf("run after kills: %s %s", out, errOut)
+		}
+		if strings.Contains(out, " 0 changes") {
+			break
+		}
+	}
+	seen := logIDs(t, filepath.Join(dir, "out"))
+	if len(seen) != rows {
+		t.Fatalf("%d distinct changes after %d kills, want %d", len(seen), kills, rows)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("change of row %s written %d times", id, n)
+		}
+	}
+	t.Logf("%d SIGKILLs survived", kills)
+}
+
+// logIDs counts the ids of the change rows that slot manifests name.
+func logIDs(t *testing.T, root string) map[string]int {
+	t.Helper()
+	ms, _ := filepath.Glob(filepath.Join(root, "_wal", "*", "*.manifest.json"))
+	seen := map[string]int{}
+	for _, m := range ms {
+		body, _ := os.ReadFile(m)
+		var man struct{ Objects []struct{ Key string } }
+		if err := json.Unmarshal(body, &man); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range man.Objects {
+			f, err := os.Open(filepath.Join(root, o.Key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(zr)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				var row struct {
+					ID json.Number `json:"id"`
+				}
+				json.Unmarshal(sc.Bytes(), &row)
+				seen[row.ID.String()]++
+			}
+			f.Close()
+		}
+	}
+	return seen
+}
