@@ -138,11 +138,13 @@ func Parse(data []byte) (*Config, error) {
 	c.Password = p.str("password", "")
 	c.DBName = p.str("dbname", "")
 	c.SSLMode = p.str("sslmode", "")
-	if ssl, ok := p.boolOK("ssl"); ok && ssl && c.SSLMode == "" {
-		c.SSLMode = "require" // tap-postgres: ssl "true" means sslmode=require
+	if ssl, ok := p.boolOK("ssl"); ok && c.SSLMode == "" {
+		// tap-postgres: ssl "true" means sslmode=require; "false" demanded
+		// nothing, which libpq's prefer keeps working.
+		c.SSLMode = map[bool]string{true: "require", false: "prefer"}[ssl]
 	}
 	if c.SSLMode == "" {
-		c.SSLMode = "prefer"
+		c.SSLMode = "require" // encrypted unless the config says otherwise
 	}
 	c.SSLRootCert = p.str("sslrootcert", "")
 	c.SSLCert = p.str("sslcert", "")
