@@ -20,18 +20,10 @@ import (
 var testPG *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	pg, err := testenv.StartPostgres(testenv.PostgresOptions{HBA: "local all all trust\n" +
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{HBA: "local all all trust\n" +
 		"host all pw_user 127.0.0.1/32 scram-sha-256\n" +
 		"host all all 127.0.0.1/32 trust\n" +
-		"host replication all 127.0.0.1/32 trust\n"})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testPG = pg
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
+		"host replication all 127.0.0.1/32 trust\n"}))
 }
 
 // cliDB creates a database with setup and returns its name and a config

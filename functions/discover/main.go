@@ -5,30 +5,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
+	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/pg2s3/pg2s3/functions/internal/fn"
-	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
 )
 
 func main() {
-	env, envErr := fn.ReadEnv(os.Getenv)
-	lambda.Start(func(ctx context.Context, payload json.RawMessage) (fn.Result, error) {
-		if envErr != nil {
-			return fn.Result{}, envErr
-		}
-		var ev fn.DiscoverEvent
-		if err := fn.Decode(payload, &ev); err != nil {
-			return fn.Result{}, err
-		}
-		log := fn.Logger(ctx, env.Pipeline)
-		a, cur, err := fn.Open(ctx, env, log)
-		if err != nil && (a == nil || !errors.Is(err, record.ErrNotFound)) {
-			return fn.Result{}, err // a missing catalog is fine: this creates it
-		}
+	// A missing catalog is fine: this function creates it.
+	fn.Serve(os.Getenv, true, func(ctx context.Context, a *app.App, cur *catalog.Catalog, _ fn.DiscoverEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
 		changes, err := a.RefreshCatalog(ctx, cur, env.CatalogKey)
 		if err != nil {
 			return fn.Result{}, err

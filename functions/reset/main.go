@@ -5,34 +5,19 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/pg2s3/pg2s3/functions/internal/fn"
+	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
 func main() {
-	env, envErr := fn.ReadEnv(os.Getenv)
-	lambda.Start(func(ctx context.Context, payload json.RawMessage) (fn.Result, error) {
-		if envErr != nil {
-			return fn.Result{}, envErr
-		}
-		var ev fn.ResetEvent
-		if err := fn.Decode(payload, &ev); err != nil {
-			return fn.Result{}, err
-		}
-		if err := ev.Validate(); err != nil {
-			return fn.Result{}, err
-		}
-		log := fn.Logger(ctx, env.Pipeline)
-		a, cat, err := fn.Open(ctx, env, log)
-		if err != nil {
-			return fn.Result{}, err
-		}
+	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.ResetEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
 		if ev.Slot {
 			var out bytes.Buffer
 			if err := a.ResetSlot(ctx, &out); err != nil {

@@ -5,29 +5,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"log/slog"
 	"os"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/pg2s3/pg2s3/functions/internal/fn"
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/catalog"
 )
 
 func main() {
-	env, envErr := fn.ReadEnv(os.Getenv)
-	lambda.Start(func(ctx context.Context, payload json.RawMessage) (fn.Result, error) {
-		if envErr != nil {
-			return fn.Result{}, envErr
-		}
-		var ev fn.WalEvent
-		if err := fn.Decode(payload, &ev); err != nil {
-			return fn.Result{}, err
-		}
-		log := fn.Logger(ctx, env.Pipeline)
-		a, cat, err := fn.Open(ctx, env, log)
-		if err != nil {
-			return fn.Result{}, err
-		}
+	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.WalEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
 		run, err := a.DrainWAL(ctx, cat, app.RunOptions{Streams: ev.Streams, Deadline: env.Deadline(ctx)})
 		if err != nil {
 			return fn.Result{}, err

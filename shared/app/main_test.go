@@ -26,15 +26,7 @@ import (
 var testPG *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testPG = pg
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
 }
 
 // pipeline is an App on local stores over a test database.

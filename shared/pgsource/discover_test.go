@@ -23,16 +23,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 var testPG *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	testPG = pg
-	code := m.Run()
-	pg.Stop()
-	os.Exit(code)
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
 }
 
 // discoverDB creates a database, runs setup in it and returns its config

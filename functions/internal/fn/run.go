@@ -3,13 +3,16 @@ package fn
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -84,4 +87,35 @@ func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Ca
 		return a, nil, fmt.Errorf("catalog %s: %w", env.CatalogKey, err)
 	}
 	return a, cat, nil
+}
+
+// Handler is one function's work on a decoded event.
+type Handler[E any] func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev E, env Env, log *slog.Logger) (Result, error)
+
+// Serve starts the Lambda runtime: each invocation decodes its event
+// strictly into E, checks it (when E has Validate), opens the app and its
+// catalog and runs h. A missing catalog is left to h when allowNoCatalog
+// (discover creates it).
+func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E]) {
+	env, envErr := ReadEnv(getenv)
+	lambda.Start(func(ctx context.Context, payload json.RawMessage) (Result, error) {
+		if envErr != nil {
+			return Result{}, envErr
+		}
+		var ev E
+		if err := Decode(payload, &ev); err != nil {
+			return Result{}, err
+		}
+		if v, ok := any(ev).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return Result{}, err
+			}
+		}
+		log := Logger(ctx, env.Pipeline)
+		a, cat, err := Open(ctx, env, log)
+		if err != nil && !(allowNoCatalog && a != nil && errors.Is(err, record.ErrNotFound)) {
+			return Result{}, err
+		}
+		return h(ctx, a, cat, ev, env, log)
+	})
 }
