@@ -8,6 +8,6 @@ bin=$("$go" env GOBIN)
 [ -n "$bin" ] || bin="$("$go" env GOPATH | cut -d: -f1)/bin"
 if ! command -v aws-lambda-rie >/dev/null && [ ! -x "$bin/aws-lambda-rie" ]; then
   echo "setup: installing aws-lambda-rie into $bin (go install)"
-  # The module has no semver tags; the proxy serves @latest as a pseudo-version.
+  # The module has no semver tags: pin the pseudo-version the proxy serves as @latest.
   "$go" install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@latest
 fi
