@@ -9,5 +9,5 @@ bin=$("$go" env GOBIN)
 if ! command -v aws-lambda-rie >/dev/null && [ ! -x "$bin/aws-lambda-rie" ]; then
   echo "setup: installing aws-lambda-rie into $bin (go install)"
   # The module has no semver tags: pin the pseudo-version the proxy serves as @latest.
-  "$go" install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@latest
+  "$go" install github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@v0.0.0-20261030222936-bef5c4ba774d
 fi
