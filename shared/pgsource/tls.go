@@ -17,6 +17,10 @@ import (
 // RDSBundleEnv names a file holding the AWS RDS CA bundle; see rdsBundle.
 const RDSBundleEnv = "PG2S3_RDS_CA"
 
+// RDSBundleFile is the bundle named by $PG2S3_RDS_CA; the CLI and the
+// functions set it (environment is read only there).
+var RDSBundleFile string
+
 // RDSBundleName is the bundle's file name where pg2s3 looks for it.
 const RDSBundleName = "rds-global-bundle.pem"
 
@@ -158,7 +162,7 @@ func poolFrom(pemBytes []byte, what string) (*x509.CertPool, error) {
 
 // rdsBundle reads the AWS RDS global CA bundle. It is public, but pg2s3
 // cannot ship it in its source (the build has no network to fetch it), so
-// it is looked for, in order, in the file named by $PG2S3_RDS_CA, beside
+// it is looked for, in order, in RDSBundleFile ($PG2S3_RDS_CA), beside
 // the executable (where the Lambda packaging puts it), in /opt/pg2s3 (a
 // Lambda layer) and in /etc/ssl/certs, each as rds-global-bundle.pem.
 // Fetch or refresh it with
@@ -166,8 +170,8 @@ func poolFrom(pemBytes []byte, what string) (*x509.CertPool, error) {
 //	curl -fsSLo rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 func rdsBundle() ([]byte, error) {
 	var paths []string
-	if p := os.Getenv(RDSBundleEnv); p != "" {
-		paths = append(paths, p)
+	if RDSBundleFile != "" {
+		paths = append(paths, RDSBundleFile)
 	}
 	if exe, err := os.Executable(); err == nil {
 		paths = append(paths, filepath.Join(filepath.Dir(exe), RDSBundleName))

@@ -121,7 +121,7 @@ func TestSSLModes(t *testing.T) {
 	t.Run("rds bundle from PG2S3_RDS_CA", func(t *testing.T) {
 		// The test CA stands in for the RDS bundle: what is tested is
 		// where "rds" finds its file.
-		t.Setenv(RDSBundleEnv, s.certs.CAFile)
+		setRDSBundle(t, s.certs.CAFile)
 		if _, err := connectedWithSSL(s.cfg(t, map[string]any{"sslmode": "verify-full", "sslrootcert": "rds"})); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestSSLModes(t *testing.T) {
 	for _, tc := range fail {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.kv["sslrootcert"] == "rds" {
-				t.Setenv(RDSBundleEnv, "/nonexistent/rds.pem")
+				setRDSBundle(t, "/nonexistent/rds.pem")
 				if _, err := rdsBundle(); err == nil {
 					t.Skip("an RDS bundle is installed on this machine")
 				}
@@ -215,4 +215,10 @@ func TestSSLConfigErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", tc.doc, err, tc.want)
 		}
 	}
+}
+
+func setRDSBundle(t *testing.T, path string) {
+	old := RDSBundleFile
+	RDSBundleFile = path
+	t.Cleanup(func() { RDSBundleFile = old })
 }

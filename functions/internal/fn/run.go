@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -98,6 +99,7 @@ type Handler[E any] func(ctx context.Context, a *app.App, cat *catalog.Catalog, 
 // (discover creates it).
 func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E]) {
 	env, envErr := ReadEnv(getenv)
+	pgsource.RDSBundleFile = getenv(pgsource.RDSBundleEnv)
 	lambda.Start(func(ctx context.Context, payload json.RawMessage) (Result, error) {
 		if envErr != nil {
 			return Result{}, envErr
