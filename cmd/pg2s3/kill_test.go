@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -45,20 +47,30 @@ func TestSIGKILLDuringDrain(t *testing.T) {
 	if code, _, errOut := run("sync", "--config", cfg, "--catalog", catPath); code != 0 {
 		t.Fatal(errOut)
 	}
-	const rows = 120000
-	if err := testenv.Exec(t.Context(), testPG.DSN(db), "INSERT INTO ev SELECT g, repeat('p', 100) FROM generate_series(1, 60000) g; INSERT INTO ev SELECT g, 'q' FROM generate_series(60001, 120000) g"); err != nil {
-		t.Fatal(err)
+	// Rounds of writes, each drained by processes killed at random moments.
+	rounds, killsPerRound := 5, 10 // 50 kills; KILL_ROUNDS=n for a longer run
+	if n, err := strconv.Atoi(os.Getenv("KILL_ROUNDS")); err == nil && n > 0 {
+		rounds = n
 	}
+	const perRound = 24000
+	rows := rounds * perRound
 	r := rand.New(rand.NewSource(7))
 	kills := 0
-	for i := 0; i < 6; i++ {
+	for i := 0; i < rounds*killsPerRound; i++ {
+		if i%killsPerRound == 0 {
+			from := i/killsPerRound*perRound + 1
+			sql := fmt.Sprintf("INSERT INTO ev SELECT g, repeat('p', 100) FROM generate_series(%d, %d) g", from, from+perRound-1)
+			if err := testenv.Exec(t.Context(), testPG.DSN(db), sql); err != nil {
+				t.Fatal(err)
+			}
+		}
 		cmd := exec.Command(bin, "sync", "--config", cfg, "--catalog", catPath, "--only", "wal")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(100+r.Intn(400)) * time.Millisecond)
+		time.Sleep(time.Duration(50+r.Intn(300)) * time.Millisecond)
 		if cmd.Process.Signal(syscall.SIGKILL) == nil {
 			kills++
 		}
@@ -82,7 +94,7 @@ func TestSIGKILLDuringDrain(t *testing.T) {
 			t.Fatalf("change of row %s written %d times", id, n)
 		}
 	}
-	t.Logf("%d SIGKILLs survived", kills)
+	t.Logf("%d SIGKILLs survived; %d changes checked, none lost or doubled", kills, rows)
 }
 
 // logIDs counts the ids of the change rows that slot manifests name.
