@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
+	"os"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,9 +19,12 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 // faultPoints are where a run is made to fail, in commit order.
@@ -32,6 +37,10 @@ var faultPoints = []string{
 	"postgres-restart", // the server restarts (fast) mid-run
 }
 
+// awsFaultPoints stop the S3- or DynamoDB-compatible server mid-run; it
+// starts again after the run.
+var awsFaultPoints = []string{"s3-outage", "dynamo-outage"}
+
 // injector arms one fault point, to fire on its n-th occurrence.
 type injector struct {
 	mu     sync.Mutex
@@ -39,6 +48,8 @@ type injector struct {
 	n      int
 	fired  int
 	action func(point string) // walsender, postgres-restart
+	// outage stops a server for the call it wraps and returns the restart.
+	outage func(point string) (restart func())
 }
 
 func (in *injector) arm(point string, n int) {
@@ -76,6 +87,9 @@ func (s *faultySink) Write(ctx context.Context, key, ct string, fill func(io.Wri
 			s.in.action(p)
 		}
 	}
+	if s.in.hit("s3-outage") {
+		defer s.in.outage("s3-outage")()
+	}
 	if s.in.hit("before-data") {
 		return record.ObjectInfo{}, errInjected
 	}
@@ -95,6 +109,9 @@ type faultyBookmarks struct {
 }
 
 func (b *faultyBookmarks) Put(ctx context.Context, stream string, st bookmark.State, rev int64) (int64, error) {
+	if b.in.hit("dynamo-outage") {
+		defer b.in.outage("dynamo-outage")()
+	}
 	if b.in.hit("before-bookmark") {
 		return 0, errInjected
 	}
@@ -106,17 +123,74 @@ func (b *faultyBookmarks) Put(ctx context.Context, stream string, st bookmark.St
 }
 
 // TestFaultsLoseAndDoubleNothing fails runs at every commit step, cuts the
-// replication connection and restarts PostgreSQL, over seeded iterations
-// with a concurrent workload. Afterwards the log-based stream, merged by
-// key in LSN order, equals the table; every full copy holds each row once;
-// every manifest matches the objects it names; and the slot never passed
-// the committed bookmark.
+// replication connection, restarts PostgreSQL and stops the S3 and
+// DynamoDB servers, over seeded iterations with a concurrent workload
+// (FAULT_ITERATIONS=n for a longer run). Afterwards the log-based stream,
+// merged by key in LSN order, equals the table; every full copy holds each
+// row once; every manifest matches the objects it names; and the slot never
+// passed the committed bookmark.
 func TestFaultsLoseAndDoubleNothing(t *testing.T) {
-	const iterations = 18
+	iterations := 18
+	if n, err := strconv.Atoi(os.Getenv("FAULT_ITERATIONS")); err == nil && n > 0 {
+		iterations = n
+	}
+	t.Run("local", func(t *testing.T) { faultSuite(t, iterations, nil, nil) })
+	t.Run("s3-dynamodb", func(t *testing.T) {
+		s3, err := testenv.StartS3()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s3.Close()
+		dyn, err := testenv.StartDynamo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer dyn.Close()
+		if err := s3.CreateBucket("faults"); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+		t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+		bm, err := awsstore.NewDynamoBookmarks(context.Background(), config.Bookmarks{Table: "faults", Region: testenv.DummyRegion, Endpoint: dyn.Endpoint()}, "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bm.CreateTable(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		stores := map[string]any{
+			"sink":      map[string]any{"type": "s3", "bucket": "faults", "prefix": "f", "region": testenv.DummyRegion, "endpoint": s3.Endpoint()},
+			"bookmarks": map[string]any{"type": "dynamodb", "table": "faults", "region": testenv.DummyRegion, "endpoint": dyn.Endpoint()},
+		}
+		type server interface {
+			Stop()
+			Start() error
+		}
+		servers := map[string]server{"s3-outage": s3, "dynamo-outage": dyn}
+		outage := func(point string) func() {
+			srv := servers[point]
+			srv.Stop()
+			return func() {
+				if err := srv.Start(); err != nil {
+					t.Errorf("restart after %s: %v", point, err)
+				}
+			}
+		}
+		faultSuite(t, max(iterations/2, 4), stores, outage)
+	})
+}
+
+// faultSuite runs the iterations; outage, when set, adds the points that
+// stop a store's server for one call (S3 and DynamoDB outages).
+func faultSuite(t *testing.T, iterations int, stores map[string]any, outage func(string) func()) {
+	extra := map[string]any{"batch_rows": 300}
+	for k, v := range stores {
+		extra[k] = v
+	}
 	dsn, _ := newDB(t, acctSchema+`
 CREATE TABLE ledger (id bigint PRIMARY KEY, balance numeric(20,2) NOT NULL, note text);
 INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
-	p := newPipeline(t, dsn, map[string]any{"batch_rows": 300}, map[string]string{"acct": "LOG_BASED", "ledger": "FULL_TABLE"})
+	p := newPipeline(t, dsn, extra, map[string]string{"acct": "LOG_BASED", "ledger": "FULL_TABLE"})
 	ctx := context.Background()
 	in := &injector{}
 	var restarts sync.WaitGroup
@@ -136,8 +210,13 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 			}()
 		}
 	}
+	in.outage = outage
 	p.app.Stores.Sink = &faultySink{Sink: p.app.Stores.Sink, in: in}
 	p.app.Stores.Bookmarks = &faultyBookmarks{Bookmarks: p.app.Stores.Bookmarks, in: in}
+	points := faultPoints
+	if outage != nil {
+		points = append(append([]string(nil), faultPoints...), awsFaultPoints...)
+	}
 	stop := workload(t, dsn, 99, "acct", "ledger")
 	r := rand.New(rand.NewSource(20261126))
 	failures := 0
@@ -155,7 +234,7 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 		checkSlotBehindBookmark(t, dsn, p)
 	}
 	for i := 0; i < iterations; i++ {
-		point := faultPoints[r.Intn(len(faultPoints))]
+		point := points[r.Intn(len(points))]
 		in.arm(point, 1+r.Intn(3))
 		run("tables")
 		run("wal")
@@ -180,13 +259,12 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 		s := rep.Streams[0]
 		done = !rep.Failed() && s.CopyDone && s.NewVersion
 	}
-	t.Logf("%d iterations, %d faults fired, %d runs failed and were recovered", iterations, in.fired, failures)
+	got := merge(p.rows(streamID(p, "acct")))
+	want := tableState(t, dsn, "SELECT id, balance, note FROM acct")
+	t.Logf("%d iterations, %d faults fired, %d runs failed and were recovered; %d rows checked", iterations, in.fired, failures, len(want))
 	if in.fired < iterations/2 {
 		t.Fatalf("only %d faults fired", in.fired)
 	}
-
-	got := merge(p.rows(streamID(p, "acct")))
-	want := tableState(t, dsn, "SELECT id, balance, note FROM acct")
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("log-based stream: %d rows replicated, table has %d, or they differ", len(got), len(want))
 	}
