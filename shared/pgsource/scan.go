@@ -21,44 +21,19 @@ type Tables struct {
 }
 
 // NewTables reads through conn.
-func NewTables(conn *pgx.Conn) *Tables { return &Tables{conn: conn, FetchSize: 10000} }
+func NewTables(conn *pgx.Conn) *Tables { return &Tables{conn: conn, FetchSize: 20000} }
 
 var textResults = pgx.QueryResultFormats{pgx.TextFormatCode}
 
-// Scan runs one page query. Pages with a limit over a key are one
-// statement (an index range scan); a page without a key or limit (views,
-// tables without a primary key) runs through a cursor, fetched in chunks,
-// so memory stays bounded and the callback can stop early.
+// Scan runs one ordered read through a cursor in a read-only repeatable
+// read transaction, fetched in chunks: memory stays bounded whatever the
+// table size, and the callback can stop early (record.ErrStopPage).
 func (t *Tables) Scan(ctx context.Context, q record.PageQuery, fn func(row [][]byte) error) error {
 	sql, args, err := PageSQL(q)
 	if err != nil {
 		return err
 	}
-	if q.Limit > 0 && len(q.Stream.KeyColumns) > 0 {
-		return t.direct(ctx, q.Stream, sql, args, fn)
-	}
 	return t.cursor(ctx, q.Stream, sql, args, fn)
-}
-
-func (t *Tables) direct(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
-	rows, err := t.conn.Query(ctx, sql, append([]any{textResults}, args...)...)
-	if err != nil {
-		return explainScanError(s, err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := fn(rows.RawValues()); err != nil {
-			if errors.Is(err, record.ErrStopPage) {
-				rows.Close()
-				return rows.Err()
-			}
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return explainScanError(s, err)
-	}
-	return nil
 }
 
 func (t *Tables) cursor(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
@@ -155,20 +130,8 @@ func PageSQL(q record.PageQuery) (string, []any, error) {
 		rk := ident(s.ReplicationKey)
 		order = append([]string{s.ReplicationKey}, keys...)
 		b.WriteString(" WHERE " + rk + " IS NOT NULL")
-		switch {
-		case q.From == nil:
-		case q.FromInclusive:
+		if q.From != nil {
 			b.WriteString(" AND " + rk + " >= " + param(*q.From))
-		case len(keys) > 0 && len(q.After) == len(keys):
-			lhs := []string{rk}
-			rhs := []string{param(*q.From)}
-			for i, k := range keys {
-				lhs = append(lhs, ident(k))
-				rhs = append(rhs, param(q.After[i]))
-			}
-			b.WriteString(" AND (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")")
-		default:
-			b.WriteString(" AND " + rk + " > " + param(*q.From))
 		}
 	default:
 		order = keys
@@ -202,9 +165,6 @@ func PageSQL(q record.PageQuery) (string, []any, error) {
 			}
 			b.WriteString(ident(k))
 		}
-	}
-	if q.Limit > 0 && len(keys) > 0 {
-		b.WriteString(" LIMIT " + strconv.Itoa(q.Limit))
 	}
 	return b.String(), args, nil
 }

@@ -139,20 +139,17 @@ var (
 	ErrNotFound = errors.New("object not found")
 )
 
-// PageQuery describes one page read.
+// PageQuery describes one ordered read of a stream.
 type PageQuery struct {
 	Stream *Stream
-	// After is the text form of the last key read (keyset paging over
+	// After is the text form of the last key read (keyset order over
 	// Stream.KeyColumns); nil starts at the beginning.
 	After []string
-	// Upto, when set, ends keyset paging at this key (inclusive).
+	// Upto, when set, ends the keyset read at this key (inclusive).
 	Upto []string
-	// Incremental paging: rows with ReplicationKey >= From (when
-	// FromInclusive) or (ReplicationKey, keys) > (From, After).
-	From          *string
-	FromInclusive bool
-	// Limit is the most rows to return (0: no limit).
-	Limit int
+	// From, for INCREMENTAL streams, reads rows whose replication key is
+	// at least this value, in replication key order.
+	From *string
 }
 
 // ErrStopPage, returned by a page callback, ends the page cleanly.

@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"io"
+	"sync"
 
 	"github.com/pg2s3/pg2s3/shared/record"
 )
@@ -13,6 +14,8 @@ import (
 type pipeObject struct {
 	pw   *io.PipeWriter
 	done chan pipeResult
+	once sync.Once
+	res  pipeResult
 }
 
 type pipeResult struct {
@@ -39,12 +42,17 @@ func (o *pipeObject) Write(p []byte) (int, error) { return o.pw.Write(p) }
 // Commit ends the object and waits for its upload.
 func (o *pipeObject) Commit() (record.ObjectInfo, error) {
 	o.pw.Close()
-	r := <-o.done
+	r := o.wait()
 	return r.info, r.err
 }
 
-// Abort discards the object.
+// Abort discards the object (after Commit or Abort it does nothing).
 func (o *pipeObject) Abort(err error) {
 	o.pw.CloseWithError(err)
-	<-o.done
+	o.wait()
+}
+
+func (o *pipeObject) wait() pipeResult {
+	o.once.Do(func() { o.res = <-o.done })
+	return o.res
 }

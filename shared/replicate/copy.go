@@ -1,0 +1,183 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/record"
+)
+
+// run reads the stream with one ordered scan and cuts it into batches as
+// rows arrive: by keyset after the bookmark's last key (up to the copy's
+// upper key) for copies, by replication key from the bookmark's value for
+// INCREMENTAL. One scan per run means one sort per run even without an
+// index on the replication key. Each batch is committed before the next
+// row is written; the run stops after a committed batch when the budget
+// is spent.
+func (c *copier) run(ctx context.Context) error {
+	if c.st.Method != record.Incremental && c.st.CopyDone {
+		return nil
+	}
+	q := record.PageQuery{Stream: c.s}
+	if c.s.Method == record.Incremental {
+		// >= the last value: rows that arrived with it since the last run
+		// are not lost (the rows read again carry the same key).
+		q.From = c.st.ReplicationKeyValue
+	} else {
+		q.After, q.Upto = c.st.LastKey, c.st.UpperKey
+	}
+	var b *openBatch
+	stopped := false
+	err := c.e.Tables.Scan(ctx, q, func(row [][]byte) error {
+		if b != nil && c.full(b) {
+			if err := c.commit(ctx, b, false); err != nil {
+				return err
+			}
+			b = nil
+			if c.spent() {
+				stopped = true
+				return record.ErrStopPage
+			}
+		}
+		if b == nil {
+			b = c.open(ctx)
+		}
+		return b.add(c, row)
+	})
+	if err != nil {
+		if b != nil {
+			b.obj.Abort(err)
+		}
+		return err
+	}
+	if stopped || ctx.Err() != nil {
+		if b != nil {
+			b.obj.Abort(context.Canceled)
+		}
+		return nil
+	}
+	// The scan reached the end. A copy commits its last batch as done,
+	// even empty (it announces the version); INCREMENTAL writes nothing
+	// when nothing is new.
+	if b == nil && c.s.Method != record.Incremental {
+		b = c.open(ctx)
+	}
+	if b == nil {
+		return nil
+	}
+	return c.commit(ctx, b, true)
+}
+
+// full says the open batch takes no more rows.
+func (c *copier) full(b *openBatch) bool {
+	return b.rows >= int64(c.budget.BatchRows) || b.gz.Plain >= c.budget.BatchBytes || c.budget.Expired(c.e.now())
+}
+
+// spent says the run stops after the batch just committed.
+func (c *copier) spent() bool {
+	return c.budget.Expired(c.e.now()) || c.budget.MaxBatches > 0 && c.rep.Batches >= c.budget.MaxBatches
+}
+
+// openBatch is the batch rows are being written to.
+type openBatch struct {
+	seq     int64
+	obj     *pipeObject
+	gz      *encode.GzipLines
+	meta    encode.Meta
+	rows    int64
+	lastKey [][]byte // the last row's key, copied (rows are reused by the reader)
+	lastRK  []byte
+	line    []byte
+}
+
+func (c *copier) open(ctx context.Context) *openBatch {
+	st := c.st
+	now := c.e.now().UTC().Format(tsLayout)
+	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
+	b.obj = startObject(ctx, c.e.Sink, dataKey(c.s.ID, st.Version, st.Seq), "application/x-ndjson")
+	b.gz = encode.NewGzipLines(b.obj)
+	return b
+}
+
+func (b *openBatch) add(c *copier, row [][]byte) error {
+	b.meta.Sequence = b.seq*1_000_000_000 + b.rows
+	var err error
+	if b.line, err = c.enc.AppendRow(b.line[:0], row, &b.meta); err != nil {
+		return fmt.Errorf("read %s: %w", c.s.ID, err)
+	}
+	if err := b.gz.WriteLine(b.line); err != nil {
+		return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
+	}
+	b.rows++
+	if len(b.lastKey) != len(c.keyIdx) {
+		b.lastKey = make([][]byte, len(c.keyIdx))
+	}
+	for i, k := range c.keyIdx {
+		b.lastKey[i] = append(b.lastKey[i][:0], row[k]...)
+	}
+	if c.rkIdx >= 0 {
+		b.lastRK = append(b.lastRK[:0], row[c.rkIdx]...)
+	}
+	if c.e.Progress != nil && b.rows%10000 == 0 {
+		c.e.Progress.Update(c.s.ID, c.rep.Rows+b.rows, c.s.RowEstimate)
+	}
+	return nil
+}
+
+// commit ends a batch: data object, then manifest, then bookmark. last
+// says the scan reached the end of the table.
+func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
+	s, st := c.s, c.st
+	if err := b.gz.Close(); err != nil {
+		b.obj.Abort(err)
+		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
+	}
+	info, err := b.obj.Commit()
+	if err != nil {
+		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
+	}
+	var next bookmark.State
+	var lastKey []string
+	if b.rows > 0 {
+		for _, k := range b.lastKey {
+			lastKey = append(lastKey, string(k))
+		}
+	}
+	if s.Method == record.Incremental {
+		v := string(b.lastRK)
+		next = st.Increment(&v, lastKey, c.e.now())
+	} else {
+		next = st.Page(lastKey, last, c.e.now())
+	}
+	m := &Manifest{
+		Format: "pg2s3.manifest.v1", Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
+		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
+		VersionStarted:  c.started && st.Seq == 0,
+		VersionComplete: s.Method != record.Incremental && next.CopyDone,
+		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
+		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.gz.Plain}},
+		Rows:    b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
+	}
+	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {
+		return err
+	}
+	rev, err := c.e.Bookmarks.Put(ctx, s.ID, next, c.rev)
+	if err != nil {
+		if errors.Is(err, bookmark.ErrConflict) {
+			return fmt.Errorf("commit batch %d of %s: %w: stopping this stream", st.Seq, s.ID, err)
+		}
+		return fmt.Errorf("commit batch %d of %s: %w", st.Seq, s.ID, err)
+	}
+	c.st, c.rev = next, rev
+	c.rep.Rows += b.rows
+	c.rep.Bytes += info.Bytes
+	c.rep.Batches++
+	c.e.log().Debug("batch committed", "stream", s.ID, "version", st.Version, "seq", st.Seq, "rows", b.rows, "bytes", info.Bytes)
+	if c.e.Progress != nil {
+		c.e.Progress.Update(s.ID, c.rep.Rows, s.RowEstimate)
+	}
+	return nil
+}
