@@ -69,6 +69,7 @@ type drainer struct {
 	rep     *report.Slot
 	line    []byte
 	meta    encode.Meta
+	stamp   string // the batch's extraction time
 	stats   map[string]*report.Stream
 }
 
@@ -115,19 +116,23 @@ func (dr *drainer) run(ctx context.Context) error {
 	if idle <= 0 {
 		idle = 30 * time.Minute
 	}
+	// One watchdog for the idle timeout, reset on every event, rather than
+	// a timeout context per event.
+	ictx, stopIdle := context.WithCancel(dctx)
+	defer stopIdle()
+	watchdog := time.AfterFunc(idle, stopIdle)
+	defer watchdog.Stop()
 	for {
-		nctx, cancel := context.WithTimeout(dctx, idle)
-		ev, err := dr.d.Log.Next(nctx)
-		idleOut := nctx.Err() != nil && dctx.Err() == nil
-		cancel()
+		ev, err := dr.d.Log.Next(ictx)
 		if err != nil {
-			if dctx.Err() != nil || idleOut {
-				// Deadline or idle: commit what is complete and stop.
+			if ictx.Err() != nil {
+				// Deadline, idle or cancelled: commit what is complete and stop.
 				return dr.commit(ctx)
 			}
 			dr.abort(err)
 			return fmt.Errorf("read slot %s: %w", dr.d.Slot, err)
 		}
+		watchdog.Reset(idle)
 		stop, err := dr.handle(ctx, ev)
 		if err != nil {
 			dr.abort(err)
@@ -203,9 +208,11 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		dr.open = append(dr.open, ls)
 	}
 	ls.index(c.Columns)
-	now := dr.e.now().UTC().Format(tsLayout)
+	if dr.stamp == "" { // once per batch, not per change
+		dr.stamp = dr.e.now().UTC().Format(tsLayout)
+	}
 	m := &dr.meta
-	m.ExtractedAt, m.BatchedAt, m.TableVersion = now, now, ls.version
+	m.ExtractedAt, m.BatchedAt, m.TableVersion = dr.stamp, dr.stamp, ls.version
 	m.LSN, m.Sequence, m.DeletedAt = c.CommitLSN, int64(c.LSN), ""
 	if c.Op == record.Delete {
 		m.DeletedAt = time.UnixMicro(c.CommitTimeMicros).UTC().Format(tsLayout)
@@ -311,7 +318,7 @@ func (dr *drainer) reset() {
 		ls.trunc = false
 	}
 	dr.open = dr.open[:0]
-	dr.rows, dr.bytes = 0, 0
+	dr.rows, dr.bytes, dr.stamp = 0, 0, ""
 }
 
 func (dr *drainer) abort(err error) {
