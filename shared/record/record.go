@@ -150,6 +150,8 @@ type PageQuery struct {
 	// From, for INCREMENTAL streams, reads rows whose replication key is
 	// at least this value, in replication key order.
 	From *string
+	// Limit, when set, reads at most this many rows (keyset pages).
+	Limit int
 }
 
 // ErrStopPage, returned by a page callback, ends the page cleanly.

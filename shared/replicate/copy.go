@@ -10,34 +10,49 @@ import (
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
-// run reads the stream with one ordered scan and cuts it into batches as
-// rows arrive: by keyset after the bookmark's last key (up to the copy's
-// upper key) for copies, by replication key from the bookmark's value for
-// INCREMENTAL. One scan per run means one sort per run even without an
-// index on the replication key. Each batch is committed before the next
-// row is written; the run stops after a committed batch when the budget
-// is spent.
+// run reads the stream in batches, committing each before the next row
+// is written, and stops after a committed batch when the budget is spent.
+// A keyed copy reads one page per batch by keyset (after the bookmark's
+// last key, up to the copy's upper key), each a streamed index range scan.
+// INCREMENTAL streams and copies without a key read with one ordered scan
+// per run, cut into batches as rows arrive: one sort per run even without
+// an index on the replication key.
 func (c *copier) run(ctx context.Context) error {
 	if c.st.Method != record.Incremental && c.st.CopyDone {
 		return nil
+	}
+	if c.s.Method != record.Incremental && len(c.keyIdx) > 0 {
+		for {
+			// One row more than a batch holds: seeing it means more follow.
+			q := record.PageQuery{Stream: c.s, After: c.st.LastKey, Upto: c.st.UpperKey, Limit: c.budget.BatchRows + 1}
+			more, err := c.scan(ctx, q, true)
+			if err != nil || !more || c.spent() {
+				return err
+			}
+		}
 	}
 	q := record.PageQuery{Stream: c.s}
 	if c.s.Method == record.Incremental {
 		// >= the last value: rows that arrived with it since the last run
 		// are not lost (the rows read again carry the same key).
 		q.From = c.st.ReplicationKeyValue
-	} else {
-		q.After, q.Upto = c.st.LastKey, c.st.UpperKey
 	}
+	_, err := c.scan(ctx, q, false)
+	return err
+}
+
+// scan writes the rows of q into batches. With onePage, the scan ends
+// after the first batch is committed. It returns whether rows remain.
+func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (more bool, err error) {
 	var b *openBatch
 	stopped := false
-	err := c.e.Tables.Scan(ctx, q, func(row [][]byte) error {
+	err = c.e.Tables.Scan(ctx, q, func(row [][]byte) error {
 		if b != nil && c.full(b) {
 			if err := c.commit(ctx, b, false); err != nil {
 				return err
 			}
 			b = nil
-			if c.spent() {
+			if onePage || c.spent() {
 				stopped = true
 				return record.ErrStopPage
 			}
@@ -51,24 +66,24 @@ func (c *copier) run(ctx context.Context) error {
 		if b != nil {
 			b.obj.Abort(err)
 		}
-		return err
+		return false, err
 	}
 	if stopped || ctx.Err() != nil {
 		if b != nil {
 			b.obj.Abort(context.Canceled)
 		}
-		return nil
+		return stopped, nil
 	}
-	// The scan reached the end. A copy commits its last batch as done,
+	// The read reached the end. A copy commits its last batch as done,
 	// even empty (it announces the version); INCREMENTAL writes nothing
 	// when nothing is new.
 	if b == nil && c.s.Method != record.Incremental {
 		b = c.open(ctx)
 	}
 	if b == nil {
-		return nil
+		return false, nil
 	}
-	return c.commit(ctx, b, true)
+	return false, c.commit(ctx, b, true)
 }
 
 // full says the open batch takes no more rows.
