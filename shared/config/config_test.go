@@ -1,0 +1,75 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestParseTapPostgresConfig(t *testing.T) {
+	// Values as Stitch and tap-postgres users have them: strings for numbers
+	// and booleans, comma lists.
+	c, err := Parse([]byte(`{"host": "db", "port": "5433", "user": "u", "password": "pw", "dbname": "shop",
+		"ssl": "true", "filter_schemas": "public, sales", "itersize": "500", "debug_lsn": "true",
+		"logical_poll_total_seconds": 0, "wal2json_message_format": "1", "default_replication_method": "log_based",
+		"max_run_seconds": "60", "break_at_end_lsn": true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Port != 5433 || c.SSLMode != "require" || len(c.FilterSchemas) != 2 || c.FilterSchemas[1] != "sales" ||
+		c.BatchRows != 500 || c.IdleTimeout.Seconds() != 1800 || c.DefaultReplicationMethod != "LOG_BASED" ||
+		c.MaxRunDuration.Seconds() != 60 || c.SlotName != "pg2s3_shop" || c.Pipeline != "shop" {
+		t.Fatalf("parsed: %+v", *c)
+	}
+	if c.Sink.Type != "local" || c.Bookmarks.Type != "file" {
+		t.Fatalf("defaults: %+v %+v", c.Sink, c.Bookmarks)
+	}
+}
+
+func TestParseReportsEveryProblem(t *testing.T) {
+	_, err := Parse([]byte(`{"host": "", "port": "abc", "user": "u", "dbname": "d", "sslmode": "maybe",
+		"logical_plugin": "decoderbufs", "sink": {"type": "s3"}, "bookmarks": {"type": "dynamodb", "tabel": "x"},
+		"passwrd": "oops", "slot_name": "Bad-Name"}`))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, want := range []string{"host: required", "port: expected a whole number", "sslmode:", "logical_plugin:",
+		"sink.bucket: required", "bookmarks.tabel: unknown key", "bookmarks.table: required", "passwrd: unknown key", "slot_name:"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "oops") {
+		t.Error("an unknown key's value was printed")
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	c, err := Parse([]byte(`{"host": "db", "user": "u", "password": "hunter2-secret", "dbname": "d",
+		"ssh_tunnel": {"host": "b", "user": "e", "password": "tunnel-secret", "insecure_ignore_host_key": true}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", *c), fmt.Sprintf("%#v", *c), c.Redacted(), fmt.Sprint(*c.SSHTunnel)} {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "tunnel-secret") {
+			t.Fatalf("secret printed: %s", s)
+		}
+	}
+	if !strings.Contains(c.ConnString(), "password='hunter2-secret'") {
+		t.Fatal("the connection string lacks the password")
+	}
+}
+
+func TestSSLDefaults(t *testing.T) {
+	for in, want := range map[string]string{`{}`: "require", `{"ssl": "false"}`: "prefer", `{"ssl": true}`: "require", `{"sslmode": "verify-full"}`: "verify-full"} {
+		doc := `{"host": "h", "user": "u", "dbname": "d", ` + strings.TrimPrefix(in, "{")
+		doc = strings.Replace(doc, ", }", "}", 1)
+		c, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%s: %v", in, err)
+		}
+		if c.SSLMode != want {
+			t.Errorf("%s: sslmode %s, want %s", in, c.SSLMode, want)
+		}
+	}
+}
