@@ -1,10 +1,16 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 // Functions are the Lambda functions shipped, by package path.
@@ -50,9 +56,26 @@ func BootstrapSizes(outDir string) (map[string]int64, error) {
 	return sizes, nil
 }
 
-// RIEAvailable says whether testenv can run the Runtime Interface
-// Emulator (shared/testenv/rie.go); until it can, only sizes are reported.
-func RIEAvailable() bool {
-	_, err := os.Stat(filepath.Join(ModuleRoot(), "shared", "testenv", "rie.go"))
-	return err == nil
+// ColdStart runs bootstrap under the Runtime Interface Emulator n times
+// and returns the median time from starting it to the first answer of its
+// handler (the runtime's init plus one invoke; the functions answer an
+// empty environment with an error at once, so no database is involved).
+func ColdStart(bootstrap string, n int) (time.Duration, error) {
+	var times []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		r, err := testenv.StartRIE(bootstrap, nil, 10*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		_, err = r.Invoke(context.Background(), []byte("{}"))
+		times = append(times, time.Since(t0))
+		r.Close()
+		var fe *testenv.FunctionError
+		if err != nil && !errors.As(err, &fe) {
+			return 0, fmt.Errorf("invoke %s: %w", bootstrap, err)
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2], nil
 }

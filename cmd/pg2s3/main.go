@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"syscall"
 
@@ -55,6 +56,12 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
 	pgsource.RDSBundleFile = os.Getenv(pgsource.RDSBundleEnv)
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Batches stream, so the live heap is small; a soft limit makes the
+		// collector keep the process near it instead of growing with the
+		// table (override with GOMEMLIMIT).
+		debug.SetMemoryLimit(96 << 20)
+	}
 	if err := cmd.run(ctx, args[1:], stdout, stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

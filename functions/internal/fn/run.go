@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/debug"
+	"strconv"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -100,6 +102,9 @@ type Handler[E any] func(ctx context.Context, a *app.App, cat *catalog.Catalog, 
 func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E]) {
 	env, envErr := ReadEnv(getenv)
 	pgsource.RDSBundleFile = getenv(pgsource.RDSBundleEnv)
+	if mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4) // leave room for the runtime outside the heap
+	}
 	lambda.Start(func(ctx context.Context, payload json.RawMessage) (Result, error) {
 		if envErr != nil {
 			return Result{}, envErr
