@@ -3,7 +3,6 @@ package replicate
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -331,5 +330,5 @@ func (dr *drainer) abort(err error) {
 }
 
 func formatLSN(lsn uint64) string {
-	return strconv.FormatUint(lsn>>32, 16) + "/" + strconv.FormatUint(lsn&0xFFFFFFFF, 16)
+	return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF) // PostgreSQL's pg_lsn form
 }
