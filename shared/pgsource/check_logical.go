@@ -1,0 +1,100 @@
+package pgsource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// plugins tests the logical decoding plugins by creating a temporary slot
+// with each and dropping it: an output plugin is a shared library that no
+// catalog lists, so trying it is the only sound test. Creating a slot waits
+// for running transactions, so the test gives up after 10 s. It needs
+// wal_level = logical, a free slot and the REPLICATION privilege; without
+// them it reports that it could not test.
+func (c *checker) plugins() {
+	want := []string{c.cfg.LogicalPlugin}
+	if c.cfg.LogicalPlugin != "wal2json" {
+		want = append(want, "wal2json")
+	}
+	for _, plugin := range want {
+		needed := plugin == c.cfg.LogicalPlugin
+		name := "plugin " + plugin
+		if !c.mayRepl || c.serverVersion < 100000 {
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)", plugin),
+				"fix replication_privilege above, then rerun pg2s3 check")
+			continue
+		}
+		err := c.tryPlugin(plugin)
+		switch {
+		case err == nil:
+			c.add(name, true, fmt.Sprintf("output plugin %s works (a temporary slot was created and dropped)", plugin), "")
+		case strings.Contains(err.Error(), "could not access file"):
+			fix := "install it: apt-get install postgresql-<version>-wal2json (RDS/Aurora ship it)"
+			detail := fmt.Sprintf("output plugin %s is not installed", plugin)
+			if !needed {
+				detail += fmt.Sprintf(" (not needed: logical_plugin = %s)", c.cfg.LogicalPlugin)
+			}
+			c.add(name, !needed, detail, fix)
+		default:
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s: %v", plugin, err),
+				"fix the checks above (wal_level, free slots, REPLICATION) and rerun; a long-running transaction also delays slot creation")
+		}
+	}
+}
+
+func (c *checker) tryPlugin(plugin string) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, c.cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "SET statement_timeout = '10s'"); err != nil {
+		return err
+	}
+	slot := fmt.Sprintf("pg2s3_check_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
+	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2, true)", slot, plugin); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) {
+			return errors.New(pgErr.Message)
+		}
+		return err
+	}
+	// A temporary slot also goes when the session ends; drop it now anyway.
+	_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
+	return err
+}
+
+func (c *checker) replicationConnection() {
+	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+	defer cancel()
+	rc, err := ConnectReplication(ctx, c.cfg)
+	if err != nil {
+		c.add("replication_connection", false, "replication connection refused: "+err.Error(),
+			fmt.Sprintf("add `host replication %s <pg2s3 address>/32 scram-sha-256` to pg_hba.conf and reload (RDS: rds.logical_replication = 1 and rds_replication)", c.cfg.User))
+		return
+	}
+	defer rc.Close(context.WithoutCancel(ctx))
+	res, err := rc.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
+		if err == nil {
+			err = errors.New("no result")
+		}
+		c.add("replication_connection", false, "IDENTIFY_SYSTEM on a replication connection failed: "+err.Error(),
+			"grant the user REPLICATION and allow replication connections in pg_hba.conf")
+		return
+	}
+	row := res[0].Rows[0]
+	detail := "replication connection allowed"
+	if len(row) >= 2 {
+		detail += fmt.Sprintf(" (system %s, timeline %s)", row[0], row[1])
+	}
+	c.add("replication_connection", true, detail, "")
+}
