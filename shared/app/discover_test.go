@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
 )
 
 func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {
@@ -24,5 +25,24 @@ func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {
 	_, err = p.app.SelectedCatalog(context.Background(), map[string]app.StreamChoice{"nope": {ReplicationMethod: "FULL_TABLE"}})
 	if err == nil || !strings.Contains(err.Error(), db+"-public-b") {
 		t.Fatalf("unknown stream: %v", err)
+	}
+}
+
+func TestResolveNotesAnIndexedReplicationKey(t *testing.T) {
+	dsn, _ := newDB(t, "CREATE TABLE a (id int PRIMARY KEY, t timestamptz); CREATE INDEX ON a (t, id); CREATE TABLE b (id int PRIMARY KEY, t timestamptz);")
+	p := newPipeline(t, dsn, nil, map[string]string{"a": "INCREMENTAL:t", "b": "INCREMENTAL:t"})
+	sess, err := pgsource.Open(context.Background(), p.app.Cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close(context.Background())
+	streams, failed, err := app.Resolve(context.Background(), sess, p.cat, "", nil)
+	if err != nil || len(failed) > 0 || len(streams) != 2 {
+		t.Fatalf("resolve: %v %v", err, failed)
+	}
+	for _, s := range streams {
+		if want := s.Table == "a"; s.ReplicationKeyIndexed != want {
+			t.Errorf("%s: indexed %v, want %v", s.Table, s.ReplicationKeyIndexed, want)
+		}
 	}
 }

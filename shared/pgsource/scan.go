@@ -162,7 +162,16 @@ func PageSQL(q record.PageQuery) (string, []any, error) {
 		rk := ident(s.ReplicationKey)
 		order = append([]string{s.ReplicationKey}, keys...)
 		b.WriteString(" WHERE " + rk + " IS NOT NULL")
-		if q.From != nil {
+		switch {
+		case q.From == nil:
+		case len(keys) > 0 && len(q.After) == len(keys):
+			lhs, rhs := []string{rk}, []string{param(*q.From)}
+			for i, k := range keys {
+				lhs = append(lhs, ident(k))
+				rhs = append(rhs, param(q.After[i]))
+			}
+			b.WriteString(" AND (" + strings.Join(lhs, ", ") + ") > (" + strings.Join(rhs, ", ") + ")")
+		default:
 			b.WriteString(" AND " + rk + " >= " + param(*q.From))
 		}
 	default:

@@ -34,9 +34,23 @@ func (s *Session) Discover(ctx context.Context) (*catalog.Catalog, error) {
 	return Discover(ctx, s.conn, s.cfg.DBName, s.cfg.FilterSchemas)
 }
 
-// Resolve types a selection against the live table.
+// Resolve types a selection against the live table, and notes whether an
+// index leads with an INCREMENTAL stream's replication key.
 func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
-	return Resolve(ctx, s.conn, sel)
+	st, err := Resolve(ctx, s.conn, sel)
+	if err != nil || st.Method != record.Incremental || st.IsView {
+		return st, err
+	}
+	err = s.conn.QueryRow(ctx, `SELECT EXISTS (
+		SELECT 1 FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+		WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND i.indisvalid AND i.indpred IS NULL)`,
+		st.Schema, st.Table, st.ReplicationKey).Scan(&st.ReplicationKeyIndexed)
+	if err != nil {
+		return st, fmt.Errorf("resolve %s: read indexes: %w", st.ID, err)
+	}
+	return st, nil
 }
 
 // Tables returns the page reader over this session.

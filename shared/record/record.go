@@ -53,6 +53,9 @@ type Stream struct {
 	Method     string // FULL_TABLE, INCREMENTAL, LOG_BASED
 	// ReplicationKey is the INCREMENTAL stream's ordering column.
 	ReplicationKey string
+	// ReplicationKeyIndexed says an index leads with the replication key,
+	// so pages in (key, primary key) order are index range scans.
+	ReplicationKeyIndexed bool
 	// JSONSchema is the stream's schema as discovered (for manifests).
 	JSONSchema map[string]any
 	// RowEstimate is pg_class.reltuples at discovery (for progress).
@@ -148,7 +151,8 @@ type PageQuery struct {
 	// Upto, when set, ends the keyset read at this key (inclusive).
 	Upto []string
 	// From, for INCREMENTAL streams, reads rows whose replication key is
-	// at least this value, in replication key order.
+	// at least this value, in replication key order; with After too, the
+	// rows strictly after (From, After) in (key, primary key) order.
 	From *string
 	// Limit, when set, reads at most this many rows (keyset pages).
 	Limit int

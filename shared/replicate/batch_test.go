@@ -90,12 +90,24 @@ func TestFullTableMultiRunCopy(t *testing.T) {
 	}
 }
 
+// Both reads: one cursor per run (no index on the key) and streamed
+// (key, primary key) pages (an index leads with the key).
 func TestIncrementalTiesAndConcurrentWrites(t *testing.T) {
+	for _, indexed := range []bool{false, true} {
+		t.Run(map[bool]string{false: "cursor", true: "indexed-pages"}[indexed], func(t *testing.T) { incrementalTies(t, indexed) })
+	}
+}
+
+func incrementalTies(t *testing.T, indexed bool) {
 	f := newFixture(t, `
 CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), updated_at timestamptz NOT NULL);
 INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 100) * interval '1 day'
   FROM generate_series(1, 1000) g;`) // ties: 100 rows share each value
 	s := itemsStream(record.Incremental)
+	if indexed {
+		f.exec("CREATE INDEX ON items (updated_at)")
+		s.ReplicationKeyIndexed = true
+	}
 	budget := replicate.Budget{BatchRows: 37, BatchBytes: 1 << 20, MaxBatches: 5}
 	seen := map[string]bool{}
 	var wg sync.WaitGroup

@@ -13,32 +13,54 @@ import (
 // run reads the stream in batches, committing each before the next row
 // is written, and stops after a committed batch when the budget is spent.
 // A keyed copy reads one page per batch by keyset (after the bookmark's
-// last key, up to the copy's upper key), each a streamed index range scan.
-// INCREMENTAL streams and copies without a key read with one ordered scan
-// per run, cut into batches as rows arrive: one sort per run even without
-// an index on the replication key.
+// last key, up to the copy's upper key), each a streamed index range scan;
+// so does an INCREMENTAL stream whose replication key leads an index, in
+// (key, primary key) order. Other INCREMENTAL streams and copies without
+// a key read with one ordered scan per run, cut into batches as rows
+// arrive: one sort per run without an index.
 func (c *copier) run(ctx context.Context) error {
 	if c.st.Method != record.Incremental && c.st.CopyDone {
 		return nil
 	}
-	if c.s.Method != record.Incremental && len(c.keyIdx) > 0 {
-		for {
-			// One row more than a batch holds: seeing it means more follow.
-			q := record.PageQuery{Stream: c.s, After: c.st.LastKey, Upto: c.st.UpperKey, Limit: c.budget.BatchRows + 1}
-			more, err := c.scan(ctx, q, true)
-			if err != nil || !more || c.spent() {
-				return err
+	keyed := len(c.keyIdx) > 0
+	switch {
+	case c.s.Method != record.Incremental && keyed:
+		return c.pages(ctx, func() record.PageQuery {
+			return record.PageQuery{Stream: c.s, After: c.st.LastKey, Upto: c.st.UpperKey}
+		})
+	case c.s.Method == record.Incremental && keyed && c.s.ReplicationKeyIndexed:
+		// The first page reads >= the last value: rows that arrived with it
+		// since the last run are not lost (the rows read again carry the
+		// same key). The pages after it continue strictly after the last
+		// (key, primary key) written, so ties across pages lose nothing.
+		first := true
+		return c.pages(ctx, func() record.PageQuery {
+			q := record.PageQuery{Stream: c.s, From: c.st.ReplicationKeyValue}
+			if !first {
+				q.After = c.st.LastKey
 			}
-		}
+			first = false
+			return q
+		})
 	}
 	q := record.PageQuery{Stream: c.s}
 	if c.s.Method == record.Incremental {
-		// >= the last value: rows that arrived with it since the last run
-		// are not lost (the rows read again carry the same key).
-		q.From = c.st.ReplicationKeyValue
+		q.From = c.st.ReplicationKeyValue // >= the last value, as above
 	}
 	_, err := c.scan(ctx, q, false)
 	return err
+}
+
+// pages reads one streamed page per batch until the end or the budget.
+func (c *copier) pages(ctx context.Context, next func() record.PageQuery) error {
+	for {
+		q := next()
+		q.Limit = c.budget.BatchRows + 1 // one more row: seeing it means more follow
+		more, err := c.scan(ctx, q, true)
+		if err != nil || !more || c.spent() {
+			return err
+		}
+	}
 }
 
 // scan writes the rows of q into batches. With onePage, the scan ends
