@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/awsstore"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -48,16 +48,7 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	if err := testenv.Exec(ctx, pg.DSN("shop"), testenv.SampleSchema+testenv.SampleData(200)); err != nil {
 		t.Fatal(err)
 	}
-	s3, err := testenv.StartS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3.Close()
-	dyn, err := testenv.StartDynamo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dyn.Close()
+	aws := awstest.Start(t, "lake", "pg2s3-bookmarks")
 	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop"
 	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"shop"}`, pg.Port)
 	sm, err := testenv.StartSecrets(map[string]string{arn: secret})
@@ -65,25 +56,17 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sm.Close()
-	if err := s3.CreateBucket("lake"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
-	bm, err := awsstore.NewDynamoBookmarks(ctx, config.Bookmarks{Table: "pg2s3-bookmarks", Region: testenv.DummyRegion, Endpoint: dyn.Endpoint()}, "shop")
+	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := bm.CreateTable(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sink, err := awsstore.NewS3Sink(ctx, config.Sink{Bucket: "lake", Prefix: "shop", Region: testenv.DummyRegion, Endpoint: s3.Endpoint(), PartSizeMB: 5, Concurrency: 2})
+	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig("shop"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := []string{
 		"PG2S3_PIPELINE=shop", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=shop", "PG2S3_TABLE=pg2s3-bookmarks",
-		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + s3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + dyn.Endpoint(),
+		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + aws.S3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + aws.Dynamo.Endpoint(),
 		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3", `PG2S3_SETTINGS={"batch_rows": 100}`,
 		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
 	}

@@ -6,8 +6,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/awsstore"
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -16,36 +15,13 @@ import (
 // compares the decoded rows.
 func TestAWSStoresMatchLocal(t *testing.T) {
 	ctx := context.Background()
-	s3, err := testenv.StartS3()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s3.Close()
-	dyn, err := testenv.StartDynamo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dyn.Close()
-	if err := s3.CreateBucket("out"); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
-	table := config.Bookmarks{Type: "dynamodb", Table: "bookmarks", Region: testenv.DummyRegion, Endpoint: dyn.Endpoint()}
-	d, err := awsstore.NewDynamoBookmarks(ctx, table, "x")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.CreateTable(ctx); err != nil {
-		t.Fatal(err)
-	}
+	aws := awstest.Start(t, "out", "bookmarks")
 	dsn, _ := newDB(t, testenv.SampleSchema+testenv.SampleData(300))
 	methods := map[string]string{"customers": "FULL_TABLE", "products": "INCREMENTAL:updated_at", "orders": "LOG_BASED", "page_views": "FULL_TABLE"}
 	local := newPipeline(t, dsn, map[string]any{"batch_rows": 100, "slot_name": "s_local"}, methods)
-	remote := newPipeline(t, dsn, map[string]any{"batch_rows": 100, "slot_name": "s_aws",
-		"sink":      map[string]any{"type": "s3", "bucket": "out", "prefix": "p", "region": testenv.DummyRegion, "endpoint": s3.Endpoint()},
-		"bookmarks": map[string]any{"type": "dynamodb", "table": "bookmarks", "region": testenv.DummyRegion, "endpoint": dyn.Endpoint()},
-	}, methods)
+	remoteKeys := aws.ConfigKeys("p")
+	remoteKeys["batch_rows"], remoteKeys["slot_name"] = 100, "s_aws"
+	remote := newPipeline(t, dsn, remoteKeys, methods)
 	for _, p := range []*pipeline{local, remote} {
 		for i := 0; i < 3; i++ {
 			run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})

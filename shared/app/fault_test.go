@@ -19,12 +19,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/awsstore"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/bookmark"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
-	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 // faultPoints are where a run is made to fail, in commit order.
@@ -136,37 +134,13 @@ func TestFaultsLoseAndDoubleNothing(t *testing.T) {
 	}
 	t.Run("local", func(t *testing.T) { faultSuite(t, iterations, nil, nil) })
 	t.Run("s3-dynamodb", func(t *testing.T) {
-		s3, err := testenv.StartS3()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s3.Close()
-		dyn, err := testenv.StartDynamo()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer dyn.Close()
-		if err := s3.CreateBucket("faults"); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
-		t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
-		bm, err := awsstore.NewDynamoBookmarks(context.Background(), config.Bookmarks{Table: "faults", Region: testenv.DummyRegion, Endpoint: dyn.Endpoint()}, "x")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := bm.CreateTable(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		stores := map[string]any{
-			"sink":      map[string]any{"type": "s3", "bucket": "faults", "prefix": "f", "region": testenv.DummyRegion, "endpoint": s3.Endpoint()},
-			"bookmarks": map[string]any{"type": "dynamodb", "table": "faults", "region": testenv.DummyRegion, "endpoint": dyn.Endpoint()},
-		}
+		aws := awstest.Start(t, "faults", "faults")
+		stores := aws.ConfigKeys("f")
 		type server interface {
 			Stop()
 			Start() error
 		}
-		servers := map[string]server{"s3-outage": s3, "dynamo-outage": dyn}
+		servers := map[string]server{"s3-outage": aws.S3, "dynamo-outage": aws.Dynamo}
 		outage := func(point string) func() {
 			srv := servers[point]
 			srv.Stop()
