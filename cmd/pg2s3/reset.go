@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/app"
@@ -58,10 +56,7 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func knownStreams(path string) []string {
 	cat, err := catalog.Load(path)
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return nil
+		return nil // without a catalog, the bookmarks name the known streams
 	}
 	var ids []string
 	for _, s := range cat.Streams {

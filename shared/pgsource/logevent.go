@@ -96,10 +96,3 @@ func (a *assembler) commit(commitLSN, endLSN uint64, commitMicros int64) {
 	}
 	a.inTx, a.begun = false, false
 }
-
-// take returns the queued events and empties the queue.
-func (a *assembler) take() []Event {
-	out := a.out
-	a.out = nil
-	return out
-}

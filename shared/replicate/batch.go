@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -130,7 +131,7 @@ func (e *Engine) newCopier(s *record.Stream, budget Budget, st bookmark.State, r
 		}
 		c.keyIdx = append(c.keyIdx, i)
 	}
-	if len(st.LastKey) > 0 && !equalStrings(st.KeyColumns, s.KeyColumns) {
+	if len(st.LastKey) > 0 && !slices.Equal(st.KeyColumns, s.KeyColumns) {
 		return nil, fmt.Errorf("stream %s: the primary key changed from (%v) to (%v) since the copy began: reset the stream to copy it again", s.ID, st.KeyColumns, s.KeyColumns)
 	}
 	if s.Method == record.Incremental {
@@ -143,18 +144,6 @@ func (e *Engine) newCopier(s *record.Stream, budget Budget, st bookmark.State, r
 
 // tsLayout is the output contract's timestamp form.
 const tsLayout = "2006-01-02T15:04:05.000000Z"
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
 
 func nonNil(s []string) []string {
 	if s == nil {

@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -234,7 +235,7 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 // columns not selected), reusing the last mapping when the list is the
 // same.
 func (ls *logStream) index(cols []string) {
-	if len(cols) == len(ls.idxOf) && (len(cols) == 0 || &cols[0] == &ls.idxOf[0] || equalStrings(cols, ls.idxOf)) {
+	if len(cols) == len(ls.idxOf) && (len(cols) == 0 || &cols[0] == &ls.idxOf[0] || slices.Equal(cols, ls.idxOf)) {
 		return
 	}
 	ls.idxOf, ls.idx = cols, ls.idx[:0]
