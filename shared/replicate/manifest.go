@@ -63,8 +63,10 @@ func dataKey(stream string, version, seq int64) string {
 	return fmt.Sprintf("%s/v%d/%010d.jsonl.gz", stream, version, seq)
 }
 
+// manifestKey starts with an underscore: Athena, Glue and Hive treat such
+// files as hidden, so a table over <stream>/ reads only the data objects.
 func manifestKey(stream string, version, seq int64) string {
-	return fmt.Sprintf("%s/v%d/%010d.manifest.json", stream, version, seq)
+	return fmt.Sprintf("%s/v%d/_%010d.manifest.json", stream, version, seq)
 }
 
 // putManifest writes m under key unless another writer's manifest is
