@@ -146,7 +146,11 @@ func (d *Dir) Get(ctx context.Context, key string) ([]byte, error) {
 // List returns the keys under prefix, sorted.
 func (d *Dir) List(ctx context.Context, prefix string) ([]string, error) {
 	var keys []string
-	err := filepath.WalkDir(d.root, func(p string, e fs.DirEntry, err error) error {
+	start := d.root // walk only the directory the prefix names
+	if i := strings.LastIndexByte(prefix, '/'); i > 0 {
+		start = filepath.Join(d.root, filepath.FromSlash(prefix[:i]))
+	}
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
