@@ -54,7 +54,19 @@ type Config struct {
 	// Pipeline names this configuration in the bookmark store and in object
 	// keys; defaults to the database name.
 	Pipeline string
+
+	// Health thresholds (pg2s3 status, the stack's alarms): a slot holding
+	// more WAL than MaxRetainedWALBytes, or lagging more than MaxLag, needs
+	// attention.
+	MaxRetainedWALBytes int64
+	MaxLag              time.Duration
 }
+
+// Output formats of data objects.
+const (
+	FormatJSONL   = "jsonl"
+	FormatParquet = "parquet"
+)
 
 // SSHTunnel configures a bastion host.
 type SSHTunnel struct {
@@ -88,6 +100,9 @@ type Sink struct {
 	KMSKeyID    string
 	PartSizeMB  int
 	Concurrency int
+	// Format of data objects: jsonl (gzip JSON Lines, the default) or
+	// parquet (columnar, typed from the catalog).
+	Format string
 }
 
 // Bookmarks says where bookmarks are checkpointed.
@@ -169,6 +184,8 @@ func Parse(data []byte) (*Config, error) {
 	c.DefaultReplicationMethod = strings.ToUpper(p.str("default_replication_method", ""))
 	c.IncludeSchemasInStreamName = p.bool("include_schemas_in_destination_stream_name", false)
 	c.Pipeline = p.str("pipeline", "")
+	c.MaxRetainedWALBytes = int64(p.int("max_retained_wal_mb", 1024)) << 20
+	c.MaxLag = time.Duration(p.int("max_lag_seconds", 3600)) * time.Second
 	p.str("wal2json_message_format", "2") // accepted for compatibility; pg2s3 always speaks format 2
 	p.bool("break_at_end_lsn", true)      // accepted: every pg2s3 drain stops at its fence
 	for _, k := range []string{"use_secondary", "secondary_host", "secondary_port", "anchor_time", "cron_expression", "frequency_in_minutes", "tap_id"} {
@@ -284,7 +301,7 @@ func FromURL(dsn string) (*Config, error) {
 }
 
 func (p *parser) sink() Sink {
-	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4}
+	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4, Format: FormatJSONL}
 	q := p.sub("sink")
 	if q == nil {
 		return s
@@ -299,6 +316,10 @@ func (p *parser) sink() Sink {
 	s.KMSKeyID = q.str("kms_key_id", "")
 	s.PartSizeMB = q.int("part_size_mb", 16)
 	s.Concurrency = q.int("concurrency", 4)
+	s.Format = strings.ToLower(q.str("format", FormatJSONL))
+	if s.Format != FormatJSONL && s.Format != FormatParquet {
+		q.errf("format: %q is not an output format: use jsonl or parquet", s.Format)
+	}
 	if s.PartSizeMB < 5 {
 		q.errf("part_size_mb: S3 parts are at least 5 MB")
 	}

@@ -73,3 +73,21 @@ func TestSSLDefaults(t *testing.T) {
 		}
 	}
 }
+
+func TestOutputFormatAndHealthThresholds(t *testing.T) {
+	c, err := Parse([]byte(`{"host":"h","user":"u","dbname":"d","sink":{"format":"Parquet"},"max_retained_wal_mb":50,"max_lag_seconds":"60"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sink.Format != FormatParquet || c.MaxRetainedWALBytes != 50<<20 || c.MaxLag.Seconds() != 60 {
+		t.Fatalf("got format %q, %d bytes, %v", c.Sink.Format, c.MaxRetainedWALBytes, c.MaxLag)
+	}
+	d, err := Parse([]byte(`{"host":"h","user":"u","dbname":"d"}`))
+	if err != nil || d.Sink.Format != FormatJSONL || d.MaxRetainedWALBytes != 1<<30 {
+		t.Fatalf("defaults: %v %+v", err, d)
+	}
+	_, err = Parse([]byte(`{"host":"h","user":"u","dbname":"d","sink":{"format":"csv"},"max_lag_seconds":0}`))
+	if err == nil || !strings.Contains(err.Error(), "use jsonl or parquet") || !strings.Contains(err.Error(), "max_lag_seconds") {
+		t.Fatalf("bad format and lag: %v", err)
+	}
+}

@@ -34,6 +34,12 @@ func (p *parser) validate(c *Config) {
 	if c.BatchBytes < 1<<10 {
 		p.errf("batch_bytes: must be at least 1024")
 	}
+	if c.MaxRetainedWALBytes <= 0 {
+		p.errf("max_retained_wal_mb: must be at least 1")
+	}
+	if c.MaxLag <= 0 {
+		p.errf("max_lag_seconds: must be at least 1")
+	}
 	if c.SlotName != "" && (len(c.SlotName) > 63 || sanitizeSlot(c.SlotName) != c.SlotName) {
 		p.errf("slot_name: %q may hold only lower-case letters, digits and underscores (at most 63)", c.SlotName)
 	}
