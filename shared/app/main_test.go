@@ -1,9 +1,6 @@
 package app_test
 
 import (
-	"bufio"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,6 +16,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -135,31 +133,19 @@ func (p *pipeline) objects(id string, logOnly bool) []map[string]any {
 			if err != nil {
 				p.t.Fatal(err)
 			}
-			out = append(out, readObject(p.t, body)...)
+			out = append(out, readObject(p.t, o.Key, body)...)
 		}
 	}
 	return out
 }
 
-func readObject(t *testing.T, body []byte) []map[string]any {
+func readObject(t *testing.T, key string, body []byte) []map[string]any {
 	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(body))
+	rows, err := encode.ReadObject(key, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []map[string]any
-	sc := bufio.NewScanner(zr)
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		dec := json.NewDecoder(strings.NewReader(sc.Text()))
-		dec.UseNumber()
-		var m map[string]any
-		if err := dec.Decode(&m); err != nil {
-			t.Fatalf("decode row: %v", err)
-		}
-		out = append(out, m)
-	}
-	return out
+	return rows
 }
 
 // merge applies rows in (_sdc_lsn, _sdc_sequence) order by key "id", the

@@ -1,7 +1,9 @@
 package replicate_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -251,5 +253,40 @@ func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
 	}
 	if run.ReportKey == "" {
 		t.Fatal("no run report written")
+	}
+}
+
+// A version is marked for readers once its copy completes (FULL_TABLE) or
+// with its first batch (INCREMENTAL), never while a copy is half done.
+func TestVersionMarkers(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	marker := func(id string, version int64) *replicate.Activation {
+		body, err := f.sink.Get(f.ctx, fmt.Sprintf("_versions/%s/v%d.json", id, version))
+		if errors.Is(err, record.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a replicate.Activation
+		if err := json.Unmarshal(body, &a); err != nil || body[len(body)-1] != '\n' || bytes.Count(body, []byte("\n")) != 1 {
+			t.Fatalf("marker %q: %v", body, err)
+		}
+		return &a
+	}
+	full := itemsStream(record.FullTable)
+	rep := f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	if rep.Error != "" || rep.CopyDone || marker(full.ID, rep.TableVersion) != nil {
+		t.Fatalf("a half-done copy is marked: %+v", rep)
+	}
+	rep = f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20})
+	if a := marker(full.ID, rep.TableVersion); !rep.CopyDone || a == nil || a.Stream != full.ID || a.Method != record.FullTable {
+		t.Fatalf("a finished copy is not marked: %+v %+v", rep, a)
+	}
+	inc := itemsStream(record.Incremental)
+	inc.ID = "db-public-items-inc"
+	rep = f.engine.SyncTable(f.ctx, inc, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	if a := marker(inc.ID, rep.TableVersion); rep.Error != "" || a == nil || a.TableVersion != rep.TableVersion {
+		t.Fatalf("an incremental version is not marked from its first batch: %+v %+v", rep, a)
 	}
 }

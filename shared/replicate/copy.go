@@ -201,6 +201,9 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {
 		return err
 	}
+	if err := c.activate(ctx, m); err != nil {
+		return err
+	}
 	rev, err := c.e.Bookmarks.Put(ctx, s.ID, next, c.rev)
 	if err != nil {
 		if errors.Is(err, bookmark.ErrConflict) {

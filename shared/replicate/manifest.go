@@ -104,3 +104,37 @@ func sameBookmark(a, b bookmark.State) bool {
 	jb, _ := json.Marshal(b)
 	return bytes.Equal(ja, jb)
 }
+
+// Activation marks the table version a query should read: written once a
+// copy's version is complete (FULL_TABLE, LOG_BASED) or with the first
+// batch of an INCREMENTAL version, under _versions/<stream>/v<version>.json
+// as one JSON line, so query engines can read all markers as one table.
+// It is written after the batch's manifest and before its bookmark: a redo
+// writes the same marker again.
+type Activation struct {
+	Stream       string `json:"stream"`
+	TableVersion int64  `json:"table_version"`
+	Method       string `json:"replication_method"`
+	ActivatedAt  string `json:"activated_at"`
+}
+
+// VersionsPrefix is where activation markers live below the sink's prefix.
+const VersionsPrefix = "_versions/"
+
+func activationKey(stream string, version int64) string {
+	return fmt.Sprintf("%s%s/v%d.json", VersionsPrefix, stream, version)
+}
+
+// activate writes the activation marker when batch m makes its version
+// the one to read.
+func (c *copier) activate(ctx context.Context, m *Manifest) error {
+	if !m.VersionComplete && !(m.Method == record.Incremental && m.VersionStarted) {
+		return nil
+	}
+	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})
+	key := activationKey(m.TapStreamID, m.TableVersion)
+	if err := c.e.Sink.Put(ctx, key, append(body, '\n'), "application/x-ndjson"); err != nil {
+		return fmt.Errorf("write version marker %s: %w", key, err)
+	}
+	return nil
+}
