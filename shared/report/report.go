@@ -98,6 +98,9 @@ func (r *Run) WriteText(w io.Writer) {
 	}
 }
 
+// HumanBytes prints a byte count for people (1.5 MiB).
+func HumanBytes(n int64) string { return humanBytes(n) }
+
 func humanBytes(n int64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
 	f := float64(n)
