@@ -18,8 +18,8 @@ type Store interface {
 const RunsPrefix = "_runs/"
 
 // Recent returns the newest n run reports (all when n <= 0), oldest
-// first. Keys start with the run's start time, so their order is time
-// order. A report that cannot be read is an error: it names the key.
+// first. Keys start with the run's start time (to the second), so their
+// order is time order. A report that cannot be read is an error: it names the key.
 func Recent(ctx context.Context, st Store, n int) ([]*Run, error) {
 	keys, err := st.List(ctx, RunsPrefix)
 	if err != nil {
@@ -48,5 +48,8 @@ func Recent(ctx context.Context, st Store, n int) ([]*Run, error) {
 		r.ReportKey = k
 		runs = append(runs, r)
 	}
+	// Keys order runs to the second; runs started within one second are
+	// ordered by their start time.
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].StartedAt.Before(runs[j].StartedAt) })
 	return runs, nil
 }

@@ -1,0 +1,225 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// Status is a pipeline's health on one screen: each stream's bookmark and
+// last run, the replication slot, and what needs attention.
+type Status struct {
+	Pipeline  string         `json:"pipeline"`
+	Where     string         `json:"where"`
+	CheckedAt time.Time      `json:"checked_at"`
+	Streams   []StreamStatus `json:"streams"`
+	Slot      *SlotStatus    `json:"slot,omitempty"`
+	// Attention lists what needs a person, each with what to do; empty
+	// when all is well.
+	Attention []string `json:"attention"`
+}
+
+// StreamStatus is one stream's state.
+type StreamStatus struct {
+	Stream   string `json:"stream"`
+	Method   string `json:"method"`
+	Selected bool   `json:"selected"`
+	// Version is the table version being written (0: never run).
+	Version int64 `json:"table_version"`
+	// Bookmark says where the next batch starts, for people.
+	Bookmark string          `json:"bookmark"`
+	State    *bookmark.State `json:"state,omitempty"`
+	// The stream's newest run: when, its result ("ok" or the error) and
+	// rows; LastOK is the newest run without an error.
+	LastRun    time.Time `json:"last_run,omitzero"`
+	LastResult string    `json:"last_result"`
+	LastRows   int64     `json:"last_rows"`
+	LastOK     time.Time `json:"last_ok,omitzero"`
+}
+
+// SlotStatus is the replication slot as the server and the last drain see
+// it.
+type SlotStatus struct {
+	Name   string `json:"name"`
+	Plugin string `json:"plugin"`
+	Exists bool   `json:"exists"`
+	Active bool   `json:"active"`
+	// RetainedBytes is WAL the server keeps for the slot; BehindBytes the
+	// WAL written since the slot's confirmed position.
+	RetainedBytes int64  `json:"retained_wal_bytes"`
+	BehindBytes   int64  `json:"behind_bytes"`
+	WALStatus     string `json:"wal_status,omitempty"`
+	CommittedLSN  string `json:"committed_lsn,omitempty"`
+	// The newest drain: when, and how far its last change lagged the
+	// server's clock.
+	LastDrain      time.Time `json:"last_drain,omitzero"`
+	LastLagSeconds float64   `json:"last_lag_seconds"`
+	// Error is why the server could not be asked (the rest is from the
+	// stores).
+	Error string `json:"error,omitempty"`
+}
+
+// statusRuns is how many recent run reports status reads.
+const statusRuns = 500
+
+// Status gathers the pipeline's health. cat may be nil: then the streams
+// are those with a bookmark. The database is asked about the slot only
+// when a log-based stream or a slot bookmark exists; if it cannot be
+// reached, that is reported as needing attention, not as an error.
+func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error) {
+	st := &Status{Pipeline: a.Cfg.Pipeline, Where: a.Stores.Where, CheckedAt: time.Now().UTC(), Attention: []string{}}
+	bms, err := a.Stores.Bookmarks.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read bookmarks: %w", err)
+	}
+	runs, err := report.Recent(ctx, a.Stores.Sink, statusRuns)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]*StreamStatus{}
+	add := func(id, method string, selected bool) *StreamStatus {
+		if s := byID[id]; s != nil {
+			return s
+		}
+		s := &StreamStatus{Stream: id, Method: method, Selected: selected, LastResult: "never run"}
+		byID[id] = s
+		return s
+	}
+	if cat != nil {
+		sels, err := cat.Selections(a.Cfg.DefaultReplicationMethod)
+		if err != nil {
+			st.Attention = append(st.Attention, fmt.Sprintf("the catalog has invalid selections: %v (fix catalog.json; pg2s3 sync reports the same)", err))
+		}
+		for _, sel := range sels {
+			add(sel.StreamID, sel.Method, true)
+		}
+	}
+	logBased := false
+	for id, v := range bms {
+		if strings.HasPrefix(id, "_") {
+			continue
+		}
+		s := add(id, v.State.Method, cat == nil)
+		state := v.State
+		s.State, s.Version, s.Bookmark = &state, state.Version, describeBookmark(state)
+		if s.Method == "" {
+			s.Method = state.Method
+		}
+	}
+	for _, run := range runs { // oldest first: the newest run wins
+		for _, rs := range run.Streams {
+			s := byID[rs.Stream]
+			if s == nil {
+				continue
+			}
+			s.LastRun, s.LastRows = run.StartedAt, rs.Rows
+			s.LastResult = "ok"
+			if rs.Error != "" {
+				s.LastResult = "error: " + rs.Error
+			} else {
+				s.LastOK = run.StartedAt
+			}
+		}
+	}
+	for _, s := range byID {
+		st.Streams = append(st.Streams, *s)
+		logBased = logBased || s.Method == record.LogBased && s.Selected
+		if strings.HasPrefix(s.LastResult, "error: ") && s.Selected {
+			st.Attention = append(st.Attention, fmt.Sprintf("stream %s failed in its last run (%s): %s", s.Stream, s.LastRun.Format(time.RFC3339), strings.TrimPrefix(s.LastResult, "error: ")))
+		}
+	}
+	sort.Slice(st.Streams, func(i, j int) bool { return st.Streams[i].Stream < st.Streams[j].Stream })
+	slotBM, hasSlotBM := bms[replicate.SlotBookmarkID(a.Cfg.SlotName)]
+	if logBased || hasSlotBM {
+		st.Slot = a.slotStatus(ctx, runs)
+		if hasSlotBM && slotBM.State.CommittedLSN != 0 {
+			st.Slot.CommittedLSN = pgsource.FormatLSN(slotBM.State.CommittedLSN)
+		}
+		st.Attention = append(st.Attention, a.slotAttention(st.Slot, logBased, hasSlotBM)...)
+	}
+	sort.Strings(st.Attention)
+	return st, nil
+}
+
+// slotStatus asks the server about the slot and takes the newest drain
+// from the run reports.
+func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
+	ss := &SlotStatus{Name: a.Cfg.SlotName, Plugin: a.Cfg.LogicalPlugin}
+	for _, run := range runs {
+		if run.Kind == "wal" && run.Slot != nil {
+			ss.LastDrain, ss.LastLagSeconds = run.StartedAt, run.Slot.LagSeconds
+		}
+	}
+	conn, err := pgsource.Connect(ctx, a.Cfg)
+	if err != nil {
+		ss.Error = err.Error()
+		return ss
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	info, err := pgsource.GetSlot(ctx, conn, a.Cfg.SlotName)
+	if err != nil {
+		ss.Error = err.Error()
+		return ss
+	}
+	ss.Exists, ss.Active, ss.RetainedBytes, ss.WALStatus = info.Exists, info.Active, info.RetainedBytes, info.WALStatus
+	if info.Exists && info.Plugin != "" {
+		ss.Plugin = info.Plugin
+	}
+	if cur, err := pgsource.CurrentWALLSN(ctx, conn); err == nil && info.Exists && cur > info.ConfirmedFlushLSN {
+		ss.BehindBytes = int64(cur - info.ConfirmedFlushLSN)
+	}
+	return ss
+}
+
+// slotAttention says what about the slot needs a person. drained says a
+// drain has committed before (a slot bookmark exists): a slot missing
+// before the first drain is not a problem, the drain creates it.
+func (a *App) slotAttention(ss *SlotStatus, logBased, drained bool) []string {
+	var out []string
+	switch {
+	case ss.Error != "":
+		out = append(out, fmt.Sprintf("cannot read slot %s from the database: %s (check the connection with pg2s3 check)", ss.Name, ss.Error))
+	case !ss.Exists && logBased && drained:
+		out = append(out, fmt.Sprintf("slot %s was dropped: the next wal run creates it again and copies every log-based stream again (changes between the drop and now are only in those copies)", ss.Name))
+	case ss.WALStatus == "lost":
+		out = append(out, fmt.Sprintf("slot %s has lost WAL it needed (wal_status lost): reset it with pg2s3 reset --slot --confirm; its log-based streams copy again", ss.Name))
+	}
+	if limit := a.Cfg.MaxRetainedWALBytes; ss.RetainedBytes > limit {
+		out = append(out, fmt.Sprintf("slot %s holds %s of WAL, more than max_retained_wal_mb (%s): run the wal drain more often or find why it fails (pg2s3 report); a slot nobody reads fills the server's disk", ss.Name, report.HumanBytes(ss.RetainedBytes), report.HumanBytes(limit)))
+	}
+	maxLag := a.Cfg.MaxLag
+	if ss.LastLagSeconds > maxLag.Seconds() {
+		out = append(out, fmt.Sprintf("slot %s: the last drain was %.0fs behind the server, more than max_lag_seconds (%.0f): drain more often or with a longer max_run_seconds", ss.Name, ss.LastLagSeconds, maxLag.Seconds()))
+	}
+	if logBased && ss.Exists && ss.BehindBytes > 0 && !ss.LastDrain.IsZero() && time.Since(ss.LastDrain) > maxLag {
+		out = append(out, fmt.Sprintf("slot %s: the last wal drain ran %s ago, longer than max_lag_seconds (%.0f), and %s of WAL waits: check the wal schedule", ss.Name, time.Since(ss.LastDrain).Round(time.Second), maxLag.Seconds(), report.HumanBytes(ss.BehindBytes)))
+	}
+	return out
+}
+
+// describeBookmark says where a stream's next batch starts, for people.
+func describeBookmark(st bookmark.State) string {
+	switch {
+	case st.Method == record.Incremental:
+		if st.ReplicationKeyValue == nil {
+			return "no rows yet"
+		}
+		return fmt.Sprintf("%s > %s", st.ReplicationKey, *st.ReplicationKeyValue)
+	case !st.CopyDone && len(st.LastKey) > 0:
+		return fmt.Sprintf("copying: after key (%s), up to (%s)", strings.Join(st.LastKey, ", "), strings.Join(st.UpperKey, ", "))
+	case !st.CopyDone:
+		return "copy not started"
+	case st.Method == record.LogBased:
+		return fmt.Sprintf("copy done; log from %s", pgsource.FormatLSN(st.StartLSN))
+	}
+	return "copy done"
+}
