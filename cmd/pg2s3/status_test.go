@@ -51,7 +51,7 @@ func TestStatus(t *testing.T) {
 CREATE TABLE items (id int PRIMARY KEY, name text, updated_at timestamptz NOT NULL DEFAULT now());
 CREATE TABLE events (id bigint PRIMARY KEY, kind text);
 CREATE TABLE gone (id int PRIMARY KEY);
-INSERT INTO items SELECT g, 'i' || g FROM generate_series(1, 50) g;
+INSERT INTO items SELECT g, 'i' || g, now() + g * interval '1s' FROM generate_series(1, 50) g;
 INSERT INTO events SELECT g, 'e' FROM generate_series(1, 30) g;`)
 	dir := t.TempDir()
 	stores := map[string]any{"sink": map[string]any{"type": "local", "path": filepath.Join(dir, "out")},
@@ -88,10 +88,11 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 30) g;`)
 	}
 	tight := config(map[string]any{"sink": stores["sink"], "bookmarks": stores["bookmarks"], "max_retained_wal_mb": 1})
 	code, out, _ = run("status", "--config", tight, "--catalog", catPath)
-	// The last run of items moved nothing: its row count is that run's.
+	// The last run of items read again only the row at its bookmark (>=,
+	// as tap-postgres does): the row count is that run's, not the first's.
 	itemsLine := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(id("items")) + `\s.*$`).FindString(out)
 	if code != 1 || !strings.Contains(out, "NEEDS ATTENTION (2)") || !strings.Contains(out, "stream "+id("gone")+" failed") ||
-		!strings.Contains(itemsLine, " 0  ok") ||
+		!strings.Contains(itemsLine, " 1  ok") ||
 		!strings.Contains(out, "max_retained_wal_mb") {
 		t.Fatalf("status with a failed stream and a full slot: %d\n%s", code, out)
 	}
