@@ -47,6 +47,18 @@ func TestAWSStoresMatchLocal(t *testing.T) {
 	if err != nil || len(exp) < 4 {
 		t.Fatalf("DynamoDB bookmarks: %d, %v", len(exp), err)
 	}
+	// Status reads the same from either pair of stores.
+	for _, p := range []*pipeline{local, remote} {
+		st, err := p.app.Status(ctx, p.cat)
+		if err != nil || len(st.Streams) != 4 || st.Slot == nil || !st.Slot.Exists || st.Slot.LastDrain.IsZero() || len(st.Attention) != 0 {
+			t.Fatalf("status from %s: %v %+v", p.app.Stores.Where, err, st)
+		}
+		for _, s := range st.Streams {
+			if s.LastResult != "ok" || s.Version == 0 || s.Bookmark == "" || s.LastRun.IsZero() {
+				t.Errorf("status of %s from %s: %+v", s.Stream, p.app.Stores.Where, s)
+			}
+		}
+	}
 }
 
 // comparable drops the fields that differ between two runs by design.
