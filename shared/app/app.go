@@ -109,7 +109,7 @@ func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOpti
 	if err != nil {
 		return nil, err
 	}
-	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress}
+	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}

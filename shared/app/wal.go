@@ -35,7 +35,7 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}
-	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress}
+	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
 	run := &report.Run{RunID: opts.RunID, Pipeline: cfg.Pipeline, Kind: "wal", StartedAt: time.Now().UTC(), StopReason: "done", Streams: failed}
 	if len(streams) == 0 {
 		eng.Finish(ctx, run)

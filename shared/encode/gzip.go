@@ -1,10 +1,59 @@
 package encode
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/klauspost/pgzip"
+	"github.com/pg2s3/pg2s3/shared/record"
 )
+
+// Output formats of data objects (the config's sink.format).
+const (
+	FormatJSONL   = "jsonl"
+	FormatParquet = "parquet"
+)
+
+// LineWriter writes a batch's encoded rows (JSON lines from RowEncoder) in
+// one output format. Close ends the format (the gzip trailer, the Parquet
+// footer), not the underlying writer.
+type LineWriter interface {
+	// WriteLine writes one encoded row (ending in a newline). The line may
+	// be reused by the caller once WriteLine returns.
+	WriteLine(line []byte) error
+	Close() error
+	// PlainBytes returns the JSON bytes written so far (the batch budget
+	// counts these, whatever the format).
+	PlainBytes() int64
+}
+
+// NewLineWriter returns the writer of format ("" is jsonl) for stream s's
+// rows, writing to w.
+func NewLineWriter(format string, w io.Writer, s *record.Stream) (LineWriter, error) {
+	switch format {
+	case FormatJSONL, "":
+		return NewGzipLines(w), nil
+	case FormatParquet:
+		return NewParquetLines(w, s)
+	}
+	return nil, fmt.Errorf("output format %q is unknown: use %s or %s", format, FormatJSONL, FormatParquet)
+}
+
+// Extension returns the data object key suffix of format.
+func Extension(format string) string {
+	if format == FormatParquet {
+		return ".parquet"
+	}
+	return ".jsonl.gz"
+}
+
+// ContentType returns the data object content type of format.
+func ContentType(format string) string {
+	if format == FormatParquet {
+		return "application/vnd.apache.parquet"
+	}
+	return "application/x-ndjson"
+}
 
 // GzipLines is a gzip JSON Lines writer that counts what it wrote. It
 // compresses in parallel blocks (pgzip) so compression keeps up with the
@@ -31,6 +80,9 @@ func (g *GzipLines) WriteLine(line []byte) error {
 	_, err := g.zw.Write(line)
 	return err
 }
+
+// PlainBytes returns the uncompressed bytes written so far.
+func (g *GzipLines) PlainBytes() int64 { return g.Plain }
 
 // Compressed returns the compressed bytes written so far (flushed blocks).
 func (g *GzipLines) Compressed() int64 { return g.cw.n }

@@ -12,14 +12,22 @@ import (
 
 // ReadObject decodes a data object written by pg2s3 into rows in the
 // JSON contract's form (numbers as json.Number), whatever its format; key
-// tells the format by its extension. It reads the object whole: data
+// tells the format by its extension (.jsonl.gz or .parquet). Both formats
+// of the same rows decode alike, except where Parquet's types hold less:
+// NaN in a numeric(p,s) column (a Parquet DECIMAL) reads back as null. It reads the object whole: data
 // objects are bounded by the batch size.
 func ReadObject(key string, body []byte) ([]map[string]any, error) {
 	switch {
 	case strings.HasSuffix(key, ".jsonl.gz"):
 		return readJSONLines(body)
+	case strings.HasSuffix(key, ".parquet"):
+		rows, err := readParquet(body)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key, err)
+		}
+		return rows, nil
 	}
-	return nil, fmt.Errorf("read %s: not a pg2s3 data object (want .jsonl.gz)", key)
+	return nil, fmt.Errorf("read %s: not a pg2s3 data object (want .jsonl.gz or .parquet)", key)
 }
 
 func readJSONLines(body []byte) ([]map[string]any, error) {

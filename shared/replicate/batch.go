@@ -34,6 +34,17 @@ type Engine struct {
 	Log       *slog.Logger
 	Progress  *report.Progress
 	Now       func() time.Time
+	// Format is the data objects' format: encode.FormatJSONL (also when
+	// empty) or encode.FormatParquet.
+	Format string
+}
+
+// format returns the engine's data object format, JSON Lines by default.
+func (e *Engine) format() string {
+	if e.Format == "" {
+		return encode.FormatJSONL
+	}
+	return e.Format
 }
 
 func (e *Engine) now() time.Time {

@@ -80,7 +80,10 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 			}
 		}
 		if b == nil {
-			b = c.open(ctx)
+			var err error
+			if b, err = c.open(ctx); err != nil {
+				return err
+			}
 		}
 		return b.add(c, row)
 	})
@@ -100,7 +103,9 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	// even empty (it announces the version); INCREMENTAL writes nothing
 	// when nothing is new.
 	if b == nil && c.s.Method != record.Incremental {
-		b = c.open(ctx)
+		if b, err = c.open(ctx); err != nil {
+			return false, err
+		}
 	}
 	if b == nil {
 		return false, nil
@@ -110,7 +115,7 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 
 // full says the open batch takes no more rows.
 func (c *copier) full(b *openBatch) bool {
-	return b.rows >= int64(c.budget.BatchRows) || b.gz.Plain >= c.budget.BatchBytes || c.budget.Expired(c.e.now())
+	return b.rows >= int64(c.budget.BatchRows) || b.out.PlainBytes() >= c.budget.BatchBytes || c.budget.Expired(c.e.now())
 }
 
 // spent says the run stops after the batch just committed.
@@ -122,7 +127,7 @@ func (c *copier) spent() bool {
 type openBatch struct {
 	seq     int64
 	obj     *pipeObject
-	gz      *encode.GzipLines
+	out     encode.LineWriter
 	meta    encode.Meta
 	rows    int64
 	lastKey [][]byte // the last row's key, copied (rows are reused by the reader)
@@ -130,13 +135,18 @@ type openBatch struct {
 	line    []byte
 }
 
-func (c *copier) open(ctx context.Context) *openBatch {
+func (c *copier) open(ctx context.Context) (*openBatch, error) {
 	st := c.st
 	now := c.e.now().UTC().Format(tsLayout)
 	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
-	b.obj = startObject(ctx, c.e.Sink, dataKey(c.s.ID, st.Version, st.Seq), "application/x-ndjson")
-	b.gz = encode.NewGzipLines(b.obj)
-	return b
+	format := c.e.format()
+	b.obj = startObject(ctx, c.e.Sink, dataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format))
+	var err error
+	if b.out, err = encode.NewLineWriter(format, b.obj, c.s); err != nil {
+		b.obj.Abort(err)
+		return nil, fmt.Errorf("write batch %d of %s: %w", st.Seq, c.s.ID, err)
+	}
+	return b, nil
 }
 
 func (b *openBatch) add(c *copier, row [][]byte) error {
@@ -145,7 +155,7 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 	if b.line, err = c.enc.AppendRow(b.line[:0], row, &b.meta); err != nil {
 		return fmt.Errorf("read %s: %w", c.s.ID, err)
 	}
-	if err := b.gz.WriteLine(b.line); err != nil {
+	if err := b.out.WriteLine(b.line); err != nil {
 		return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
 	}
 	b.rows++
@@ -168,7 +178,7 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 // says the scan reached the end of the table.
 func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	s, st := c.s, c.st
-	if err := b.gz.Close(); err != nil {
+	if err := b.out.Close(); err != nil {
 		b.obj.Abort(err)
 		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
 	}
@@ -190,12 +200,12 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		next = st.Page(lastKey, last, c.e.now())
 	}
 	m := &Manifest{
-		Format: "pg2s3.manifest.v1", Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
+		Format: "pg2s3.manifest.v1", DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
 		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
 		VersionStarted:  c.started && st.Seq == 0,
 		VersionComplete: s.Method != record.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
-		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.gz.Plain}},
+		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.out.PlainBytes()}},
 		Rows:    b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
 	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -16,7 +17,8 @@ import (
 // data objects and before the bookmark moves: a loader that reads only
 // manifests never sees a half-written batch.
 type Manifest struct {
-	Format       string `json:"format"` // "pg2s3.manifest.v1"
+	Format       string `json:"format"`      // "pg2s3.manifest.v1"
+	DataFormat   string `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
 	Stream       string `json:"stream"`
 	TapStreamID  string `json:"tap_stream_id"`
 	Schema       string `json:"schema_name"`
@@ -58,9 +60,15 @@ type ManifestObject struct {
 	Columns      []string `json:"columns,omitempty"`
 }
 
-// Object key layout (below the sink's prefix).
-func dataKey(stream string, version, seq int64) string {
-	return fmt.Sprintf("%s/v%d/%010d.jsonl.gz", stream, version, seq)
+// Object key layout (below the sink's prefix); the extension names the
+// data format (.jsonl.gz or .parquet).
+func dataKey(stream string, version, seq int64, format string) string {
+	return fmt.Sprintf("%s/v%d/%010d%s", stream, version, seq, encode.Extension(format))
+}
+
+// walDataKey is the key of a stream's object in slot batch seq.
+func walDataKey(stream string, version, seq int64, format string) string {
+	return fmt.Sprintf("%s/v%d/wal-%010d%s", stream, version, seq, encode.Extension(format))
 }
 
 // manifestKey starts with an underscore: Athena, Glue and Hive treat such

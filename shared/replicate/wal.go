@@ -41,7 +41,7 @@ type logStream struct {
 	version int64
 	enc     *encode.RowEncoder
 	obj     *pipeObject
-	gz      *encode.GzipLines
+	out     encode.LineWriter
 	key     string
 	rows    int64
 	first   uint64
@@ -201,9 +201,15 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		return nil
 	}
 	if ls.obj == nil {
-		ls.key = fmt.Sprintf("%s/v%d/wal-%010d.jsonl.gz", ls.s.ID, ls.version, dr.st.Seq)
-		ls.obj = startObject(ctx, dr.e.Sink, ls.key, "application/x-ndjson")
-		ls.gz = encode.NewGzipLines(ls.obj)
+		format := dr.e.format()
+		ls.key = walDataKey(ls.s.ID, ls.version, dr.st.Seq, format)
+		obj := startObject(ctx, dr.e.Sink, ls.key, encode.ContentType(format))
+		out, err := encode.NewLineWriter(format, obj, ls.s)
+		if err != nil {
+			obj.Abort(err)
+			return fmt.Errorf("write %s: %w", ls.key, err)
+		}
+		ls.obj, ls.out = obj, out
 		ls.first = c.CommitLSN
 		dr.open = append(dr.open, ls)
 	}
@@ -221,7 +227,7 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if dr.line, err = ls.enc.AppendValues(dr.line[:0], c.Values, ls.idx, m); err != nil {
 		return fmt.Errorf("encode change of %s at %s: %w", ls.s.ID, formatLSN(c.LSN), err)
 	}
-	if err := ls.gz.WriteLine(dr.line); err != nil {
+	if err := ls.out.WriteLine(dr.line); err != nil {
 		return fmt.Errorf("write %s: %w", ls.key, err)
 	}
 	ls.rows++
@@ -253,11 +259,11 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
-	m := &Manifest{Format: "pg2s3.manifest.v1", Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
 		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
 	var truncated []string
 	for _, ls := range dr.open {
-		if err := ls.gz.Close(); err != nil {
+		if err := ls.out.Close(); err != nil {
 			dr.abort(err)
 			return fmt.Errorf("write %s: %w", ls.key, err)
 		}
@@ -267,7 +273,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 			return fmt.Errorf("write %s: %w", ls.key, err)
 		}
 		m.Objects = append(m.Objects, ManifestObject{ObjectInfo: info, Stream: ls.s.ID, TableVersion: ls.version,
-			Rows: ls.rows, PlainBytes: ls.gz.Plain, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols})
+			Rows: ls.rows, PlainBytes: ls.out.PlainBytes(), LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols})
 		m.Rows += ls.rows
 		ls.rep.Rows += ls.rows
 		ls.rep.Bytes += info.Bytes
@@ -312,7 +318,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 
 func (dr *drainer) reset() {
 	for _, ls := range dr.open {
-		ls.obj, ls.gz, ls.rows, ls.first, ls.last = nil, nil, 0, 0, 0
+		ls.obj, ls.out, ls.rows, ls.first, ls.last = nil, nil, 0, 0, 0
 	}
 	for _, ls := range dr.streams {
 		ls.trunc = false

@@ -110,6 +110,22 @@ var MetaFields = []Field{
 	{Name: "_sdc_sequence", Type: Type{Logical: Int64}},
 }
 
+// ParquetMeta are the fields Parquet data objects carry after MetaFields.
+// _sdc_unchanged lists, as a JSON array of names (null when none), the
+// selected columns a log change did not carry: an unchanged TOASTed value
+// of an update, a delete's non-key columns (without REPLICA IDENTITY FULL).
+// Those columns are null in the row but hold no value: a loader keeps the
+// previous one. JSON Lines objects leave such columns out instead.
+var ParquetMeta = []Field{
+	{Name: "_sdc_unchanged", Type: Type{Logical: String}},
+}
+
+// ParquetFields returns the fields of a stream's Parquet data objects:
+// Fields(s), then ParquetMeta.
+func ParquetFields(s *record.Stream) []Field {
+	return append(Fields(s), ParquetMeta...)
+}
+
 // Fields returns a stream's output fields: its selected columns, then the
 // metadata fields.
 func Fields(s *record.Stream) []Field {
