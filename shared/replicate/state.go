@@ -14,7 +14,7 @@ import (
 )
 
 // SlotBookmarkID is the bookmark item of a replication slot's drain: its
-// StartLSN is the last LSN committed to the sink.
+// CommittedLSN is the last LSN committed to the sink.
 func SlotBookmarkID(slot string) string { return "_slot:" + slot }
 
 // Reset clears a stream's progress and starts a new table version; the
@@ -66,8 +66,8 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 	}
 	var committed uint64
 	for id, v := range all {
-		if strings.HasPrefix(id, "_slot:") && v.State.StartLSN > committed {
-			committed = v.State.StartLSN
+		if strings.HasPrefix(id, "_slot:") && v.State.CommittedLSN > committed {
+			committed = v.State.CommittedLSN
 		}
 	}
 	out := &SingerState{Bookmarks: map[string]SingerBookmark{}}
@@ -76,19 +76,31 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 			continue
 		}
 		st := v.State
-		b := SingerBookmark{Version: st.Version, LastReplicationMethod: st.Method, Pg2s3: &st}
-		switch st.Method {
-		case record.Incremental:
-			b.ReplicationKey = st.ReplicationKey
-			if st.ReplicationKeyValue != nil {
-				b.ReplicationKeyValue, _ = json.Marshal(*st.ReplicationKeyValue)
-			}
-		case record.LogBased:
-			b.LSN = max(st.StartLSN, committed)
-		}
+		b := ToSingerBookmark(st, committed)
+		b.Pg2s3 = &st
 		out.Bookmarks[id] = b
 	}
 	return out, nil
+}
+
+// ToSingerBookmark renders one stream's bookmark in tap-postgres' form:
+// version and last_replication_method, plus replication_key and
+// replication_key_value (INCREMENTAL) or lsn (LOG_BASED: the later of the
+// stream's start position and committed, the slot's last committed LSN).
+// It leaves the pg2s3 extension out: tap-postgres rejects unknown keys in
+// an INCREMENTAL bookmark.
+func ToSingerBookmark(st bookmark.State, committed uint64) SingerBookmark {
+	b := SingerBookmark{Version: st.Version, LastReplicationMethod: st.Method}
+	switch st.Method {
+	case record.Incremental:
+		b.ReplicationKey = st.ReplicationKey
+		if st.ReplicationKeyValue != nil {
+			b.ReplicationKeyValue, _ = json.Marshal(*st.ReplicationKeyValue)
+		}
+	case record.LogBased:
+		b.LSN = max(st.StartLSN, committed)
+	}
+	return b
 }
 
 // ImportState loads a tap-postgres (or pg2s3) STATE document. Streams

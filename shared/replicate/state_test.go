@@ -1,9 +1,13 @@
 package replicate_test
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"testing"
 
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
@@ -81,5 +85,67 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 	c, _ := json.Marshal(exp2)
 	if string(a) != string(c) {
 		t.Fatalf("round trip differs:\n%s\n%s", a, c)
+	}
+}
+
+// TestToSingerBookmarkHasOnlyTapPostgresKeys checks each method's
+// bookmark: the keys tap-postgres writes (it rejects others in an
+// INCREMENTAL bookmark), and a LOG_BASED lsn that never goes back before
+// the stream's start position.
+func TestToSingerBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
+	val := "2024-03-01T10:00:00.123456Z"
+	cases := []struct {
+		name      string
+		st        bookmark.State
+		committed uint64
+		want      string
+	}{
+		{"full table", bookmark.State{Method: record.FullTable, Version: 7, Seq: 3, LastKey: []string{"9"}, CopyDone: true}, 500,
+			`{"version":7,"last_replication_method":"FULL_TABLE"}`},
+		{"incremental", bookmark.State{Method: record.Incremental, Version: 8, ReplicationKey: "updated_at", ReplicationKeyValue: &val, LastKey: []string{"4"}}, 500,
+			`{"version":8,"last_replication_method":"INCREMENTAL","replication_key":"updated_at","replication_key_value":"2024-03-01T10:00:00.123456Z"}`},
+		{"incremental before its first row", bookmark.State{Method: record.Incremental, Version: 8, ReplicationKey: "id"}, 0,
+			`{"version":8,"last_replication_method":"INCREMENTAL","replication_key":"id"}`},
+		{"log-based copy", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000}, 0,
+			`{"version":9,"last_replication_method":"LOG_BASED","lsn":1000}`},
+		{"log-based, slot behind the start", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 600,
+			`{"version":9,"last_replication_method":"LOG_BASED","lsn":1000}`},
+		{"log-based, slot past the start", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 2000,
+			`{"version":9,"last_replication_method":"LOG_BASED","lsn":2000}`},
+	}
+	for _, tc := range cases {
+		got, err := json.Marshal(replicate.ToSingerBookmark(tc.st, tc.committed))
+		if err != nil || string(got) != tc.want {
+			t.Errorf("%s: got %s (%v), want %s", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+// TestExportStateLSNFollowsTheSlot checks a LOG_BASED stream's exported
+// lsn is the slot's committed position once the drain has passed the
+// stream's start, so tap-postgres resumes the log where pg2s3 stopped.
+func TestExportStateLSNFollowsTheSlot(t *testing.T) {
+	ctx := context.Background()
+	bms, err := localstore.NewFile(filepath.Join(t.TempDir(), "bookmarks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(id string, st bookmark.State) {
+		if _, err := bms.Put(ctx, id, st, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(replicate.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
+	put("db-public-a", bookmark.State{Method: record.LogBased, Version: 1, StartLSN: 3000, CopyDone: true})
+	put("db-public-b", bookmark.State{Method: record.LogBased, Version: 2, StartLSN: 7000})
+	exp, err := replicate.ExportState(ctx, bms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := exp.Bookmarks["db-public-a"].LSN, exp.Bookmarks["db-public-b"].LSN; a != 5000 || b != 7000 {
+		t.Fatalf("lsn a %d (want the slot's 5000), b %d (want its start 7000)", a, b)
+	}
+	if _, ok := exp.Bookmarks[replicate.SlotBookmarkID("s")]; ok {
+		t.Fatal("the slot's own bookmark was exported as a stream")
 	}
 }
