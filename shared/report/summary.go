@@ -1,0 +1,202 @@
+package report
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Summary totals a list of runs.
+type Summary struct {
+	Runs       int
+	FailedRuns int
+	// Kinds counts runs by kind (sync, wal, ...).
+	Kinds map[string]int
+	Rows  int64
+	Bytes int64
+	// Streams are the distinct streams the runs touched, sorted.
+	Streams []string
+	// First is the earliest start, Last the latest finish.
+	First, Last time.Time
+	// LastSlot is the slot line of the newest log drain, if any.
+	LastSlot *Slot
+}
+
+// Summarize totals runs (in any order).
+func Summarize(runs []*Run) Summary {
+	s := Summary{Runs: len(runs), Kinds: map[string]int{}}
+	seen := map[string]bool{}
+	var lastSlotAt time.Time
+	for _, r := range runs {
+		s.Kinds[r.Kind]++
+		if r.Unsuccessful() {
+			s.FailedRuns++
+		}
+		s.Rows += r.Rows()
+		s.Bytes += r.Bytes()
+		for _, st := range r.Streams {
+			if !seen[st.Stream] {
+				seen[st.Stream] = true
+				s.Streams = append(s.Streams, st.Stream)
+			}
+		}
+		if s.First.IsZero() || r.StartedAt.Before(s.First) {
+			s.First = r.StartedAt
+		}
+		if end := r.End(); end.After(s.Last) {
+			s.Last = end
+		}
+		if r.Slot != nil && !r.StartedAt.Before(lastSlotAt) {
+			s.LastSlot, lastSlotAt = r.Slot, r.StartedAt
+		}
+	}
+	sort.Strings(s.Streams)
+	return s
+}
+
+// KindCounts says how many runs of each kind, e.g. "3 sync, 2 wal".
+func (s Summary) KindCounts() string {
+	kinds := make([]string, 0, len(s.Kinds))
+	for k := range s.Kinds {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	parts := make([]string, len(kinds))
+	for i, k := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", s.Kinds[k], k)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Bytes totals the bytes of every stream.
+func (r *Run) Bytes() int64 {
+	var n int64
+	for _, s := range r.Streams {
+		n += s.Bytes
+	}
+	return n
+}
+
+// Unsuccessful reports whether a stream failed or the run stopped on an
+// error.
+func (r *Run) Unsuccessful() bool {
+	return r.Failed() || r.StopReason == "error"
+}
+
+// End is when the run finished (its start if the report has no finish).
+func (r *Run) End() time.Time {
+	if r.FinishedAt.Before(r.StartedAt) {
+		return r.StartedAt
+	}
+	return r.FinishedAt
+}
+
+// Duration is how long the run took.
+func (r *Run) Duration() time.Duration { return r.End().Sub(r.StartedAt) }
+
+// GroupDigits prints n with thousands separators (1,234,567).
+func GroupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// ShortDuration prints d in at most about six characters: 850ms, 12.3s,
+// 4m05s, 2h07m, 3d04h.
+func ShortDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "-" + ShortDuration(-d)
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%.1fs", d.Seconds())
+	case d < time.Hour:
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+	default:
+		return fmt.Sprintf("%dd%02dh", int(d.Hours())/24, int(d.Hours())%24)
+	}
+}
+
+// streamResult says how a stream's part ended, in a few words.
+func streamResult(s Stream) string {
+	switch {
+	case s.Error != "":
+		return "ERROR"
+	case s.CopyDone && s.BookmarkBefore == nil && s.Method == "LOG_BASED":
+		return "ok" // a drain's report cannot tell when the copy finished
+	case s.CopyDone && copyFinishedNow(s):
+		return "ok, copy done"
+	case !s.CopyDone && s.Method != "INCREMENTAL" && s.Rows > 0:
+		return "ok, copying"
+	case s.NewVersion:
+		return "ok, new version"
+	default:
+		return "ok"
+	}
+}
+
+// copyFinishedNow says whether the stream's copy finished in this run
+// rather than in an earlier one.
+func copyFinishedNow(s Stream) bool {
+	b := s.BookmarkBefore
+	return b == nil || !b.CopyDone || b.Version != s.TableVersion || s.NewVersion
+}
+
+// slotLine describes a log drain's slot in one sentence.
+func slotLine(sl *Slot) string {
+	return strings.Join(slotParts(sl), ", ")
+}
+
+// slotParts are the phrases of the slot line: what a drain read, its LSN
+// range, and how the slot stood after it (retained WAL, lag).
+func slotParts(sl *Slot) []string {
+	head := fmt.Sprintf("slot %s", sl.Name)
+	if sl.Plugin != "" {
+		head += " (" + sl.Plugin + ")"
+	}
+	head += fmt.Sprintf(": %s in %s", count(sl.Changes, "change"), count(sl.Transactions, "transaction"))
+	lsns := fmt.Sprintf("%s -> %s", orDash(sl.StartLSN), orDash(sl.EndLSN))
+	if sl.FenceLSN != "" {
+		if sl.ReachedFence {
+			lsns += " (fence reached)"
+		} else {
+			lsns += fmt.Sprintf(" (fence %s not reached)", sl.FenceLSN)
+		}
+	}
+	return []string{head, lsns, fmt.Sprintf("retained WAL %s, lag %s", humanBytes(sl.RetainedBytes), lagText(sl.LagSeconds))}
+}
+
+func lagText(sec float64) string {
+	return ShortDuration(time.Duration(sec * float64(time.Second)))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// count prints n things, with thousands separators.
+func count(n int64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return GroupDigits(n) + " " + thing + "s"
+}
