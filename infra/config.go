@@ -5,23 +5,32 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 // StackConfig is the stack's input: what to replicate and when. It is read
 // from the JSON file named by the cdk.json context key `pg2s3:config`.
 type StackConfig struct {
-	StackName        string            `json:"stack_name"`
-	Account          string            `json:"account"`
-	Region           string            `json:"region"`
-	Bucket           BucketConfig      `json:"bucket"`
-	Table            TableConfig       `json:"table"`
-	LogRetentionDays int               `json:"log_retention_days"`
-	AlarmEmail       string            `json:"alarm_email"`
-	Databases        []*Database       `json:"databases"`
-	Tags             map[string]string `json:"tags"`
+	StackName        string       `json:"stack_name"`
+	Account          string       `json:"account"`
+	Region           string       `json:"region"`
+	Bucket           BucketConfig `json:"bucket"`
+	Table            TableConfig  `json:"table"`
+	LogRetentionDays int          `json:"log_retention_days"`
+	AlarmEmail       string       `json:"alarm_email"`
+	// GlueDatabase is the Glue (Athena) database the stack creates for the
+	// tables over every pipeline's objects; default: the stack name in
+	// lower case, other characters than letters and digits as underscores.
+	GlueDatabase string            `json:"glue_database"`
+	Databases    []*Database       `json:"databases"`
+	Tags         map[string]string `json:"tags"`
 }
 
 // BucketConfig configures the data bucket.
@@ -39,21 +48,32 @@ type TableConfig struct {
 // Database is one pipeline: a PostgreSQL database replicated into the bucket
 // under its own prefix, with its own four functions and schedules.
 type Database struct {
-	Name            string                     `json:"name"`
-	SecretArn       string                     `json:"secret_arn"`
-	SecretKMSKeyArn string                     `json:"secret_kms_key_arn"`
-	CreateSecret    bool                       `json:"create_secret"`
-	VPC             *VPCConfig                 `json:"vpc"`
-	SSLMode         string                     `json:"sslmode"`
-	SlotName        string                     `json:"slot_name"`
-	LogicalPlugin   string                     `json:"logical_plugin"`
-	Prefix          string                     `json:"prefix"`
-	Catalog         CatalogConfig              `json:"catalog"`
-	Functions       map[string]*FunctionConfig `json:"functions"`
-	Schedules       []*Schedule                `json:"schedules"`
-	WAL             *Schedule                  `json:"wal"`
-	Discover        *Schedule                  `json:"discover"`
-	Alarms          AlarmConfig                `json:"alarms"`
+	Name            string        `json:"name"`
+	SecretArn       string        `json:"secret_arn"`
+	SecretKMSKeyArn string        `json:"secret_kms_key_arn"`
+	CreateSecret    bool          `json:"create_secret"`
+	VPC             *VPCConfig    `json:"vpc"`
+	SSLMode         string        `json:"sslmode"`
+	SlotName        string        `json:"slot_name"`
+	LogicalPlugin   string        `json:"logical_plugin"`
+	Prefix          string        `json:"prefix"`
+	Catalog         CatalogConfig `json:"catalog"`
+	// Format of the data objects: jsonl (default) or parquet; the
+	// functions' sink.format.
+	Format string `json:"format"`
+	// GlueCatalog is a catalog.json (from pg2s3 discover) read at synth:
+	// the stack creates a Glue table per selected stream from its columns.
+	// With inline catalog.streams, those streams are the selection; else
+	// the file's own selections. Relative paths start at the config file.
+	GlueCatalog string                     `json:"glue_catalog"`
+	Functions   map[string]*FunctionConfig `json:"functions"`
+	Schedules   []*Schedule                `json:"schedules"`
+	WAL         *Schedule                  `json:"wal"`
+	Discover    *Schedule                  `json:"discover"`
+	Alarms      AlarmConfig                `json:"alarms"`
+
+	// glueStreams are the streams of GlueCatalog, typed (validate).
+	glueStreams []record.Stream
 }
 
 // VPCConfig places a pipeline's functions in an existing VPC, imported by
@@ -148,7 +168,7 @@ func LoadStackConfig(path string) (*StackConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read stack config: %w", err)
 	}
-	c, err := ParseStackConfig(b)
+	c, err := parseStackConfig(b, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("stack config %s:\n%w", path, err)
 	}
@@ -156,8 +176,11 @@ func LoadStackConfig(path string) (*StackConfig, error) {
 }
 
 // ParseStackConfig parses a stack config, fills in defaults and validates
-// it. The error joins every problem found, each naming its entry.
-func ParseStackConfig(data []byte) (*StackConfig, error) {
+// it. The error joins every problem found, each naming its entry. Relative
+// glue_catalog paths start at the working directory.
+func ParseStackConfig(data []byte) (*StackConfig, error) { return parseStackConfig(data, "") }
+
+func parseStackConfig(data []byte, dir string) (*StackConfig, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	c := &StackConfig{}
@@ -165,6 +188,11 @@ func ParseStackConfig(data []byte) (*StackConfig, error) {
 		return nil, fmt.Errorf("parse: %w", err)
 	}
 	c.defaults()
+	for _, d := range c.Databases {
+		if d != nil && d.GlueCatalog != "" && !filepath.IsAbs(d.GlueCatalog) && dir != "" {
+			d.GlueCatalog = filepath.Join(dir, d.GlueCatalog)
+		}
+	}
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
@@ -192,6 +220,9 @@ func (c *StackConfig) defaults() {
 	if c.LogRetentionDays == 0 {
 		c.LogRetentionDays = DefaultLogRetentionDays
 	}
+	if c.GlueDatabase == "" {
+		c.GlueDatabase = warehouse.AthenaName(c.StackName)
+	}
 	for _, d := range c.Databases {
 		if d == nil {
 			continue
@@ -202,6 +233,10 @@ func (c *StackConfig) defaults() {
 		if d.LogicalPlugin == "" {
 			d.LogicalPlugin = DefaultPlugin
 		}
+		if d.Format == "" {
+			d.Format = config.FormatJSONL
+		}
+		d.Format = strings.ToLower(d.Format)
 		if d.SlotName == "" {
 			d.SlotName = "pg2s3_" + strings.ReplaceAll(d.Name, "-", "_")
 		}

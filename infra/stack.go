@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsglue"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
@@ -42,14 +43,15 @@ type shared struct {
 	topic     awssns.Topic
 	dlq       awssqs.Queue
 	retention awslogs.RetentionDays
+	glueDB    awsglue.CfnDatabase
 	assetDir  string
 	now       time.Time
 }
 
 // NewPg2s3Stack creates the data bucket (with its access-log bucket), the
-// bookmark table, the alarm topic, the dead-letter queue, and per database
-// four functions (sync, wal, reset, discover) with their schedules, alarms
-// and a dashboard.
+// bookmark table, the alarm topic, the dead-letter queue, a Glue database,
+// and per database four functions (sync, wal, reset, discover) with their
+// schedules, alarms, a dashboard and Glue tables (glue.go).
 func NewPg2s3Stack(scope constructs.Construct, id string, props *Pg2s3StackProps) awscdk.Stack {
 	if props == nil || props.Config == nil {
 		panic("NewPg2s3Stack: props.Config is required")
@@ -73,6 +75,7 @@ func NewPg2s3Stack(scope constructs.Construct, id string, props *Pg2s3StackProps
 	}
 
 	s.bucket = newBuckets(stack, cfg)
+	s.glueDB = newGlueDatabase(s)
 	s.table = awsdynamodb.NewTable(stack, jsii.String("Bookmarks"), &awsdynamodb.TableProps{
 		PartitionKey:                     &awsdynamodb.Attribute{Name: jsii.String("pipeline"), Type: awsdynamodb.AttributeType_STRING},
 		SortKey:                          &awsdynamodb.Attribute{Name: jsii.String("stream"), Type: awsdynamodb.AttributeType_STRING},
@@ -99,6 +102,7 @@ func NewPg2s3Stack(scope constructs.Construct, id string, props *Pg2s3StackProps
 
 	output(stack, "BucketName", s.bucket.BucketName(), "Where batches, manifests, run reports and catalogs are written")
 	output(stack, "TableName", s.table.TableName(), "Bookmarks and leases (partition key pipeline, sort key stream)")
+	output(stack, "GlueDatabaseName", s.glueDB.Ref(), "Glue (Athena) database of the tables over the replicated objects")
 	output(stack, "AlarmTopicArn", s.topic.TopicArn(), "Subscribe here to receive pg2s3 alarms")
 	output(stack, "FailedInvocationsQueueUrl", s.dlq.QueueUrl(), "Failed asynchronous invocations and undeliverable schedules")
 	return stack

@@ -7,6 +7,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 // errs collects problems, each prefixed with the entry it is about.
@@ -36,6 +39,9 @@ func (c *StackConfig) validate() error {
 	if len(c.Databases) == 0 {
 		e.add("databases", "lists no database")
 	}
+	if c.GlueDatabase == "" || len(c.GlueDatabase) > 255 || warehouse.AthenaName(c.GlueDatabase) != c.GlueDatabase {
+		e.add("glue_database", "%q must be 1-255 lower-case letters, digits or underscores (an Athena database name)", c.GlueDatabase)
+	}
 	seen := map[string]int{}
 	slots := map[string]string{}
 	prefixes := map[string]string{}
@@ -60,6 +66,7 @@ func (c *StackConfig) validate() error {
 		slots[d.SlotName] = d.Name
 		d.validate(entry, e)
 	}
+	c.validateGlueNames(e)
 	return errors.Join(e.list...)
 }
 
@@ -115,7 +122,11 @@ func (d *Database) validate(entry string, e *errs) {
 	if d.Alarms.DurationRatio <= 0 || d.Alarms.DurationRatio > 1 {
 		e.add(entry+": alarms.duration_ratio", "%g is outside (0, 1]", d.Alarms.DurationRatio)
 	}
+	if d.Format != config.FormatJSONL && d.Format != config.FormatParquet {
+		e.add(entry, "format %q is not jsonl or parquet", d.Format)
+	}
 	d.validateCatalog(entry, e)
+	d.validateGlueCatalog(entry, e)
 	d.validateSchedules(entry, e)
 }
 

@@ -26,6 +26,9 @@ type Env struct {
 	Slot       string // PG2S3_SLOT
 	Plugin     string // PG2S3_PLUGIN
 	SSLMode    string // PG2S3_SSLMODE
+	// Format is PG2S3_FORMAT, the data objects' format (sink.format):
+	// jsonl or parquet; empty keeps the config's default (jsonl).
+	Format string
 	// Optional: PG2S3_SETTINGS, a JSON object of further config keys
 	// (batch_rows, filter_schemas, ...); endpoints for compatible servers
 	// (PG2S3_S3_ENDPOINT, PG2S3_DYNAMODB_ENDPOINT, PG2S3_SECRETS_ENDPOINT);
@@ -44,7 +47,7 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 	e := Env{
 		Pipeline: getenv("PG2S3_PIPELINE"), SecretARN: getenv("PG2S3_SECRET_ARN"), Bucket: getenv("PG2S3_BUCKET"),
 		Prefix: getenv("PG2S3_PREFIX"), Table: getenv("PG2S3_TABLE"), CatalogKey: getenv("PG2S3_CATALOG_KEY"),
-		Slot: getenv("PG2S3_SLOT"), Plugin: getenv("PG2S3_PLUGIN"), SSLMode: getenv("PG2S3_SSLMODE"),
+		Slot: getenv("PG2S3_SLOT"), Plugin: getenv("PG2S3_PLUGIN"), SSLMode: getenv("PG2S3_SSLMODE"), Format: getenv("PG2S3_FORMAT"),
 		Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"), S3Endpoint: getenv("PG2S3_S3_ENDPOINT"),
 		DynamoEndpoint: getenv("PG2S3_DYNAMODB_ENDPOINT"), SecretsEndpoint: getenv("PG2S3_SECRETS_ENDPOINT"),
 		Region: getenv("AWS_REGION"), Safety: 20 * time.Second,
@@ -95,7 +98,11 @@ func (e Env) Config(ctx context.Context) (*config.Config, error) {
 	set("slot_name", e.Slot)
 	set("logical_plugin", e.Plugin)
 	set("pipeline", e.Pipeline)
-	m["sink"] = map[string]any{"type": "s3", "bucket": e.Bucket, "prefix": e.Prefix, "region": e.Region, "endpoint": e.S3Endpoint}
+	sink := map[string]any{"type": "s3", "bucket": e.Bucket, "prefix": e.Prefix, "region": e.Region, "endpoint": e.S3Endpoint}
+	if e.Format != "" {
+		sink["format"] = e.Format
+	}
+	m["sink"] = sink
 	m["bookmarks"] = map[string]any{"type": "dynamodb", "table": e.Table, "region": e.Region, "endpoint": e.DynamoEndpoint}
 	b, err := json.Marshal(m)
 	if err != nil {

@@ -57,7 +57,7 @@ func TestConfigFromSecret(t *testing.T) {
 	e, err := ReadEnv(env(map[string]string{
 		"PG2S3_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:db", "PG2S3_BUCKET": "b", "PG2S3_TABLE": "t",
 		"PG2S3_SECRETS_ENDPOINT": srv.Endpoint(), "AWS_REGION": "us-east-1", "PG2S3_SSLMODE": "verify-full",
-		"PG2S3_SETTINGS": `{"batch_rows": 5000}`, "PG2S3_PIPELINE": "shop-prod",
+		"PG2S3_SETTINGS": `{"batch_rows": 5000}`, "PG2S3_PIPELINE": "shop-prod", "PG2S3_FORMAT": "parquet",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -67,9 +67,19 @@ func TestConfigFromSecret(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cfg.Host != "db.internal" || cfg.Port != 5433 || cfg.User != "repl" || cfg.Password != "s3cr3t-pw" || cfg.SSLMode != "verify-full" ||
-		cfg.BatchRows != 5000 || cfg.Pipeline != "shop-prod" || cfg.Sink.Type != "s3" || cfg.Bookmarks.Table != "t" {
+		cfg.BatchRows != 5000 || cfg.Pipeline != "shop-prod" || cfg.Sink.Type != "s3" || cfg.Sink.Format != "parquet" || cfg.Bookmarks.Table != "t" {
 		t.Fatalf("config: %+v", cfg)
 	}
+	// Without PG2S3_FORMAT the sink keeps the default; a bad one names itself.
+	e.Format = ""
+	if cfg, err := e.Config(context.Background()); err != nil || cfg.Sink.Format != "jsonl" {
+		t.Fatalf("default format: %v %+v", err, cfg)
+	}
+	e.Format = "csv"
+	if _, err := e.Config(context.Background()); err == nil || !strings.Contains(err.Error(), `format: "csv" is not an output format`) {
+		t.Fatalf("bad format: %v", err)
+	}
+	e.Format = "parquet"
 	e.SecretARN = "arn:aws:secretsmanager:us-east-1:1:secret:nope"
 	_, err = e.Config(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "ResourceNotFoundException") || strings.Contains(err.Error(), "s3cr3t") {
