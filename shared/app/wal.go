@@ -236,9 +236,13 @@ func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The slot's bookmark starts over at no position, but its batch
+	// numbers go on: the batch manifests under _wal/<slot>/ of the old slot
+	// stay, and a new batch must not land on their keys.
 	if v, ok := all[replicate.SlotBookmarkID(cfg.SlotName)]; ok {
-		if err := a.Stores.Bookmarks.Delete(ctx, replicate.SlotBookmarkID(cfg.SlotName), v.Rev); err != nil {
-			return err
+		fresh := bookmark.State{Seq: v.State.Seq, UpdatedAt: time.Now()}
+		if _, err := a.Stores.Bookmarks.Put(ctx, replicate.SlotBookmarkID(cfg.SlotName), fresh, v.Rev); err != nil {
+			return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
 		}
 	}
 	n := 0
