@@ -16,6 +16,7 @@ func TestTypeOf(t *testing.T) {
 		{record.Column{SQLType: "numeric(12)", Kind: record.KindNumber}, "decimal(12,0)"},
 		{record.Column{SQLType: "numeric(60,4)", Kind: record.KindNumber}, "string"},
 		{record.Column{SQLType: "numeric", Kind: record.KindNumber}, "string"},
+		{record.Column{SQLType: "numeric(2,5)", Kind: record.KindNumber}, "string"},
 		{record.Column{SQLType: "double precision", Kind: record.KindNumber}, "double"},
 		{record.Column{SQLType: "real", Kind: record.KindNumber}, "double"},
 		{record.Column{SQLType: "boolean", Kind: record.KindBool}, "boolean"},
