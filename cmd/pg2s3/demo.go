@@ -155,7 +155,41 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	step("a change from the log (shop-shop-orders)")
 	showLastChange(ctx, stdout, a.Stores.Sink, "shop-shop-orders/")
-	fmt.Fprintf(stdout, "\nDone. Config: %s\nCatalog: %s\n%s\nThe private servers were stopped and removed.\n", cfgPath, catPath, a.Stores.Where)
+	step("is replication healthy?")
+	if err := run("status", "--config", cfgPath, "--catalog", catPath); err != nil {
+		return err
+	}
+	htmlPath := filepath.Join(*dir, "report.html")
+	step("the run reports (extraction logs and loading reports), also as %s", htmlPath)
+	if err := run("report", "--config", cfgPath); err != nil {
+		return err
+	}
+	if err := run("report", "--config", cfgPath, "--html", htmlPath); err != nil {
+		return err
+	}
+	step("the orders stream replayed as Singer messages (first lines)")
+	if err := demoSinger(ctx, stdout, stderr, cfgPath); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\nDone. Config: %s\nCatalog: %s\nReport: %s\n%s\nThe private servers were stopped and removed.\n", cfgPath, catPath, htmlPath, a.Stores.Where)
+	return nil
+}
+
+// demoSinger prints the first Singer messages of the orders stream, each
+// cut to one screen line.
+func demoSinger(ctx context.Context, stdout, stderr io.Writer, cfgPath string) error {
+	fmt.Fprintf(stdout, "\n$ pg2s3 singer --config %s --stream shop-shop-orders | head -5\n", cfgPath)
+	var buf bytes.Buffer
+	if err := commands["singer"].run(ctx, []string{"--config", cfgPath, "--stream", "shop-shop-orders"}, &buf, io.Discard); err != nil {
+		return err
+	}
+	lines := strings.SplitN(buf.String(), "\n", 6)
+	for _, l := range lines[:min(5, len(lines))] {
+		if len(l) > 150 {
+			l = l[:147] + "..."
+		}
+		fmt.Fprintln(stdout, l)
+	}
 	return nil
 }
 
