@@ -67,7 +67,11 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 			rep.Rows += c.Rows
 			rep.Bytes += c.Bytes
 			rep.Batches += c.Batches
+			rep.DurationMS += c.DurationMS
 			rep.CopyDone, rep.BookmarkAfter = c.CopyDone, c.BookmarkAfter
+			if rep.BookmarkBefore == nil {
+				rep.BookmarkBefore = c.BookmarkBefore
+			}
 			if c.Error != "" {
 				rep.Error = c.Error
 			}

@@ -110,7 +110,7 @@ func newTableRun(r *Run) tableRun {
 			GroupDigits(r.Rows()), ShortDuration(r.Duration()), orDash(r.StopReason))}
 	for _, s := range r.Streams {
 		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: s.Method, Rows: GroupDigits(s.Rows), Bytes: humanBytes(s.Bytes),
-			Batches: GroupDigits(int64(s.Batches)), Duration: ShortDuration(time.Duration(s.DurationMS) * time.Millisecond),
+			Batches: GroupDigits(int64(s.Batches)), Duration: streamTime(s),
 			Result: streamResult(s), Error: s.Error})
 	}
 	if r.Slot != nil {

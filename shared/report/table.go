@@ -86,7 +86,7 @@ func writeRun(tw *errWriter, r *Run) {
 	for _, s := range r.Streams {
 		tw.printf("  %s %-*s %*s %*s %*d %*s  %s\n", pad(cut(s.Stream, streamCol), streamCol), methodCol, s.Method,
 			rowsCol, GroupDigits(s.Rows), bytesCol, humanBytes(s.Bytes), batchesCol, s.Batches,
-			timeCol, ShortDuration(time.Duration(s.DurationMS)*time.Millisecond), streamResult(s))
+			timeCol, streamTime(s), streamResult(s))
 		if s.Error != "" {
 			for _, l := range wrap(s.Error, TableWidth-4) {
 				tw.printf("    %s\n", l)
@@ -200,4 +200,14 @@ func (e *errWriter) printf(format string, a ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, a...)
 	}
+}
+
+// streamTime prints a stream's time in a run. A log-based stream's
+// changes share the drain's time, which the run's line shows: "-" unless
+// the stream spent time of its own (an initial copy).
+func streamTime(s Stream) string {
+	if s.DurationMS == 0 && s.Method == "LOG_BASED" {
+		return "-"
+	}
+	return ShortDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
