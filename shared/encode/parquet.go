@@ -50,20 +50,32 @@ type ParquetLines struct {
 	// RowGroupBytes is the JSON bytes buffered before a row group is
 	// written (DefaultRowGroupBytes unless changed before the first line).
 	RowGroupBytes int64
+	// Rows and Plain count the rows and JSON bytes written; RowGroups the
+	// row groups (complete after Close).
+	Rows, Plain int64
+	RowGroups   int
 
 	pw        *parquet.GenericWriter[any]
 	cols      []pqColumn
 	byName    map[string]int // raw (escaped) name -> column
 	unchanged int            // index of _sdc_unchanged
-	rows      [1]parquet.Row
+	nulls     parquet.Row    // a row of nulls, copied into each new row
 	present   []bool
-	scratch   []byte // unescaped strings of the current row
-	names     []byte // the current row's _sdc_unchanged
-	Rows      int64
-	Plain     int64
-	group     int64 // JSON bytes in the open row group
-	RowGroups int
+	// pending rows are handed to the Parquet writer together, which is
+	// much cheaper than a row at a time; their text is copied into arena,
+	// since the caller reuses its line.
+	pending []parquet.Row
+	n       int
+	arena   []byte
+	group   int64 // JSON bytes in the open row group
 }
+
+// Pending rows are written to the Parquet writer once there are this many,
+// or this many bytes of their text.
+const (
+	pendingRows  = 256
+	pendingBytes = 1 << 20
+)
 
 // pqColumn is one column of the Parquet file.
 type pqColumn struct {
@@ -103,9 +115,17 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	schema := parquet.NewSchema(parquetSchemaName(s), nodes)
 	p.pw = parquet.NewGenericWriter[any](w, schema,
 		parquet.Compression(&parquet.Snappy),
+		parquet.DataPageVersion(1),
 		parquet.CreatedBy("pg2s3", "", ""),
 		parquet.KeyValueMetadata(JSONFormsKey, string(formsJSON)))
-	p.rows[0] = make(parquet.Row, len(fields))
+	p.nulls = make(parquet.Row, len(fields))
+	for i := range p.nulls {
+		p.nulls[i] = parquet.Value{}.Level(0, 0, i)
+	}
+	p.pending = make([]parquet.Row, pendingRows)
+	for i := range p.pending {
+		p.pending[i] = make(parquet.Row, len(fields))
+	}
 	return p, nil
 }
 
@@ -176,16 +196,14 @@ func jsonForm(f warehouse.Field) string {
 // columns the line leaves out are written null and named in
 // _sdc_unchanged.
 func (p *ParquetLines) WriteLine(line []byte) error {
-	row := p.rows[0]
-	for i := range row {
-		row[i] = parquet.Value{}.Level(0, 0, i)
-		p.present[i] = false
-	}
-	p.scratch = p.scratch[:0]
+	row := p.pending[p.n]
+	copy(row, p.nulls)
+	clear(p.present)
 	sc, err := newMemberScanner(line)
 	if err != nil {
-		return err
+		return fmt.Errorf("row %d: %w", p.Rows+1, err)
 	}
+	next := 0 // lines name the columns in order: try the next one first
 	for {
 		key, val, ok, err := sc.next()
 		if err != nil {
@@ -194,10 +212,14 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 		if !ok {
 			break
 		}
-		i, found := p.byName[string(key)]
-		if !found || i == p.unchanged {
-			return fmt.Errorf("row %d: field %s is not a column of the stream", p.Rows+1, key)
+		i := next
+		if i >= len(p.cols) || p.cols[i].raw != string(key) {
+			var found bool
+			if i, found = p.byName[string(key)]; !found || i == p.unchanged {
+				return fmt.Errorf("row %d: field %s is not a column of the stream", p.Rows+1, key)
+			}
 		}
+		next = i + 1
 		p.present[i] = true
 		v, err := p.value(&p.cols[i], val)
 		if err != nil {
@@ -207,29 +229,52 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 			row[i] = v.Level(0, 1, i)
 		}
 	}
-	p.names = p.names[:0]
-	for i := range p.cols {
-		if !p.present[i] && !p.cols[i].meta {
-			if len(p.names) == 0 {
-				p.names = append(p.names, '[')
-			} else {
-				p.names = append(p.names, ',')
-			}
-			p.names = append(p.names, '"')
-			p.names = append(p.names, p.cols[i].raw...)
-			p.names = append(p.names, '"')
-		}
+	if names := p.absent(); names != nil {
+		row[p.unchanged] = parquet.ByteArrayValue(names).Level(0, 1, p.unchanged)
 	}
-	if len(p.names) > 0 {
-		p.names = append(p.names, ']')
-		row[p.unchanged] = parquet.ByteArrayValue(p.names).Level(0, 1, p.unchanged)
-	}
-	if _, err := p.pw.WriteRows(p.rows[:]); err != nil {
-		return fmt.Errorf("write Parquet row %d: %w", p.Rows+1, err)
-	}
+	p.n++
 	p.Rows++
 	p.Plain += int64(len(line))
 	p.group += int64(len(line))
+	if p.n == len(p.pending) || len(p.arena) >= pendingBytes || p.group >= p.RowGroupBytes {
+		return p.writePending()
+	}
+	return nil
+}
+
+// absent returns the JSON array of the selected columns the current row
+// left out, in the arena, or nil when it has them all.
+func (p *ParquetLines) absent() []byte {
+	start := len(p.arena)
+	for i := range p.cols {
+		if p.present[i] || p.cols[i].meta {
+			continue
+		}
+		if len(p.arena) == start {
+			p.arena = append(p.arena, '[')
+		} else {
+			p.arena = append(p.arena, ',')
+		}
+		p.arena = append(p.arena, '"')
+		p.arena = append(p.arena, p.cols[i].raw...)
+		p.arena = append(p.arena, '"')
+	}
+	if len(p.arena) == start {
+		return nil
+	}
+	p.arena = append(p.arena, ']')
+	return p.arena[start:]
+}
+
+// writePending hands the pending rows to the Parquet writer, and writes
+// the row group out once it holds RowGroupBytes of JSON.
+func (p *ParquetLines) writePending() error {
+	if p.n > 0 {
+		if _, err := p.pw.WriteRows(p.pending[:p.n]); err != nil {
+			return fmt.Errorf("write Parquet rows: %w", err)
+		}
+	}
+	p.n, p.arena = 0, p.arena[:0]
 	if p.group >= p.RowGroupBytes {
 		if err := p.pw.Flush(); err != nil {
 			return fmt.Errorf("write Parquet row group: %w", err)
@@ -243,9 +288,12 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 // PlainBytes returns the JSON bytes written so far.
 func (p *ParquetLines) PlainBytes() int64 { return p.Plain }
 
-// Close writes the last row group and the file's footer (it does not
-// close the underlying writer).
+// Close writes the last rows and row group and the file's footer (it does
+// not close the underlying writer).
 func (p *ParquetLines) Close() error {
+	if err := p.writePending(); err != nil {
+		return err
+	}
 	if p.group > 0 {
 		p.RowGroups++
 	}
@@ -290,20 +338,27 @@ func (p *ParquetLines) value(c *pqColumn, raw []byte) (parquet.Value, error) {
 		}
 		return parquet.Int64Value(us), nil
 	case warehouse.JSON:
-		return parquet.ByteArrayValue(raw), nil
+		return p.text(raw), nil
 	}
 	if raw[0] != '"' { // a number kept as text
-		return parquet.ByteArrayValue(raw), nil
+		return p.text(raw), nil
 	}
 	if bytes.IndexByte(raw, '\\') < 0 {
-		return parquet.ByteArrayValue(raw[1 : len(raw)-1]), nil
+		return p.text(raw[1 : len(raw)-1]), nil
 	}
-	start := len(p.scratch)
+	start := len(p.arena)
 	var err error
-	if p.scratch, err = appendUnquoted(p.scratch, raw); err != nil {
+	if p.arena, err = appendUnquoted(p.arena, raw); err != nil {
 		return parquet.Value{}, err
 	}
-	return parquet.ByteArrayValue(p.scratch[start:]), nil
+	return parquet.ByteArrayValue(p.arena[start:]), nil
+}
+
+// text returns a BYTE_ARRAY value of a copy of b in the arena.
+func (p *ParquetLines) text(b []byte) parquet.Value {
+	start := len(p.arena)
+	p.arena = append(p.arena, b...)
+	return parquet.ByteArrayValue(p.arena[start:])
 }
 
 func parseInt64(raw []byte) (int64, error) {
@@ -379,11 +434,38 @@ func parseContractInstant(raw []byte) (int64, bool) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
-	t := time.Date(year, time.Month(month), day, hour, minute, sec, micro*1000, time.UTC)
-	if t.Day() != day { // e.g. February 30th normalised into March
+	if day > daysIn(year, month) {
 		return 0, false
 	}
-	return t.UnixMicro(), true
+	secs := (daysFromCivil(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
+	return secs*1_000_000 + int64(micro), true
+}
+
+// daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
+// date (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400 // y >= 0 here: years 0001-9999
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
 // decimalValue converts a JSON number to column c's DECIMAL: the unscaled

@@ -1,6 +1,7 @@
 package encode
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode/utf16"
@@ -71,13 +72,20 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 
 // skipString returns the index after the string starting at b[i] ('"').
 func skipString(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	for j := i + 1; j < len(b); {
+		q := bytes.IndexByte(b[j:], '"')
+		if q < 0 {
+			break
+		}
+		j += q
+		escapes := 0 // a quote after an odd run of backslashes is escaped
+		for k := j - 1; k > i && b[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
 			return j + 1, nil
 		}
+		j++
 	}
 	return 0, errors.New("unterminated string")
 }

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/pg2s3/pg2s3/shared/record"
@@ -414,4 +415,82 @@ func rawParquet(t *testing.T, body []byte) []map[string]any {
 		rows.Close()
 	}
 	return out
+}
+
+// BenchmarkLineWriters compares the formats on rows like the bench's
+// mixed table (go test -bench LineWriters ./shared/encode/).
+func BenchmarkLineWriters(b *testing.B) {
+	s := &record.Stream{ID: "db-public-mixed", Table: "mixed", Columns: []record.Column{
+		{Name: "id", SQLType: "bigint", Kind: record.KindInteger},
+		{Name: "qty", SQLType: "integer", Kind: record.KindInteger},
+		{Name: "price", SQLType: "numeric(14,2)", Kind: record.KindNumber},
+		{Name: "name", SQLType: "text", Kind: record.KindString},
+		{Name: "note", SQLType: "text", Kind: record.KindString},
+		{Name: "updated_at", SQLType: "timestamp with time zone", Kind: record.KindTimestampTZ},
+		{Name: "attrs", SQLType: "jsonb", Kind: record.KindJSON},
+		{Name: "tags", SQLType: "text[]", Kind: record.KindString, Dims: 1},
+		{Name: "uid", SQLType: "uuid", Kind: record.KindString},
+		{Name: "active", SQLType: "boolean", Kind: record.KindBool},
+		{Name: "score", SQLType: "integer", Kind: record.KindInteger},
+	}}
+	var rows [][]any
+	for g := 1; g <= 1000; g++ {
+		note := any(strings.Repeat(fmt.Sprintf("%032x", g*7919), 1+g%4))
+		if g%5 == 0 {
+			note = nil
+		}
+		rows = append(rows, []any{fmt.Sprint(g), fmt.Sprint(g * 7 % 1000), fmt.Sprintf("%d.%02d", g*7919%100000, g%100), fmt.Sprintf("customer %d", g),
+			note, fmt.Sprintf("2024-01-01 00:%02d:%02d.5+00", g/60%60, g%60), fmt.Sprintf(`{"n": %d, "kind": "k%d", "flags": [true, %d]}`, g, g%17, g%3),
+			fmt.Sprintf(`{tag%d,tag%d,"x y"}`, g%10, g%13), "c4ca4238-a0b9-3382-8dcc-509a6f75849b", "t", fmt.Sprint(g % 3)})
+	}
+	ls := lines(&testing.T{}, s, rows, 0)
+	plain := int64(len(bytes.Join(ls, nil)))
+	for _, format := range []string{FormatJSONL, FormatParquet} {
+		b.Run(format, func(b *testing.B) {
+			out := &countingDiscard{}
+			w, err := NewLineWriter(format, out, s)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(plain)
+			for i := 0; i < b.N; i++ {
+				for _, l := range ls {
+					if err := w.WriteLine(l); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := w.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(out.n)/float64(plain*int64(b.N)), "out/plain")
+		})
+	}
+}
+
+type countingDiscard struct{ n int64 }
+
+func (c *countingDiscard) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+
+// TestParseContractInstant checks the fast timestamp parser against
+// time.Parse across the contract's whole range, leap days included.
+func TestParseContractInstant(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	lo, hi := time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro(), time.Date(9999, 12, 31, 23, 59, 59, 999999000, time.UTC).UnixMicro()
+	cases := []int64{lo, hi, 0, -1, time.Date(2024, 2, 29, 12, 0, 0, 0, time.UTC).UnixMicro(), time.Date(2000, 2, 29, 0, 0, 0, 1000, time.UTC).UnixMicro()}
+	for range 20000 {
+		cases = append(cases, lo+r.Int63n(hi-lo))
+	}
+	for _, us := range cases {
+		s := `"` + time.UnixMicro(us).UTC().Format(contractTimestamp) + `"`
+		got, ok := parseContractInstant([]byte(s))
+		if !ok || got != us {
+			t.Fatalf("%s: %d %v, want %d", s, got, ok, us)
+		}
+	}
+	for _, bad := range []string{`"2023-02-29T00:00:00.000000Z"`, `"2024-13-01T00:00:00.000000Z"`, `"2024-01-01 00:00:00.000000Z"`, `"2024-01-01T24:00:00.000000Z"`} {
+		if _, ok := parseContractInstant([]byte(bad)); ok {
+			t.Errorf("%s parsed", bad)
+		}
+	}
 }
