@@ -494,3 +494,24 @@ func TestParseContractInstant(t *testing.T) {
 		}
 	}
 }
+
+// TestParquetEmptyBatch: a batch without rows (a copy's last, announcing
+// its version) is a valid Parquet file of no rows; a body that is not
+// Parquet is an error naming the key.
+func TestParquetEmptyBatch(t *testing.T) {
+	var body bytes.Buffer
+	w, err := NewLineWriter(FormatParquet, &body, typesStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := ReadObject("s/v1/0000000003.parquet", body.Bytes())
+	if err != nil || len(rows) != 0 {
+		t.Fatalf("empty batch: %d rows, %v", len(rows), err)
+	}
+	if _, err := ReadObject("s/v1/0000000003.parquet", []byte("not parquet")); err == nil || !strings.Contains(err.Error(), "0000000003.parquet") {
+		t.Fatalf("garbage: %v", err)
+	}
+}
