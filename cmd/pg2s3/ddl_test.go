@@ -17,23 +17,7 @@ func TestDDLAthena(t *testing.T) {
 CREATE TABLE orders (id bigint PRIMARY KEY, "Total" numeric(12,2), placed_at timestamptz, details jsonb, tags text[]);
 CREATE TABLE "Audit Log" (at timestamptz, msg text);`)
 	dir := t.TempDir()
-	code, out, errOut := run("discover", "--config", config(nil))
-	if code != 0 {
-		t.Fatalf("discover: %s", errOut)
-	}
-	cat, err := catalog.Parse([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range cat.Streams {
-		s.SetTableMetadata("selected", true)
-		s.SetTableMetadata("replication-method", map[string]string{"orders": "LOG_BASED", "Audit Log": "FULL_TABLE"}[s.TableName])
-	}
-	b, _ := cat.Marshal()
-	catPath := filepath.Join(dir, "catalog.json")
-	if err := os.WriteFile(catPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	catPath := selectStreams(t, config(nil), dir, map[string]string{"orders": "LOG_BASED", "Audit Log": "FULL_TABLE"})
 	s3 := map[string]any{"type": "s3", "bucket": "lake", "prefix": "/pg2s3/shop/", "region": "eu-west-1"}
 	offline := map[string]any{"host": "unreachable.invalid", "sink": s3}
 	code, ddl, errOut := run("ddl", "--athena", "--config", config(offline), "--catalog", catPath, "--database", "analytics")

@@ -66,6 +66,40 @@ func cliDB(t *testing.T, prefix, setup string) (string, func(overrides map[strin
 	}
 }
 
+// selectStreams discovers cfg's database and writes to dir a catalog that
+// selects the tables named in methods, each with its method and, after a
+// colon, replication key ("INCREMENTAL:updated_at"); it returns the
+// catalog's path.
+func selectStreams(t *testing.T, cfg, dir string, methods map[string]string) string {
+	t.Helper()
+	code, out, errOut := run("discover", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("discover: %s", errOut)
+	}
+	cat, err := catalog.Parse([]byte(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range cat.Streams {
+		m, ok := methods[s.TableName]
+		if !ok {
+			continue
+		}
+		method, key, _ := strings.Cut(m, ":")
+		s.SetTableMetadata("selected", true)
+		s.SetTableMetadata("replication-method", method)
+		if key != "" {
+			s.SetTableMetadata("replication-key", key)
+		}
+	}
+	b, _ := cat.Marshal()
+	path := filepath.Join(dir, "catalog.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func run(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
 	code := runMain(context.Background(), args, &stdout, &stderr)

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/report"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -44,7 +43,7 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 25) g;`)
 		t.Errorf("--json without runs: %d %q", code, stdout)
 	}
 
-	catPath := reportCatalog(t, cfg, dir, map[string]string{"items": "FULL_TABLE", "events": "LOG_BASED", "<script>alert(1)": "FULL_TABLE"})
+	catPath := selectStreams(t, cfg, dir, map[string]string{"items": "FULL_TABLE", "events": "LOG_BASED", "<script>alert(1)": "FULL_TABLE"})
 	if code, _, errOut := run("setup-slot", "--config", cfg, "--catalog", catPath); code != 0 {
 		t.Fatalf("setup-slot: %s", errOut)
 	}
@@ -142,31 +141,6 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 25) g;`)
 	if code, _, stderr := run("report", "--config", bad); code != 1 || !strings.Contains(stderr, "cannot read the run reports in "+notDir+"/_runs/") {
 		t.Errorf("a sink that is a file: %d %s", code, stderr)
 	}
-}
-
-// reportCatalog discovers the database and selects tables by method.
-func reportCatalog(t *testing.T, cfg, dir string, methods map[string]string) string {
-	t.Helper()
-	code, out, errOut := run("discover", "--config", cfg)
-	if code != 0 {
-		t.Fatalf("discover: %s", errOut)
-	}
-	cat, err := catalog.Parse([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range cat.Streams {
-		if m, ok := methods[s.TableName]; ok {
-			s.SetTableMetadata("selected", true)
-			s.SetTableMetadata("replication-method", m)
-		}
-	}
-	b, _ := cat.Marshal()
-	path := filepath.Join(dir, "catalog.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // checkPage parses the page (encoding/xml in its HTML mode) and checks it

@@ -51,7 +51,7 @@ INSERT INTO lb SELECT g, 'l' || g, g % 2 = 0 FROM generate_series(1, 25) g;`)
 	if format == "parquet" {
 		prefix = "public-"
 	}
-	catPath := selectAll(t, cfg, dir, map[string][2]string{"ft": {"FULL_TABLE", ""}, "inc": {"INCREMENTAL", "rev"}, "lb": {"LOG_BASED", ""}})
+	catPath := selectStreams(t, cfg, dir, map[string]string{"ft": "FULL_TABLE", "inc": "INCREMENTAL:rev", "lb": "LOG_BASED"})
 	id := func(table string) string { return db + "-public-" + table }
 	step := func(sql string, resets ...string) {
 		t.Helper()
@@ -148,7 +148,7 @@ func TestSingerErrors(t *testing.T) {
 	if code != 1 || out != "" || !strings.Contains(errOut, "holds no replicated stream yet: run pg2s3 sync first") {
 		t.Fatalf("empty sink: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	catPath := selectAll(t, cfg, dir, map[string][2]string{"t": {"FULL_TABLE", ""}})
+	catPath := selectStreams(t, cfg, dir, map[string]string{"t": "FULL_TABLE"})
 	if code, _, errOut := run("sync", "--config", cfg, "--catalog", catPath); code != 0 {
 		t.Fatal(errOut)
 	}

@@ -3,48 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
-
-// selectAll discovers cfg's database and writes a catalog to dir that
-// selects every table with the method (and replication key) given by
-// table name; it returns the catalog's path.
-func selectAll(t *testing.T, cfg, dir string, methods map[string][2]string) string {
-	t.Helper()
-	code, out, errOut := run("discover", "--config", cfg)
-	if code != 0 {
-		t.Fatalf("discover: %s", errOut)
-	}
-	cat, err := catalog.Parse([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range cat.Streams {
-		m, ok := methods[s.TableName]
-		if !ok {
-			continue
-		}
-		s.SetTableMetadata("selected", true)
-		s.SetTableMetadata("replication-method", m[0])
-		if m[1] != "" {
-			s.SetTableMetadata("replication-key", m[1])
-		}
-	}
-	b, _ := cat.Marshal()
-	path := filepath.Join(dir, "catalog.json")
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func TestStatus(t *testing.T) {
 	db, config := cliDB(t, "status", `
@@ -57,7 +23,7 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 30) g;`)
 	stores := map[string]any{"sink": map[string]any{"type": "local", "path": filepath.Join(dir, "out")},
 		"bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}}
 	cfg := config(stores)
-	catPath := selectAll(t, cfg, dir, map[string][2]string{"items": {"INCREMENTAL", "updated_at"}, "events": {"LOG_BASED", ""}, "gone": {"FULL_TABLE", ""}})
+	catPath := selectStreams(t, cfg, dir, map[string]string{"items": "INCREMENTAL:updated_at", "events": "LOG_BASED", "gone": "FULL_TABLE"})
 	id := func(table string) string { return db + "-public-" + table }
 
 	// Before any run: every selected stream is listed, nothing is wrong.

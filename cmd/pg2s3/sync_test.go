@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pg2s3/pg2s3/shared/catalog"
 )
 
 // TestSyncFlow runs the commands a user runs, in order: discover, select,
@@ -23,31 +21,12 @@ INSERT INTO "Order Items" VALUES (1, 'x'), (2, 'y');`)
 	cfg := config(map[string]any{"batch_rows": 20,
 		"sink":      map[string]any{"type": "local", "path": filepath.Join(dir, "out")},
 		"bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}})
-	code, out, errOut := run("discover", "--config", cfg)
-	if code != 0 {
-		t.Fatalf("discover: %s", errOut)
-	}
-	cat, err := catalog.Parse([]byte(out))
-	if err != nil {
-		t.Fatal(err)
-	}
-	methods := map[string][2]string{"items": {"INCREMENTAL", "updated_at"}, "events": {"LOG_BASED", ""}, "Order Items": {"FULL_TABLE", ""}}
-	for _, s := range cat.Streams {
-		m := methods[s.TableName]
-		s.SetTableMetadata("selected", true)
-		s.SetTableMetadata("replication-method", m[0])
-		if m[1] != "" {
-			s.SetTableMetadata("replication-key", m[1])
-		}
-	}
-	b, _ := cat.Marshal()
-	catPath := filepath.Join(dir, "catalog.json")
-	os.WriteFile(catPath, b, 0o644)
+	catPath := selectStreams(t, cfg, dir, map[string]string{"items": "INCREMENTAL:updated_at", "events": "LOG_BASED", "Order Items": "FULL_TABLE"})
 
 	if code, out, errOut := run("setup-slot", "--config", cfg, "--catalog", catPath); code != 0 || !strings.Contains(out, "created") {
 		t.Fatalf("setup-slot: %d %s %s", code, out, errOut)
 	}
-	code, out, errOut = run("sync", "--config", cfg, "--catalog", catPath)
+	code, out, errOut := run("sync", "--config", cfg, "--catalog", catPath)
 	if code != 0 {
 		t.Fatalf("sync: %s\n%s", out, errOut)
 	}

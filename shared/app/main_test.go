@@ -150,7 +150,8 @@ func readObject(t *testing.T, key string, body []byte) []map[string]any {
 
 // merge applies rows in (_sdc_lsn, _sdc_sequence) order by key "id", the
 // way the README tells a loader to, and returns id -> row without _sdc_
-// fields, deleted rows removed.
+// fields: a column a change did not carry (an unchanged TOASTed value)
+// keeps its earlier value, deletes remove the row.
 func merge(rows []map[string]any) map[string]map[string]any {
 	sort.SliceStable(rows, func(i, j int) bool {
 		li, lj := num(rows[i]["_sdc_lsn"]), num(rows[j]["_sdc_lsn"])
@@ -166,13 +167,16 @@ func merge(rows []map[string]any) map[string]map[string]any {
 			delete(out, id)
 			continue
 		}
-		clean := map[string]any{}
+		row := out[id]
+		if row == nil {
+			row = map[string]any{}
+			out[id] = row
+		}
 		for k, v := range r {
 			if !strings.HasPrefix(k, "_sdc_") {
-				clean[k] = v
+				row[k] = v
 			}
 		}
-		out[id] = clean
 	}
 	return out
 }

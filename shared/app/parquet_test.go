@@ -126,7 +126,7 @@ func TestParquetMatchesJSONL(t *testing.T) {
 
 	// Merged, the log equals the table, and the newest copy of the same
 	// table replicated by FULL_TABLE.
-	logged := mergeKeeping(pq.rows(streamID(pq, "t_log")))
+	logged := merge(pq.rows(streamID(pq, "t_log")))
 	copied := newestVersion(pq.rows(streamID(pq, "t_full")))
 	if len(logged) != len(copied) {
 		t.Fatalf("merged log has %d rows, the copy %d", len(logged), len(copied))
@@ -171,38 +171,6 @@ func pipelineNeutral(rows []map[string]any) []string {
 		out = append(out, string(b))
 	}
 	sort.Strings(out)
-	return out
-}
-
-// mergeKeeping merges rows by id in (_sdc_lsn, _sdc_sequence) order as a
-// loader does: a column a change did not carry keeps its earlier value,
-// deletes remove the row.
-func mergeKeeping(rows []map[string]any) map[string]map[string]any {
-	sort.SliceStable(rows, func(i, j int) bool {
-		li, lj := num(rows[i]["_sdc_lsn"]), num(rows[j]["_sdc_lsn"])
-		if li != lj {
-			return li < lj
-		}
-		return num(rows[i]["_sdc_sequence"]) < num(rows[j]["_sdc_sequence"])
-	})
-	out := map[string]map[string]any{}
-	for _, r := range rows {
-		id := fmt.Sprint(r["id"])
-		if r["_sdc_deleted_at"] != nil {
-			delete(out, id)
-			continue
-		}
-		row := out[id]
-		if row == nil {
-			row = map[string]any{}
-			out[id] = row
-		}
-		for k, v := range r {
-			if !strings.HasPrefix(k, "_sdc_") {
-				row[k] = v
-			}
-		}
-	}
 	return out
 }
 

@@ -54,7 +54,7 @@ func Of(c record.Column) Type {
 		if m := numericTypmod.FindStringSubmatch(c.SQLType); m != nil {
 			p, _ := strconv.Atoi(m[1])
 			s, _ := strconv.Atoi(m[2]) // "" (no scale) is 0
-			if p <= 38 && s <= p { // numeric(2,5) is valid in PostgreSQL 15, not a decimal
+			if p <= 38 && s <= p {     // numeric(2,5) is valid in PostgreSQL 15, not a decimal
 				return Type{Logical: Decimal, Precision: p, Scale: s}
 			}
 			return Type{Logical: String}
