@@ -378,6 +378,17 @@ func TestIdleDrain(t *testing.T) {
 		t.Fatalf("idle drain stopped on %s after %s", run.StopReason, took)
 	}
 	t.Logf("idle drain took %s", took)
+	// The slot moved past the other table's WAL: it holds nothing back.
+	var behind bool
+	conn, err := pgx.Connect(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn < $1::pg_lsn FROM pg_replication_slots WHERE slot_name = $2",
+		run.Slot.FenceLSN, p.app.Cfg.SlotName).Scan(&behind); err != nil || behind {
+		t.Fatalf("the slot did not move to the fence %s after an idle drain (%v)", run.Slot.FenceLSN, err)
+	}
 }
 
 // TestKeylessLogBasedNeedsReplicaIdentityFull: a table without a primary

@@ -54,10 +54,13 @@ type logStream struct {
 }
 
 type drainer struct {
-	e       *Engine
-	d       Drain
-	slotID  string
+	e      *Engine
+	d      Drain
+	slotID string
+	// st is the position as the drain reads on; saved is the bookmark as
+	// stored (revision rev), what the next batch starts from.
 	st      bookmark.State
+	saved   bookmark.State
 	rev     int64
 	streams map[[2]string]*logStream
 	open    []*logStream
@@ -85,6 +88,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 	}
 	dr.st, dr.rev = cur.State, cur.Rev
 	dr.st.Method = "SLOT"
+	dr.saved = dr.st
 	all, err := e.Bookmarks.All(ctx)
 	if err != nil {
 		return nil, err
@@ -254,7 +258,10 @@ func (ls *logStream) index(cols []string) {
 // acknowledgment. A batch may end inside a transaction: the bookmark then
 // records how far into it the batch wrote.
 func (dr *drainer) commit(ctx context.Context) error {
-	before := dr.st
+	// Compare with the stored bookmark, not the read position: commits of
+	// transactions without selected changes (and the fence's heartbeat)
+	// move only the read position, and the slot must still advance.
+	before := dr.saved
 	next := dr.st
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
@@ -303,7 +310,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 		dr.reset()
 		return fmt.Errorf("commit slot batch %d: %w", before.Seq, err)
 	}
-	dr.st, dr.rev = next, rev
+	dr.st, dr.saved, dr.rev = next, next, rev
 	dr.reset()
 	// Only now may the server release the WAL: everything before
 	// CommittedLSN is in the sink and the bookmark says so.
