@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
+	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 )
@@ -16,14 +19,15 @@ func init() {
 }
 
 func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("discover", stderr)
-	cfgPath := fs.String("config", "config.json", "config file (tap-postgres keys plus pg2s3's)")
-	out := fs.String("out", "", "write the catalog to this file instead of stdout")
-	if err := fs.Parse(args); err != nil {
+	flags := newFlags("discover", stderr)
+	cfgPath := flags.String("config", "config.json", "config file (tap-postgres keys plus pg2s3's)")
+	out := flags.String("out", "", "write the catalog to this file instead of stdout; an existing catalog there keeps its selections")
+	replace := flags.Bool("replace", false, "with --out: overwrite an existing catalog instead of keeping its selections")
+	if err := flags.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: %w", flags.Arg(0), errUsage)
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -38,6 +42,18 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	var cur *catalog.Catalog
+	if *out != "" && !*replace {
+		if cur, err = catalog.Load(*out); errors.Is(err, fs.ErrNotExist) {
+			cur = nil
+		} else if err != nil {
+			return fmt.Errorf("%w (fix or move it, or add --replace to overwrite it)", err)
+		}
+	}
+	var changes catalog.Changes
+	if cur != nil {
+		cat, changes = catalog.Merge(cur, cat)
+	}
 	b, err := cat.Marshal()
 	if err != nil {
 		return err
@@ -48,6 +64,10 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	if err := writeFileAtomic(*out, b); err != nil {
 		return err
+	}
+	if cur != nil {
+		fmt.Fprintf(stderr, "updated %s (%d streams), selections kept: %s\n", *out, len(cat.Streams), changes)
+		return nil
 	}
 	fmt.Fprintf(stderr, "wrote %d streams to %s: set \"selected\": true (and replication-method) on the streams to replicate\n", len(cat.Streams), *out)
 	return nil

@@ -182,3 +182,39 @@ DROP ROLE IF EXISTS no_connect; CREATE ROLE no_connect LOGIN;`)
 		t.Errorf("extra argument: exit %d, want 2", code)
 	}
 }
+
+// TestDiscoverKeepsSelections: discover --out over an edited catalog keeps
+// its selections and names what is new; --replace starts over.
+func TestDiscoverKeepsSelections(t *testing.T) {
+	db, config := cliDB(t, "cli_rediscover", "CREATE TABLE items (id int PRIMARY KEY, name text, updated_at timestamptz)")
+	cfg, dir := config(nil), t.TempDir()
+	catPath := selectStreams(t, cfg, dir, map[string]string{"items": "INCREMENTAL:updated_at"})
+	if err := testenv.Exec(context.Background(), testPG.DSN(db), "ALTER TABLE items ADD COLUMN price numeric; CREATE TABLE later (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := run("discover", "--config", cfg, "--out", catPath)
+	if code != 0 || !strings.Contains(stderr, "selections kept") || !strings.Contains(stderr, db+"-public-later") || !strings.Contains(stderr, db+"-public-items.price") {
+		t.Fatalf("rediscover: %d %s", code, stderr)
+	}
+	selected := func() []string {
+		cat, err := catalog.Load(catPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sels, err := cat.Selections("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range sels {
+			out = append(out, s.StreamID+" "+s.Method+" "+s.ReplicationKey+" "+strings.Join(s.Columns, ","))
+		}
+		return out
+	}
+	if got := selected(); len(got) != 1 || got[0] != db+"-public-items INCREMENTAL updated_at id,name,updated_at,price" {
+		t.Fatalf("selections after rediscover: %q", got)
+	}
+	if code, _, stderr := run("discover", "--config", cfg, "--out", catPath, "--replace"); code != 0 || !strings.Contains(stderr, "wrote 2 streams") || len(selected()) != 0 {
+		t.Fatalf("discover --replace: %d %s %q", code, stderr, selected())
+	}
+}
