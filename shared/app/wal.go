@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -31,6 +32,11 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 		return nil, err
 	}
 	streams, bad := logStreams(ctx, sess, all)
+	failed = append(failed, bad...)
+	streams, bad, err = a.publish(ctx, sess, streams)
+	if err != nil {
+		return nil, err
+	}
 	failed = append(failed, bad...)
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
@@ -144,6 +150,47 @@ func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.Slo
 	return pgsource.EnsureSlot(ctx, a.Cfg)
 }
 
+// publish makes the pgoutput publication cover the streams' tables. When
+// the user may not change it but it exists, the drain goes on with the
+// streams it publishes, and a stream it does not publish fails with the
+// statement that adds it, as long as that stream has not started following
+// the log: the slot is about to pass its changes, so then nothing drains.
+func (a *App) publish(ctx context.Context, sess *pgsource.Session, streams []*record.Stream) ([]*record.Stream, []report.Stream, error) {
+	cfg := a.Cfg
+	if cfg.LogicalPlugin != "pgoutput" || len(streams) == 0 {
+		return streams, nil, nil
+	}
+	err := sess.EnsurePublication(ctx, cfg.Publication, cfg.PublishAll, tablesOf(streams))
+	if err == nil || !errors.Is(err, pgsource.ErrPublicationPrivilege) {
+		return streams, nil, err
+	}
+	have, herr := sess.PublicationTables(ctx, cfg.Publication)
+	if herr != nil || len(have) == 0 {
+		return nil, nil, err
+	}
+	published := map[[2]string]bool{}
+	for _, t := range have {
+		published[t] = true
+	}
+	var ok []*record.Stream
+	var failed []report.Stream
+	for _, s := range streams {
+		if published[[2]string{s.Schema, s.Table}] {
+			ok = append(ok, s)
+			continue
+		}
+		bm, gerr := a.Stores.Bookmarks.Get(ctx, s.ID)
+		if gerr != nil {
+			return nil, nil, gerr
+		}
+		if bm.State.StartLSN != 0 {
+			return nil, nil, fmt.Errorf("stream %s follows the log but its table is not in publication %s any more; draining now would skip its changes: %w", s.ID, cfg.Publication, err)
+		}
+		failed = append(failed, report.Stream{Stream: s.ID, Method: s.Method, Error: fmt.Sprintf("not in publication %s yet: %v", cfg.Publication, err)})
+	}
+	return ok, failed, nil
+}
+
 func tablesOf(streams []*record.Stream) [][2]string {
 	var t [][2]string
 	for _, s := range streams {
@@ -159,11 +206,6 @@ func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.
 	filter := map[[2]string]bool{}
 	for _, t := range tables {
 		filter[t] = true
-	}
-	if cfg.LogicalPlugin == "pgoutput" {
-		if err := sess.EnsurePublication(ctx, cfg.Publication, cfg.PublishAll, tables); err != nil {
-			return nil, err
-		}
 	}
 	info, created, err := pgsource.EnsureSlot(ctx, cfg)
 	if err != nil {

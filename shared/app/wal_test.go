@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 const acctSchema = `
@@ -470,4 +471,35 @@ func sameRows(t *testing.T, got, want map[string]map[string]any) {
 			t.Fatalf("row %s: replicated %v, table %v", id, got[id], w)
 		}
 	}
+}
+
+// TestPublicationOwnedByAnother: a user who may not change the publication
+// still drains the tables it publishes; a new table outside it fails with
+// the statement that adds it, and follows once an owner ran it.
+func TestPublicationOwnedByAnother(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := newDB(t, acctSchema+"CREATE TABLE other (id bigint PRIMARY KEY, balance numeric(20,2), note text); INSERT INTO other VALUES (1, 1, 'a');")
+	role, pub := "reader_"+dbSuffix(dsn), "pub_"+dbSuffix(dsn)
+	if err := execSQL(dsn, fmt.Sprintf("CREATE ROLE %s LOGIN REPLICATION; GRANT SELECT ON acct, other TO %s; CREATE PUBLICATION %s FOR TABLE acct", role, role, pub)); err != nil {
+		t.Fatal(err)
+	}
+	p := newPipeline(t, dsn, map[string]any{"user": role, "publication": pub}, map[string]string{"acct": "LOG_BASED", "other": "LOG_BASED"})
+	run, err := p.app.DrainWAL(ctx, p.cat, app.RunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]report.Stream{}
+	for _, s := range run.Streams {
+		byID[s.Stream] = s
+	}
+	acct, other := byID[streamID(p, "acct")], byID[streamID(p, "other")]
+	want := fmt.Sprintf(`ALTER PUBLICATION "%s" SET TABLE "public"."acct", "public"."other";`, pub)
+	if acct.Error != "" || acct.Rows != 3000 || !strings.Contains(other.Error, want) {
+		t.Fatalf("drain with a publication the user may not change:\nacct %+v\nother %+v", acct, other)
+	}
+	if err := execSQL(dsn, "ALTER PUBLICATION "+pub+" ADD TABLE other; UPDATE other SET note = 'b'"); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, p, app.RunOptions{})
+	sameRows(t, merge(p.rows(streamID(p, "other"))), tableState(t, dsn, "SELECT id, balance, note FROM other"))
 }

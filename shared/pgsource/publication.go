@@ -88,14 +88,17 @@ func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all b
 		return fmt.Errorf("change publication %s: %w", name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, "DROP PUBLICATION "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return explainPublicationError(err, name, all)
+	drop := "DROP PUBLICATION " + pgx.Identifier{name}.Sanitize()
+	create := createPublicationSQL(name, all, want)
+	both := drop + "; " + create
+	if _, err := tx.Exec(ctx, drop); err != nil {
+		return explainPublicationError(err, name, all, both)
 	}
-	if _, err := tx.Exec(ctx, createPublicationSQL(name, all, want)); err != nil {
-		return explainPublicationError(err, name, all)
+	if _, err := tx.Exec(ctx, create); err != nil {
+		return explainPublicationError(err, name, all, both)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return explainPublicationError(err, name, all)
+		return explainPublicationError(err, name, all, both)
 	}
 	return nil
 }
@@ -113,19 +116,20 @@ func createPublicationSQL(name string, all bool, want [][2]string) string {
 
 func execPublication(ctx context.Context, conn *pgx.Conn, name string, all bool, sql string) error {
 	if _, err := conn.Exec(ctx, sql); err != nil {
-		return explainPublicationError(err, name, all)
+		return explainPublicationError(err, name, all, sql)
 	}
 	return nil
 }
 
-func explainPublicationError(err error, name string, all bool) error {
+func explainPublicationError(err error, name string, all bool, sql string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-		fix := "the user must own every selected table (or be a superuser); ask an owner to create it, or grant ownership"
+		who := "an owner of the tables (or a superuser)"
 		if all {
-			fix = "FOR ALL TABLES needs a superuser (RDS: rds_superuser); ask one to create it, or set publish_all_tables to false"
+			who = "a superuser (RDS: rds_superuser)"
 		}
-		return fmt.Errorf("publication %s: %w (%s): %s", name, ErrPublicationPrivilege, pgErr.Message, fix)
+		return fmt.Errorf("publication %s: %w (%s): ask %s to run `%s;` (publish_all_tables with a FOR ALL TABLES publication created once avoids this for new tables), or use logical_plugin wal2json",
+			name, ErrPublicationPrivilege, pgErr.Message, who, sql)
 	}
 	return fmt.Errorf("publication %s: %w", name, err)
 }

@@ -74,6 +74,12 @@ func (s *Session) EnsurePublication(ctx context.Context, name string, all bool, 
 	return EnsurePublication(ctx, s.conn, name, all, tables)
 }
 
+// PublicationTables lists the tables a publication publishes (none when
+// it does not exist).
+func (s *Session) PublicationTables(ctx context.Context, name string) ([][2]string, error) {
+	return PublicationTables(ctx, s.conn, name)
+}
+
 // ReplicaIdentity returns a table's REPLICA IDENTITY: default, full,
 // index or nothing.
 func (s *Session) ReplicaIdentity(ctx context.Context, schema, table string) (string, error) {
