@@ -28,7 +28,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var tables [][2]string
+	var tables, logTables [][2]string
 	if *catPath != "" {
 		cat, err := catalog.Load(*catPath)
 		if err != nil {
@@ -37,18 +37,31 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		for _, s := range cat.SelectedStreams() {
 			tables = append(tables, [2]string{s.SchemaName(), s.TableName})
 		}
+		sels, err := cat.Selections(cfg.DefaultReplicationMethod)
+		if err != nil {
+			return err
+		}
+		for _, s := range sels {
+			if s.Method == "LOG_BASED" {
+				logTables = append(logTables, [2]string{s.Schema, s.Table})
+			}
+		}
 		if len(tables) == 0 {
 			fmt.Fprintf(stderr, "no stream of %s is selected: checking every table\n", *catPath)
 		}
 	}
 	failed := 0
-	results := pgsource.Check(ctx, cfg, tables)
+	results := pgsource.Check(ctx, cfg, tables, logTables)
 	for _, r := range results {
 		if r.OK {
 			fmt.Fprintf(stdout, "PASS %s\n", r.Detail)
 			continue
 		}
 		failed++
+		if r.Fix == "" {
+			fmt.Fprintf(stdout, "FAIL %s\n", r.Detail)
+			continue
+		}
 		fmt.Fprintf(stdout, "FAIL %s — fix: %s\n", r.Detail, r.Fix)
 	}
 	if failed > 0 {

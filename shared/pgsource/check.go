@@ -27,16 +27,17 @@ const standbyDelayFloor = 8 * time.Hour
 // Check connects with cfg and reports whether the server and the user are
 // ready for pg2s3: each result names what it found and, when failing, the
 // fix. tables are the (schema, table) pairs to be replicated; when empty,
-// every table discover would list is checked in one summary line. Secrets
-// of cfg never appear in the results.
-func Check(ctx context.Context, cfg *config.Config, tables [][2]string) []CheckResult {
+// every table discover would list is checked in one summary line. logTables
+// are those replicated LOG_BASED: checked for a row identity and the
+// publication. Secrets of cfg never appear in the results.
+func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]string) []CheckResult {
 	var out []CheckResult
 	add := func(name string, ok bool, detail, fix string) {
 		out = append(out, CheckResult{Name: name, OK: ok, Detail: redact(detail, cfg), Fix: redact(fix, cfg)})
 	}
 	conn, err := Connect(ctx, cfg)
 	if err != nil {
-		add("connect", false, err.Error(), "fix the connection settings named above")
+		add("connect", false, err.Error(), "") // the error says what to fix
 		return out
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
@@ -49,6 +50,7 @@ func Check(ctx context.Context, cfg *config.Config, tables [][2]string) []CheckR
 	c.walSenders()
 	c.replicationRole()
 	c.privileges(tables)
+	c.logTables(logTables)
 	c.standby()
 	c.plugins()
 	c.replicationConnection()

@@ -25,8 +25,12 @@ func (c *checker) plugins() {
 	for _, plugin := range want {
 		needed := plugin == c.cfg.LogicalPlugin
 		name := "plugin " + plugin
+		optional := ""
+		if !needed {
+			optional = fmt.Sprintf(" (not needed: logical_plugin = %s)", c.cfg.LogicalPlugin)
+		}
 		if !c.mayRepl || c.serverVersion < 100000 {
-			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)", plugin),
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)%s", plugin, optional),
 				"fix replication_privilege above, then rerun pg2s3 check")
 			continue
 		}
@@ -37,12 +41,10 @@ func (c *checker) plugins() {
 		case strings.Contains(err.Error(), "could not access file"):
 			fix := "install it: apt-get install postgresql-<version>-wal2json (RDS/Aurora ship it)"
 			detail := fmt.Sprintf("output plugin %s is not installed", plugin)
-			if !needed {
-				detail += fmt.Sprintf(" (not needed: logical_plugin = %s)", c.cfg.LogicalPlugin)
-			}
+			detail += optional
 			c.add(name, !needed, detail, fix)
 		default:
-			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s: %v", plugin, err),
+			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s: %v%s", plugin, err, optional),
 				"fix the checks above (wal_level, free slots, REPLICATION) and rerun; a long-running transaction also delays slot creation")
 		}
 	}

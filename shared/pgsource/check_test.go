@@ -17,7 +17,7 @@ func byName(results []CheckResult) map[string]CheckResult {
 func TestCheckSuperuserPasses(t *testing.T) {
 	cfg, _ := discoverDB(t, "check", `CREATE TABLE "Order Items" (id int PRIMARY KEY)`)
 	cfg.Password = "hunter2-secret" // trust auth ignores it; it must never be printed
-	results := Check(context.Background(), cfg, [][2]string{{"public", "Order Items"}, {"public", "missing"}})
+	results := Check(context.Background(), cfg, [][2]string{{"public", "Order Items"}, {"public", "missing"}}, nil)
 	got := byName(results)
 	for _, name := range []string{"connect", "server_version", "wal_level", "replication_slots", "max_wal_senders",
 		"replication_privilege", `select "public"."Order Items"`, "standby", "plugin pgoutput", "plugin wal2json", "replication_connection"} {
@@ -55,7 +55,7 @@ GRANT SELECT ON app.a TO check_plain;`)
 	user := *cfg
 	user.User = "check_plain"
 	user.FilterSchemas = []string{"app"}
-	got := byName(Check(context.Background(), &user, nil))
+	got := byName(Check(context.Background(), &user, nil, nil))
 	if r := got["replication_privilege"]; r.OK || !strings.Contains(r.Fix, `ALTER ROLE "check_plain" REPLICATION`) {
 		t.Errorf("replication_privilege: %+v", r)
 	}
@@ -76,11 +76,52 @@ func TestCheckConnectFailure(t *testing.T) {
 	bad := *cfg
 	bad.DBName = "no_such_db"
 	bad.Password = "s3cret-pw"
-	results := Check(context.Background(), &bad, nil)
+	results := Check(context.Background(), &bad, nil, nil)
 	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Detail, "database does not exist") {
 		t.Fatalf("results = %+v", results)
 	}
 	if strings.Contains(results[0].Detail, "s3cret") {
 		t.Error("password printed")
+	}
+}
+
+// TestCheckLogTables: check --catalog catches, before any drain, a keyless
+// table without REPLICA IDENTITY FULL, a view, and a publication the user
+// may not create or extend, each with the statement that fixes it.
+func TestCheckLogTables(t *testing.T) {
+	cfg, conn := discoverDB(t, "checklog", `
+CREATE TABLE keyed (id int PRIMARY KEY);
+CREATE TABLE keyless (at timestamptz, msg text);
+CREATE VIEW v AS SELECT * FROM keyed;
+DROP ROLE IF EXISTS check_repl;
+CREATE ROLE check_repl LOGIN REPLICATION;
+GRANT SELECT ON keyed, keyless, v TO check_repl;`)
+	user := *cfg
+	user.User, user.Publication = "check_repl", "pub_checklog"
+	logTables := [][2]string{{"public", "keyed"}, {"public", "keyless"}, {"public", "v"}}
+	got := byName(Check(context.Background(), &user, logTables, logTables))
+	if r := got[`log_based "public"."keyed"`]; !r.OK {
+		t.Errorf("keyed: %+v", r)
+	}
+	if r := got[`log_based "public"."keyless"`]; r.OK || !strings.Contains(r.Fix, `ALTER TABLE "public"."keyless" REPLICA IDENTITY FULL`) {
+		t.Errorf("keyless: %+v", r)
+	}
+	if r := got[`log_based "public"."v"`]; r.OK || !strings.Contains(r.Detail, "is a view") {
+		t.Errorf("view: %+v", r)
+	}
+	if r := got["publication"]; r.OK || !strings.Contains(r.Fix, `CREATE PUBLICATION "pub_checklog" FOR TABLE "public"."keyed", "public"."keyless", "public"."v"`) {
+		t.Errorf("missing publication: %+v", r)
+	}
+	if _, err := conn.Exec(context.Background(), `CREATE PUBLICATION pub_checklog FOR TABLE keyed`); err != nil {
+		t.Fatal(err)
+	}
+	two := logTables[:2]
+	if r := byName(Check(context.Background(), &user, two, two))["publication"]; r.OK || !strings.Contains(r.Fix, `ALTER PUBLICATION "pub_checklog" ADD TABLE "public"."keyless"`) {
+		t.Errorf("publication lacking a table: %+v", r)
+	}
+	super := *cfg
+	super.Publication = "pub_checklog"
+	if r := byName(Check(context.Background(), &super, two, two))["publication"]; !r.OK || !strings.Contains(r.Detail, "the first drain adds") {
+		t.Errorf("a superuser may extend it: %+v", r)
 	}
 }
