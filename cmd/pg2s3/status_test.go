@@ -38,7 +38,7 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 30) g;`)
 	if code != 0 {
 		t.Fatalf("status after a good run: %d\n%s%s", code, out, errOut)
 	}
-	for _, want := range []string{id("items"), "updated_at > ", id("events"), "copy done; log from ", id("gone"), "slot pg2s3_" + db, "retains ", "last drain: ", "status: ok"} {
+	for _, want := range []string{id("items"), "updated_at >= ", id("events"), "copy done; log from ", id("gone"), "slot pg2s3_" + db, "retains ", "last drain: ", "status: ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("status lacks %q:\n%s", want, out)
 		}

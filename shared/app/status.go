@@ -144,7 +144,8 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 		if hasSlotBM && slotBM.State.CommittedLSN != 0 {
 			st.Slot.CommittedLSN = pgsource.FormatLSN(slotBM.State.CommittedLSN)
 		}
-		st.Attention = append(st.Attention, a.slotAttention(st.Slot, logBased, hasSlotBM)...)
+		drained := hasSlotBM && slotBM.State.CommittedLSN != 0 // not after a slot reset
+		st.Attention = append(st.Attention, a.slotAttention(st.Slot, logBased, drained)...)
 	}
 	sort.Strings(st.Attention)
 	return st, nil
@@ -181,8 +182,8 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 }
 
 // slotAttention says what about the slot needs a person. drained says a
-// drain has committed before (a slot bookmark exists): a slot missing
-// before the first drain is not a problem, the drain creates it.
+// drain has committed a position before: a slot missing before the first
+// drain (or after a slot reset) is not a problem, the drain creates it.
 func (a *App) slotAttention(ss *SlotStatus, logBased, drained bool) []string {
 	var out []string
 	switch {
@@ -213,7 +214,7 @@ func describeBookmark(st bookmark.State) string {
 		if st.ReplicationKeyValue == nil {
 			return "no rows yet"
 		}
-		return fmt.Sprintf("%s > %s", st.ReplicationKey, *st.ReplicationKeyValue)
+		return fmt.Sprintf("%s >= %s", st.ReplicationKey, *st.ReplicationKeyValue)
 	case !st.CopyDone && len(st.LastKey) > 0:
 		return fmt.Sprintf("copying: after key (%s), up to (%s)", strings.Join(st.LastKey, ", "), strings.Join(st.UpperKey, ", "))
 	case !st.CopyDone:

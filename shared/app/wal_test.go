@@ -439,6 +439,11 @@ func TestSlotReset(t *testing.T) {
 	if err := p.app.ResetSlot(ctx, &out); err != nil || !strings.Contains(out.String(), "1 log-based streams") {
 		t.Fatalf("reset slot: %v %s", err, out.String())
 	}
+	// A slot reset on purpose is not a problem for status: the next drain
+	// creates the slot.
+	if st, err := p.app.Status(ctx, p.cat); err != nil || len(st.Attention) != 0 || st.Slot == nil || st.Slot.Exists {
+		t.Fatalf("status after a slot reset: %v %+v", err, st)
+	}
 	for i := range 3 {
 		if err := execSQL(dsn, fmt.Sprintf("UPDATE acct SET note = 'after %d' WHERE id %% 7 = %d; DELETE FROM acct WHERE id = %d", i, i, 100+i)); err != nil {
 			t.Fatal(err)

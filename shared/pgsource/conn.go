@@ -105,7 +105,7 @@ func ExplainConnectError(err error, c *config.Config) error {
 			return fmt.Errorf("connect to %s: database does not exist: check dbname (list databases with \\l in psql)", target)
 		case "28000":
 			if strings.Contains(pgErr.Message, "no encryption") && c.SSLMode == "disable" {
-				return fmt.Errorf("connect to %s: the server accepts only SSL connections from this address (pg_hba.conf hostssl): set sslmode to verify-full (or require)", target)
+				return fmt.Errorf("connect to %s: no pg_hba.conf line admits a connection without SSL from this address (only hostssl lines match it): if the server has ssl = on, set sslmode to verify-full (or require); if not, add a host line for this user and address above the others and reload", target)
 			}
 			if strings.Contains(pgErr.Message, "client certificate") {
 				return fmt.Errorf("connect to %s: the server requires a valid client certificate for this user: set sslcert and sslkey to a certificate signed by the server's ssl_ca_file whose common name is the user", target)

@@ -138,7 +138,7 @@ func TestSSLModes(t *testing.T) {
 		{"require with a root certificate verifies it", map[string]any{"sslmode": "require", "sslrootcert": otherCA.CAFile}, "not signed by a CA"},
 		{"verify-full with a wrong host name", map[string]any{"sslmode": "verify-full", "sslrootcert": s.certs.CAFile, "host": "127.0.0.2"},
 			`does not name host "127.0.0.2" (it names localhost, 127.0.0.1)`},
-		{"disable on a hostssl-only server", map[string]any{"sslmode": "disable"}, "accepts only SSL connections"},
+		{"disable on a hostssl-only server", map[string]any{"sslmode": "disable"}, "admits a connection without SSL"},
 		{"cert auth without a certificate", map[string]any{"sslmode": "verify-full", "sslrootcert": s.certs.CAFile, "user": "certuser"}, "requires a valid client certificate"},
 		{"client certificate of another CA", map[string]any{"sslmode": "require", "user": "certuser",
 			"sslcert": otherCA.ClientCertFile, "sslkey": otherCA.ClientKey}, "connect to 127.0.0.1"},
@@ -194,7 +194,7 @@ func TestSSLReplicationConnection(t *testing.T) {
 		t.Errorf("replication connection: ssl=%v backend_type=%s, want an encrypted walsender", ssl, kind)
 	}
 	_, err = ConnectReplication(ctx, s.cfg(t, map[string]any{"sslmode": "disable", "user": "repl"}))
-	if err == nil || !strings.Contains(err.Error(), "accepts only SSL") {
+	if err == nil || !strings.Contains(err.Error(), "admits a connection without SSL") {
 		t.Errorf("replication with sslmode disable: %v", err)
 	}
 }

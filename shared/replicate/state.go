@@ -30,7 +30,7 @@ func Reset(ctx context.Context, bms Bookmarks, stream string, known []string, no
 	}
 	if !found && cur.Rev == 0 {
 		sort.Strings(known)
-		return bookmark.State{}, fmt.Errorf("reset: unknown stream %q; known streams: %s", stream, strings.Join(known, ", "))
+		return bookmark.State{}, fmt.Errorf("unknown stream %q; known streams: %s", stream, strings.Join(known, ", "))
 	}
 	next := bookmark.Reset(cur.State, now)
 	next.UpdatedAt = now

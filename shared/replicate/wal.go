@@ -99,9 +99,9 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 		dr.stats[s.ID] = rep
 		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep}
 	}
-	slotRep.StartLSN = formatLSN(dr.st.CommittedLSN)
+	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
 	err = dr.run(ctx)
-	slotRep.EndLSN = formatLSN(dr.st.CommittedLSN)
+	slotRep.EndLSN = positionText(dr.st.CommittedLSN)
 	var out []report.Stream
 	for _, s := range d.Streams {
 		out = append(out, *dr.stats[s.ID])
@@ -345,4 +345,13 @@ func (dr *drainer) abort(err error) {
 
 func formatLSN(lsn uint64) string {
 	return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF) // PostgreSQL's pg_lsn form
+}
+
+// positionText prints a slot position for reports: empty before the first
+// committed one (a new or reset slot starts where the server puts it).
+func positionText(lsn uint64) string {
+	if lsn == 0 {
+		return ""
+	}
+	return formatLSN(lsn)
 }

@@ -90,8 +90,7 @@ func (r *Run) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  %-40s %-11s %10d %12d %7d  %s\n", s.Stream, s.Method, s.Rows, s.Bytes, s.Batches, state)
 	}
 	if sl := r.Slot; sl != nil {
-		fmt.Fprintf(w, "  slot %s (%s): %d changes in %d transactions, %s -> %s (fence %s), retained WAL %s, lag %.1fs\n",
-			sl.Name, sl.Plugin, sl.Changes, sl.Transactions, sl.StartLSN, sl.EndLSN, sl.FenceLSN, humanBytes(sl.RetainedBytes), sl.LagSeconds)
+		fmt.Fprintf(w, "  %s\n", strings.Join(slotParts(sl), ", "))
 	}
 	if r.ReportKey != "" {
 		fmt.Fprintf(w, "  report: %s\n", r.ReportKey)
