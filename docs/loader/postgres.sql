@@ -18,7 +18,11 @@
 --                  in every manifest's key_properties; empty for keyless
 --                  streams.
 --
--- Loading with psql, one object at a time (the csv options with control
+-- docs/loader/load-dir.sh does all of the loading below for a directory
+-- (a local sink, or a copy of the bucket's prefix), in one transaction:
+--   docs/loader/load-dir.sh ./pg2s3-out -d warehouse
+--
+-- Loading with psql by hand, one object at a time (the csv options with control
 -- characters as quote and delimiter read each line whole: JSON text never
 -- holds them unescaped):
 --   \copy pg2s3_rows_in (doc) FROM PROGRAM 'aws s3 cp s3://bucket/prefix/shop-public-orders/v1714560000000/0000000000.jsonl.gz - | gunzip' WITH (FORMAT csv, QUOTE E'\x01', DELIMITER E'\x02')

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -109,6 +110,14 @@ DELETE FROM log_t WHERE id = 22;`)
 		got, want := currentRows(t, loaderDSN, db+"-public-"+table, table), tableRows(t, dsn, table)
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s:\nloader %s\nsource %s", table, strings.Join(got, "\n       "), strings.Join(want, "\n       "))
+		}
+	}
+	// The script a user runs on a copy of the directory loads the same.
+	scriptDSN := loadDirScript(t, a.Cfg.Sink.Path)
+	for _, table := range []string{"full_t", "incr_t", "log_t"} {
+		id := db + "-public-" + table
+		if got, want := currentRows(t, scriptDSN, id, table), currentRows(t, loaderDSN, id, table); strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s loaded by load-dir.sh:\n%s\nloaded directly:\n%s", table, strings.Join(got, "\n"), strings.Join(want, "\n"))
 		}
 	}
 	// The cases the rule must handle were all in the input.
@@ -226,6 +235,28 @@ func loadSink(t *testing.T, a *app.App, keys map[string][]string) string {
 	}
 	if _, err := conn.CopyFrom(ctx, pgx.Identifier{"pg2s3_markers"}, []string{"doc"}, pgx.CopyFromRows(markers)); err != nil {
 		t.Fatal(err)
+	}
+	return dsn
+}
+
+// loadDirScript runs docs/loader/load-dir.sh on the output directory into
+// a new database holding the tables' definitions, and returns its DSN.
+func loadDirScript(t *testing.T, dir string) string {
+	t.Helper()
+	_, dsn, err := testPG.NewDatabase(context.Background(), "wh_script")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, dsn, loaderTables)
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := osexec.Command("bash", filepath.Join(root, "docs", "loader", "load-dir.sh"), dir, "-d", dsn)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(testPG.Bin("psql"))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "live_rows") {
+		t.Fatalf("load-dir.sh: %v\n%s", err, out)
 	}
 	return dsn
 }
