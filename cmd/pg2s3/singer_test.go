@@ -359,27 +359,11 @@ func (tg *target) table(stream string) map[string]map[string]any {
 // sourceRows reads a table in the output contract's JSON form, by id.
 func sourceRows(t *testing.T, dsn, table string) map[string]map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	rows, err := testenv.RowsByID(context.Background(), dsn, "SELECT * FROM "+pgx.Identifier{table}.Sanitize())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var doc string
-	if err := conn.QueryRow(ctx, "SELECT coalesce(json_agg(x), '[]')::text FROM "+pgx.Identifier{table}.Sanitize()+" x").Scan(&doc); err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.UseNumber()
-	var rows []map[string]any
-	if err := dec.Decode(&rows); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, r := range rows {
-		out[fmt.Sprint(r["id"])] = r
-	}
-	return out
+	return rows
 }
 
 func intOf(v any) int64 {

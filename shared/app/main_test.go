@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
@@ -192,25 +191,9 @@ func num(v any) int64 {
 // tableState reads the table as the output contract would encode it.
 func tableState(t *testing.T, dsn, sql string) map[string]map[string]any {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	rows, err := testenv.RowsByID(context.Background(), dsn, sql)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	var doc string
-	if err := conn.QueryRow(ctx, "SELECT coalesce(json_agg(x), '[]')::text FROM ("+sql+") x").Scan(&doc); err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.UseNumber()
-	var rows []map[string]any
-	if err := dec.Decode(&rows); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for _, r := range rows {
-		out[fmt.Sprint(r["id"])] = r
-	}
-	return out
+	return rows
 }

@@ -2,7 +2,9 @@ package testenv
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
@@ -35,4 +37,30 @@ func Exec(ctx context.Context, dsn string, sql string) error {
 	defer conn.Close(ctx)
 	_, err = conn.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
 	return err
+}
+
+// RowsByID runs query on dsn and returns its rows as PostgreSQL's JSON
+// encodes them (numbers as json.Number), keyed by the text of column "id":
+// what a test compares replicated rows with.
+func RowsByID(ctx context.Context, dsn, query string) (map[string]map[string]any, error) {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(ctx)
+	var doc string
+	if err := conn.QueryRow(ctx, "SELECT coalesce(json_agg(x), '[]')::text FROM ("+query+") x").Scan(&doc); err != nil {
+		return nil, fmt.Errorf("read %s: %w", query, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var rows []map[string]any
+	if err := dec.Decode(&rows); err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]any{}
+	for _, r := range rows {
+		out[fmt.Sprint(r["id"])] = r
+	}
+	return out, nil
 }
