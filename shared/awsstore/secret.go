@@ -21,6 +21,14 @@ type DatabaseSecret struct {
 	Password string          `json:"password"`
 	DBName   string          `json:"dbname"`
 	Engine   string          `json:"engine,omitempty"`
+
+	// Optional secrets beyond the RDS shape, each in the config's own
+	// form: the bastion tunnel (ssh_tunnel: host, port, user, private_key
+	// or password, passphrase, host_key) and SSL material (inline PEM).
+	SSHTunnel   json.RawMessage `json:"ssh_tunnel,omitempty"`
+	SSLRootCert string          `json:"sslrootcert,omitempty"`
+	SSLCert     string          `json:"sslcert,omitempty"`
+	SSLKey      string          `json:"sslkey,omitempty"`
 }
 
 // GetDatabaseSecret reads the secret arn (or name). region and endpoint

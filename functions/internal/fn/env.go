@@ -72,7 +72,8 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 }
 
 // Config builds the pipeline config: stores from the environment, the
-// connection from the secret. The password never leaves the config.
+// connection from the secret (with an SSH tunnel and SSL client
+// certificates when the secret holds them). Secrets never leave the config.
 func (e Env) Config(ctx context.Context) (*config.Config, error) {
 	sec, err := awsstore.GetDatabaseSecret(ctx, e.SecretARN, e.Region, e.SecretsEndpoint)
 	if err != nil {
@@ -94,6 +95,12 @@ func (e Env) Config(ctx context.Context) (*config.Config, error) {
 			m[k] = v
 		}
 	}
+	if len(sec.SSHTunnel) > 0 && string(sec.SSHTunnel) != "null" {
+		m["ssh_tunnel"] = sec.SSHTunnel
+	}
+	set("sslrootcert", sec.SSLRootCert)
+	set("sslcert", sec.SSLCert)
+	set("sslkey", sec.SSLKey)
 	set("sslmode", e.SSLMode)
 	set("slot_name", e.Slot)
 	set("logical_plugin", e.Plugin)

@@ -87,6 +87,44 @@ func TestConfigFromSecret(t *testing.T) {
 	}
 }
 
+// TestConfigFromSecretWithTunnel: a secret may also hold the bastion
+// tunnel and SSL client material; they reach the config, and a broken
+// tunnel entry is named without showing its key.
+func TestConfigFromSecretWithTunnel(t *testing.T) {
+	const arn, bad = "arn:aws:secretsmanager:us-east-1:1:secret:tunnel", "arn:aws:secretsmanager:us-east-1:1:secret:badtunnel"
+	srv, err := testenv.StartSecrets(map[string]string{
+		arn: `{"host": "db.internal", "port": 5432, "username": "repl", "password": "pw", "dbname": "shop",
+			"ssh_tunnel": {"host": "bastion.example.com", "user": "ec2-user", "private_key": "-----BEGIN OPENSSH PRIVATE KEY-----\nc2VjcmV0LWtleQ==\n-----END OPENSSH PRIVATE KEY-----", "host_key": "bastion.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIE"},
+			"sslrootcert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----", "sslcert": "cert-pem", "sslkey": "key-pem"}`,
+		bad: `{"host": "db.internal", "username": "repl", "password": "pw", "dbname": "shop", "ssh_tunnel": {"host": "b", "private_key": "c2VjcmV0LWtleQ==", "prot": 22}}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+	e, err := ReadEnv(env(map[string]string{"PG2S3_SECRET_ARN": arn, "PG2S3_BUCKET": "b", "PG2S3_TABLE": "t",
+		"PG2S3_SECRETS_ENDPOINT": srv.Endpoint(), "AWS_REGION": "us-east-1"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := e.Config(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun := cfg.SSHTunnel
+	if tun == nil || tun.Host != "bastion.example.com" || tun.Port != 22 || tun.User != "ec2-user" || !strings.Contains(tun.PrivateKey, "c2VjcmV0LWtleQ==") ||
+		!strings.HasPrefix(tun.HostKey, "bastion.example.com ssh-ed25519") || !strings.Contains(cfg.SSLRootCert, "BEGIN CERTIFICATE") || cfg.SSLCert != "cert-pem" || cfg.SSLKey != "key-pem" {
+		t.Fatalf("tunnel and SSL from the secret: %+v %+v", tun, cfg)
+	}
+	e.SecretARN = bad
+	_, err = e.Config(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "prot") || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Fatalf("a misspelled tunnel key: %v", err)
+	}
+}
+
 func TestDecodeIsStrict(t *testing.T) {
 	var ev ResetEvent
 	if err := Decode([]byte(`{"stram": "x"}`), &ev); err == nil || !strings.Contains(err.Error(), "stram") {
