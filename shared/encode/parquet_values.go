@@ -1,0 +1,274 @@
+package encode
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"math/big"
+	"strconv"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/pg2s3/pg2s3/shared/warehouse"
+)
+
+// Conversion of the JSON contract's values to Parquet values.
+
+// value converts the raw JSON value of column c; null is the zero Value.
+func (p *ParquetLines) value(c *pqColumn, raw []byte) (parquet.Value, error) {
+	if string(raw) == "null" {
+		return parquet.Value{}, nil
+	}
+	switch c.typ.Logical {
+	case warehouse.Int64:
+		n, err := parseInt64(raw)
+		if err != nil {
+			return parquet.Value{}, err
+		}
+		return parquet.Int64Value(n), nil
+	case warehouse.Double:
+		f, err := parseDouble(raw)
+		if err != nil {
+			return parquet.Value{}, err
+		}
+		return parquet.DoubleValue(f), nil
+	case warehouse.Decimal:
+		return decimalValue(raw, c)
+	case warehouse.Bool:
+		switch string(raw) {
+		case "true":
+			return parquet.BooleanValue(true), nil
+		case "false":
+			return parquet.BooleanValue(false), nil
+		}
+		return parquet.Value{}, fmt.Errorf("%.40s is not a boolean", raw)
+	case warehouse.Timestamp:
+		us, err := parseInstant(raw)
+		if err != nil {
+			return parquet.Value{}, err
+		}
+		return parquet.Int64Value(us), nil
+	case warehouse.JSON:
+		return p.text(raw), nil
+	}
+	if raw[0] != '"' { // a number kept as text
+		return p.text(raw), nil
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return p.text(raw[1 : len(raw)-1]), nil
+	}
+	start := len(p.arena)
+	var err error
+	if p.arena, err = appendUnquoted(p.arena, raw); err != nil {
+		return parquet.Value{}, err
+	}
+	return parquet.ByteArrayValue(p.arena[start:]), nil
+}
+
+// text returns a BYTE_ARRAY value of a copy of b in the arena.
+func (p *ParquetLines) text(b []byte) parquet.Value {
+	start := len(p.arena)
+	p.arena = append(p.arena, b...)
+	return parquet.ByteArrayValue(p.arena[start:])
+}
+
+func parseInt64(raw []byte) (int64, error) {
+	n, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%.40s is not a 64-bit integer", raw)
+	}
+	return n, nil
+}
+
+// parseDouble reads a float, NaN and the infinities being JSON strings.
+func parseDouble(raw []byte) (float64, error) {
+	switch string(raw) {
+	case `"NaN"`:
+		return math.NaN(), nil
+	case `"Infinity"`:
+		return math.Inf(1), nil
+	case `"-Infinity"`:
+		return math.Inf(-1), nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%.40s is not a number", raw)
+	}
+	return f, nil
+}
+
+// parseInstant reads a JSON string of an RFC 3339 instant as microseconds
+// since the epoch.
+func parseInstant(raw []byte) (int64, error) {
+	if us, ok := parseContractInstant(raw); ok {
+		return us, nil
+	}
+	if len(raw) < 2 || raw[0] != '"' {
+		return 0, fmt.Errorf("%.40s is not a timestamp string", raw)
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(raw[1:len(raw)-1]))
+	if err != nil {
+		return 0, fmt.Errorf("%.40s is not an RFC 3339 timestamp", raw)
+	}
+	return t.UnixMicro(), nil
+}
+
+// parseContractInstant reads the contract's own form
+// "2006-01-02T15:04:05.000000Z" without time.Parse.
+func parseContractInstant(raw []byte) (int64, bool) {
+	const layout = `"0000-00-00T00:00:00.000000Z"`
+	if len(raw) != len(layout) {
+		return 0, false
+	}
+	num := func(from, to int) (int, bool) {
+		n := 0
+		for _, c := range raw[from:to] {
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	for i := range len(layout) {
+		if layout[i] != '0' && layout[i] != raw[i] {
+			return 0, false
+		}
+	}
+	year, ok1 := num(1, 5)
+	month, ok2 := num(6, 8)
+	day, ok3 := num(9, 11)
+	hour, ok4 := num(12, 14)
+	minute, ok5 := num(15, 17)
+	sec, ok6 := num(18, 20)
+	micro, ok7 := num(21, 27)
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return 0, false
+	}
+	if day > daysIn(year, month) {
+		return 0, false
+	}
+	secs := (daysFromCivil(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
+	return secs*1_000_000 + int64(micro), true
+}
+
+// daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
+// date (Howard Hinnant's algorithm).
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y / 400 // y >= 0 here: years 0001-9999
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// decimalValue converts a JSON number to column c's DECIMAL: the unscaled
+// integer in INT32, INT64 or big-endian two's complement bytes. NaN (and
+// the infinities) have no DECIMAL form: null.
+func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
+	if raw[0] == '"' {
+		switch string(raw) {
+		case `"NaN"`, `"Infinity"`, `"-Infinity"`:
+			return parquet.Value{}, nil
+		}
+		return parquet.Value{}, fmt.Errorf("%.40s is not a number", raw)
+	}
+	neg, digits, err := unscaledDigits(raw, c.typ.Scale)
+	if err != nil {
+		return parquet.Value{}, err
+	}
+	if len(digits) > c.typ.Precision {
+		return parquet.Value{}, fmt.Errorf("%.60s has more than the %d digits of decimal(%d,%d)", raw, c.typ.Precision, c.typ.Precision, c.typ.Scale)
+	}
+	if c.width == 0 {
+		n := int64(0)
+		for _, d := range digits {
+			n = n*10 + int64(d-'0') // at most 18 digits: no overflow
+		}
+		if neg {
+			n = -n
+		}
+		if c.typ.Precision <= 9 {
+			return parquet.Int32Value(int32(n)), nil
+		}
+		return parquet.Int64Value(n), nil
+	}
+	n, _ := new(big.Int).SetString(string(digits), 10)
+	if len(digits) == 0 {
+		n.SetInt64(0)
+	}
+	if neg {
+		n.Sub(new(big.Int).Lsh(big.NewInt(1), uint(8*c.width)), n) // two's complement
+	}
+	return parquet.FixedLenByteArrayValue(n.FillBytes(make([]byte, c.width))), nil
+}
+
+// unscaledDigits returns a JSON number's sign and the digits of its value
+// times 10^scale (no leading zeros; empty for zero). A number with more
+// fractional digits than scale is an error unless they are zeros.
+func unscaledDigits(raw []byte, scale int) (neg bool, digits []byte, err error) {
+	bad := func() (bool, []byte, error) { return false, nil, fmt.Errorf("%.60s is not a decimal number", raw) }
+	if !isNumber(raw) {
+		return bad()
+	}
+	s := raw
+	if s[0] == '-' {
+		neg, s = true, s[1:]
+	}
+	mant, exp := s, 0
+	if e := bytes.IndexAny(s, "eE"); e >= 0 {
+		mant = s[:e]
+		x, err := strconv.Atoi(string(s[e+1:]))
+		if err != nil || x > 1000 || x < -1000 {
+			return bad()
+		}
+		exp = x
+	}
+	intPart, frac := mant, []byte(nil)
+	if dot := bytes.IndexByte(mant, '.'); dot >= 0 {
+		intPart, frac = mant[:dot], mant[dot+1:]
+	}
+	all := make([]byte, 0, len(intPart)+len(frac)+scale)
+	all = append(append(all, intPart...), frac...)
+	shift := scale + exp - len(frac) // the power of ten still to apply
+	if shift >= 0 {
+		for range shift {
+			all = append(all, '0')
+		}
+	} else {
+		cut := len(all) + shift
+		if cut < 0 {
+			cut = 0
+		}
+		for _, d := range all[cut:] {
+			if d != '0' {
+				return false, nil, fmt.Errorf("%.60s has more than %d fractional digits", raw, scale)
+			}
+		}
+		all = all[:cut]
+	}
+	for len(all) > 0 && all[0] == '0' {
+		all = all[1:]
+	}
+	if len(all) == 0 {
+		neg = false
+	}
+	return neg, all, nil
+}
