@@ -163,9 +163,9 @@ func (c *checker) slot() {
 		c.failed("slot", "read slot "+c.cfg.SlotName, err)
 		return
 	}
-	detail := fmt.Sprintf("slot %s: plugin %s, %s, confirmed_flush_lsn %s, holds %d bytes of WAL (wal_status %s)",
+	detail := fmt.Sprintf("slot %s: plugin %s, %s, confirmed_flush_lsn %s, holds %.1f MiB of WAL (wal_status %s)",
 		info.Name, info.Plugin, map[bool]string{true: fmt.Sprintf("active (pid %d)", info.ActivePID), false: "inactive"}[info.Active],
-		FormatLSN(info.ConfirmedFlushLSN), info.RetainedBytes, info.WALStatus)
+		FormatLSN(info.ConfirmedFlushLSN), float64(info.RetainedBytes)/(1<<20), info.WALStatus)
 	switch {
 	case info.Plugin != c.cfg.LogicalPlugin:
 		c.add("slot", false, detail, fmt.Sprintf("the config asks for %s: set logical_plugin to %s, or choose another slot_name, or pg2s3 reset --slot --confirm", c.cfg.LogicalPlugin, info.Plugin))

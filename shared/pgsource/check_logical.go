@@ -31,7 +31,7 @@ func (c *checker) plugins() {
 		}
 		if !c.mayRepl || c.serverVersion < 100000 {
 			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)%s", plugin, optional),
-				"fix replication_privilege above, then rerun pg2s3 check")
+				"give the user REPLICATION (see above), then rerun pg2s3 check")
 			continue
 		}
 		err := c.tryPlugin(plugin)
@@ -79,8 +79,7 @@ func (c *checker) replicationConnection() {
 	defer cancel()
 	rc, err := ConnectReplication(ctx, c.cfg)
 	if err != nil {
-		c.add("replication_connection", false, "replication connection refused: "+err.Error(),
-			fmt.Sprintf("add `host replication %s <pg2s3 address>/32 scram-sha-256` to pg_hba.conf and reload (RDS: rds.logical_replication = 1 and rds_replication)", c.cfg.User))
+		c.add("replication_connection", false, "replication connection refused: "+err.Error(), "") // the error says what to fix
 		return
 	}
 	defer rc.Close(context.WithoutCancel(ctx))
@@ -90,7 +89,7 @@ func (c *checker) replicationConnection() {
 			err = errors.New("no result")
 		}
 		c.add("replication_connection", false, "IDENTIFY_SYSTEM on a replication connection failed: "+err.Error(),
-			"grant the user REPLICATION and allow replication connections in pg_hba.conf")
+			"grant the user REPLICATION (RDS: rds_replication) and check max_wal_senders")
 		return
 	}
 	row := res[0].Rows[0]

@@ -69,6 +69,11 @@ GRANT SELECT ON app.a TO check_plain;`)
 	if r := got["connect"]; !r.OK {
 		t.Errorf("connect: %+v", r)
 	}
+	// The walsender refuses a user without REPLICATION: the fix is the
+	// privilege, not CONNECT or pg_hba.
+	if r := got["replication_connection"]; r.OK || !strings.Contains(r.Detail, `ALTER ROLE "check_plain" REPLICATION`) || strings.Contains(r.Detail, "GRANT CONNECT") {
+		t.Errorf("replication_connection: %+v", r)
+	}
 }
 
 func TestCheckConnectFailure(t *testing.T) {
@@ -82,6 +87,11 @@ func TestCheckConnectFailure(t *testing.T) {
 	}
 	if strings.Contains(results[0].Detail, "s3cret") {
 		t.Error("password printed")
+	}
+	nobody := *cfg
+	nobody.User = "no_such_role"
+	if r := Check(context.Background(), &nobody, nil, nil); len(r) != 1 || !strings.Contains(r[0].Detail, "create the role") || strings.Contains(r[0].Detail, "pg_hba") {
+		t.Fatalf("a role that does not exist: %+v", r)
 	}
 }
 

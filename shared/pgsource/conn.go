@@ -110,11 +110,14 @@ func ExplainConnectError(err error, c *config.Config) error {
 			if strings.Contains(pgErr.Message, "client certificate") {
 				return fmt.Errorf("connect to %s: the server requires a valid client certificate for this user: set sslcert and sslkey to a certificate signed by the server's ssl_ca_file whose common name is the user", target)
 			}
-			if strings.Contains(pgErr.Message, "replication") {
-				return fmt.Errorf("connect to %s: pg_hba.conf has no replication rule for this user and address: add `host replication %s <address>/32 md5` and reload", target, c.User)
+			if strings.Contains(pgErr.Message, "does not exist") {
+				return fmt.Errorf("connect to %s: %s: create the role (README, step 1: CREATE ROLE ... LOGIN) or fix user", target, pgErr.Message)
 			}
-			return fmt.Errorf("connect to %s: no pg_hba.conf entry allows this user from this address (%s): add a host rule and reload", target, pgErr.Message)
+			return fmt.Errorf("connect to %s: no pg_hba.conf entry allows this user from this address (%s): add a line for this database, user and address above broader ones (logical replication connections match the database line too) and reload", target, pgErr.Message)
 		case "42501":
+			if strings.Contains(pgErr.Message, "replication role") {
+				return fmt.Errorf("connect to %s: %s: run ALTER ROLE %s REPLICATION as a superuser (RDS/Aurora: GRANT rds_replication TO %[3]s)", target, pgErr.Message, pgx.Identifier{c.User}.Sanitize())
+			}
 			return fmt.Errorf("connect to %s: permission denied (%s): GRANT CONNECT ON DATABASE to the user", target, pgErr.Message)
 		case "53300":
 			return fmt.Errorf("connect to %s: too many connections: raise max_connections or max_wal_senders", target)
