@@ -96,7 +96,11 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 
 			sql = "ALTER PUBLICATION " + pub + " ADD TABLE " + tableList(missing)
 			what = "lacks " + tableList(missing)
 		}
+		who := "as a user who owns the tables, or a superuser,"
+		if exists {
+			who = "as the publication's owner (who must also own the tables) or a superuser,"
+		}
 		c.add("publication", false, fmt.Sprintf("publication %s %s, and user %s may not change it (it must own the tables and the publication)", name, what, c.cfg.User),
-			fmt.Sprintf("as an owner of the tables or a superuser, in database %s: %s; (or a FOR ALL TABLES publication with publish_all_tables, or logical_plugin wal2json)", c.cfg.DBName, strings.TrimSpace(sql)))
+			fmt.Sprintf("%s in database %s: %s; (or a FOR ALL TABLES publication with publish_all_tables, or logical_plugin wal2json)", who, c.cfg.DBName, strings.TrimSpace(sql)))
 	}
 }

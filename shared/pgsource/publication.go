@@ -51,7 +51,33 @@ func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all boo
 	if len(want) == 0 {
 		sql = "ALTER PUBLICATION " + pub + " DROP TABLE " + tableList(have)
 	}
-	return execPublication(ctx, conn, name, all, sql)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		missing := missingTables(have, want)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" && len(missing) == 0 {
+			return nil // only deselected tables stay published: harmless, the drain skips them
+		}
+		if len(missing) > 0 {
+			sql = "ALTER PUBLICATION " + pub + " ADD TABLE " + tableList(missing) // what the user must ask for
+		}
+		return explainPublicationError(err, name, all, sql)
+	}
+	return nil
+}
+
+// missingTables returns the tables of want that have lacks.
+func missingTables(have, want [][2]string) [][2]string {
+	in := map[[2]string]bool{}
+	for _, t := range have {
+		in[t] = true
+	}
+	var out [][2]string
+	for _, t := range want {
+		if !in[t] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // PublicationTables lists the tables a publication publishes, sorted.
@@ -124,9 +150,12 @@ func execPublication(ctx context.Context, conn *pgx.Conn, name string, all bool,
 func explainPublicationError(err error, name string, all bool, sql string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
-		who := "an owner of the tables (or a superuser)"
-		if all {
+		who := "the publication's owner (who must also own the tables it adds) or a superuser"
+		switch {
+		case all:
 			who = "a superuser (RDS: rds_superuser)"
+		case strings.HasPrefix(sql, "CREATE"):
+			who = "a user who owns the tables, or a superuser,"
 		}
 		return fmt.Errorf("publication %s: %w (%s): ask %s to run `%s;` (publish_all_tables with a FOR ALL TABLES publication created once avoids this for new tables), or use logical_plugin wal2json",
 			name, ErrPublicationPrivilege, pgErr.Message, who, sql)
