@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/pg2s3/pg2s3/shared/pgsource"
@@ -66,10 +67,11 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "pg2s3 %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
+			fmt.Fprintf(stderr, "pg2s3 %s: %s\n", args[0], strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
 			return 2
 		}
+		fmt.Fprintf(stderr, "pg2s3 %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0

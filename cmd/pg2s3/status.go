@@ -115,7 +115,11 @@ func writeStatus(w io.Writer, st *app.Status) {
 		if sl.LastDrain.IsZero() {
 			fmt.Fprintln(w, "  last drain: never")
 		} else {
-			fmt.Fprintf(w, "  last drain: %s, lag %.1fs\n", ago(now, sl.LastDrain), sl.LastLagSeconds)
+			failed := ""
+			if sl.LastDrainFailed {
+				failed = " (failed: see the attention list)"
+			}
+			fmt.Fprintf(w, "  last drain: %s%s, lag %.1fs\n", ago(now, sl.LastDrain), failed, sl.LastLagSeconds)
 		}
 	}
 	fmt.Fprintln(w)

@@ -40,6 +40,7 @@ script=$(mktemp)
 trap 'rm -f "$script"' EXIT
 {
 	echo '\set ON_ERROR_STOP on'
+	echo 'SET client_min_messages = warning;'
 	echo "\\i $(sql "$here/postgres.sql")"
 	echo 'BEGIN;'
 	echo 'CREATE TEMP TABLE pg2s3_load (doc jsonb) ON COMMIT DROP;'

@@ -61,8 +61,9 @@ type SlotStatus struct {
 	CommittedLSN  string `json:"committed_lsn,omitempty"`
 	// The newest drain: when, and how far its last change lagged the
 	// server's clock.
-	LastDrain      time.Time `json:"last_drain,omitzero"`
-	LastLagSeconds float64   `json:"last_lag_seconds"`
+	LastDrain       time.Time `json:"last_drain,omitzero"`
+	LastLagSeconds  float64   `json:"last_lag_seconds"`
+	LastDrainFailed bool      `json:"last_drain_failed,omitempty"`
 	// Error is why the server could not be asked (the rest is from the
 	// stores).
 	Error string `json:"error,omitempty"`
@@ -157,7 +158,7 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 	ss := &SlotStatus{Name: a.Cfg.SlotName, Plugin: a.Cfg.LogicalPlugin}
 	for _, run := range runs {
 		if run.Kind == "wal" && run.Slot != nil {
-			ss.LastDrain, ss.LastLagSeconds = run.StartedAt, run.Slot.LagSeconds
+			ss.LastDrain, ss.LastLagSeconds, ss.LastDrainFailed = run.StartedAt, run.Slot.LagSeconds, run.Failed()
 		}
 	}
 	conn, err := pgsource.Connect(ctx, a.Cfg)

@@ -37,7 +37,8 @@ func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]strin
 	}
 	conn, err := Connect(ctx, cfg)
 	if err != nil {
-		add("connect", false, err.Error(), "") // the error says what to fix
+		problem, fix := splitFix(err)
+		add("connect", false, problem, fix)
 		return out
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
@@ -55,6 +56,16 @@ func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]strin
 	c.plugins()
 	c.replicationConnection()
 	return out
+}
+
+// splitFix returns an explained failure's problem and fix (an unexplained
+// one has no fix).
+func splitFix(err error) (string, string) {
+	var fe *FixError
+	if errors.As(err, &fe) {
+		return fe.Problem, fe.Fix
+	}
+	return err.Error(), ""
 }
 
 type checker struct {

@@ -79,7 +79,8 @@ func (c *checker) replicationConnection() {
 	defer cancel()
 	rc, err := ConnectReplication(ctx, c.cfg)
 	if err != nil {
-		c.add("replication_connection", false, "replication connection refused: "+err.Error(), "") // the error says what to fix
+		problem, fix := splitFix(err)
+		c.add("replication_connection", false, "replication connection refused: "+problem, fix)
 		return
 	}
 	defer rc.Close(context.WithoutCancel(ctx))

@@ -83,6 +83,12 @@ func ConnectReplication(ctx context.Context, c *config.Config) (*pgconn.PgConn, 
 	return conn, nil
 }
 
+// FixError is a failure explained for people: what happened, and what to
+// do about it. Its text is "<problem>: <fix>".
+type FixError struct{ Problem, Fix string }
+
+func (e *FixError) Error() string { return e.Problem + ": " + e.Fix }
+
 // ExplainConnectError turns a connection failure into one line that names
 // the problem and the fix, without the password.
 func ExplainConnectError(err error, c *config.Config) error {
@@ -100,27 +106,27 @@ func ExplainConnectError(err error, c *config.Config) error {
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
 		case "28P01":
-			return fmt.Errorf("connect to %s: password authentication failed: check user and password", target)
+			return &FixError{Problem: fmt.Sprintf("connect to %s: password authentication failed", target), Fix: "check user and password"}
 		case "3D000":
-			return fmt.Errorf("connect to %s: database does not exist: check dbname (list databases with \\l in psql)", target)
+			return &FixError{Problem: fmt.Sprintf("connect to %s: database does not exist", target), Fix: "check dbname (list databases with \\l in psql)"}
 		case "28000":
 			if strings.Contains(pgErr.Message, "no encryption") && c.SSLMode == "disable" {
-				return fmt.Errorf("connect to %s: no pg_hba.conf line admits a connection without SSL from this address (only hostssl lines match it): if the server has ssl = on, set sslmode to verify-full (or require); if not, add a host line for this user and address above the others and reload", target)
+				return &FixError{Problem: fmt.Sprintf("connect to %s: no pg_hba.conf line admits a connection without SSL from this address (only hostssl lines match it)", target), Fix: "if the server has ssl = on, set sslmode to verify-full (or require); if not, add a host line for this user and address above the others and reload"}
 			}
 			if strings.Contains(pgErr.Message, "client certificate") {
-				return fmt.Errorf("connect to %s: the server requires a valid client certificate for this user: set sslcert and sslkey to a certificate signed by the server's ssl_ca_file whose common name is the user", target)
+				return &FixError{Problem: fmt.Sprintf("connect to %s: the server requires a valid client certificate for this user", target), Fix: "set sslcert and sslkey to a certificate signed by the server's ssl_ca_file whose common name is the user"}
 			}
 			if strings.Contains(pgErr.Message, "does not exist") {
-				return fmt.Errorf("connect to %s: %s: create the role (README, step 1: CREATE ROLE ... LOGIN) or fix user", target, pgErr.Message)
+				return &FixError{Problem: fmt.Sprintf("connect to %s: %s", target, pgErr.Message), Fix: "create the role (README, step 1: CREATE ROLE ... LOGIN) or fix user"}
 			}
-			return fmt.Errorf("connect to %s: no pg_hba.conf entry allows this user from this address (%s): add a line for this database, user and address above broader ones (logical replication connections match the database line too) and reload", target, pgErr.Message)
+			return &FixError{Problem: fmt.Sprintf("connect to %s: no pg_hba.conf entry allows this user from this address (%s)", target, pgErr.Message), Fix: "add a line for this database, user and address above broader ones (logical replication connections match the database line too) and reload"}
 		case "42501":
 			if strings.Contains(pgErr.Message, "replication role") {
-				return fmt.Errorf("connect to %s: %s: run ALTER ROLE %s REPLICATION as a superuser (RDS/Aurora: GRANT rds_replication TO %[3]s)", target, pgErr.Message, pgx.Identifier{c.User}.Sanitize())
+				return &FixError{Problem: fmt.Sprintf("connect to %s: %s", target, pgErr.Message), Fix: fmt.Sprintf("run ALTER ROLE %s REPLICATION as a superuser (RDS/Aurora: GRANT rds_replication TO %[1]s)", pgx.Identifier{c.User}.Sanitize())}
 			}
-			return fmt.Errorf("connect to %s: permission denied (%s): GRANT CONNECT ON DATABASE to the user", target, pgErr.Message)
+			return &FixError{Problem: fmt.Sprintf("connect to %s: permission denied (%s)", target, pgErr.Message), Fix: "GRANT CONNECT ON DATABASE to the user"}
 		case "53300":
-			return fmt.Errorf("connect to %s: too many connections: raise max_connections or max_wal_senders", target)
+			return &FixError{Problem: fmt.Sprintf("connect to %s: too many connections", target), Fix: "raise max_connections or max_wal_senders"}
 		}
 		return fmt.Errorf("connect to %s: %s (SQLSTATE %s)", target, redact(pgErr.Message, c), pgErr.Code)
 	}
@@ -128,13 +134,13 @@ func ExplainConnectError(err error, c *config.Config) error {
 	msg := redact(err.Error(), c)
 	switch {
 	case errors.As(err, &netErr) && strings.Contains(msg, "connection refused"):
-		return fmt.Errorf("connect to %s: connection refused: check host and port, and that the server listens there", target)
+		return &FixError{Problem: fmt.Sprintf("connect to %s: connection refused", target), Fix: "check host and port, and that the server listens there"}
 	case strings.Contains(msg, "no such host"):
-		return fmt.Errorf("connect to %s: unknown host %q: check host", target, c.Host)
+		return &FixError{Problem: fmt.Sprintf("connect to %s: unknown host %q", target, c.Host), Fix: "check host"}
 	case strings.Contains(msg, "timeout") || errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("connect to %s: timed out: check host, port and firewall or security group rules", target)
+		return &FixError{Problem: fmt.Sprintf("connect to %s: timed out", target), Fix: "check host, port and firewall or security group rules"}
 	case strings.Contains(msg, "server refused TLS") || strings.Contains(msg, "SSL is not enabled"):
-		return fmt.Errorf("connect to %s: the server does not accept SSL: set sslmode to disable or prefer, or enable ssl on the server", target)
+		return &FixError{Problem: fmt.Sprintf("connect to %s: the server does not accept SSL", target), Fix: "set sslmode to disable or prefer, or enable ssl on the server"}
 	}
 	return fmt.Errorf("connect to %s: %s", target, msg)
 }

@@ -14,10 +14,11 @@ import (
 // in the order singer-python writes them. Values are encoded without
 // HTML escaping and numbers keep their text (json.Number).
 type writer struct {
-	out *bufio.Writer
-	buf bytes.Buffer
-	enc *json.Encoder // encodes into buf
-	n   Counts
+	out       *bufio.Writer
+	buf       bytes.Buffer
+	enc       *json.Encoder // encodes into buf
+	n         Counts
+	lastState []byte // the last STATE line, not repeated
 }
 
 // Counts are the messages a replay wrote, by type.
@@ -108,13 +109,19 @@ func (w *writer) activate(stream string, version int64) error {
 	return w.line()
 }
 
-// state writes {"type":"STATE","value":{"currently_syncing","bookmarks"}}.
+// state writes {"type":"STATE","value":{"currently_syncing","bookmarks"}},
+// unless it would repeat the last STATE word for word.
 func (w *writer) state(st *replicate.SingerState) error {
 	w.buf.WriteString(`{"type":"STATE","value":`)
 	if err := w.value(st); err != nil {
 		return err
 	}
 	w.buf.WriteByte('}')
+	if bytes.Equal(w.buf.Bytes(), w.lastState) {
+		w.buf.Reset()
+		return nil
+	}
+	w.lastState = append(w.lastState[:0], w.buf.Bytes()...)
 	w.n.States++
 	return w.line()
 }
