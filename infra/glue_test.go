@@ -76,7 +76,7 @@ func TestGlueTables(t *testing.T) {
 	versions := tableInput(t, f, "shop_eu_versions")
 	vsd := versions["StorageDescriptor"].(map[string]any)
 	if vsd["SerdeInfo"].(map[string]any)["SerializationLibrary"] != "org.openx.data.jsonserde.JsonSerDe" ||
-		!strings.Contains(fmt.Sprint(vsd["Location"]), "/raw/shop/_versions/") {
+		!strings.Contains(fmt.Sprint(vsd["Location"]), "/raw/shop/versions/") {
 		t.Errorf("shop versions table: %v", vsd)
 	}
 	tableInput(t, f, "crm_versions")

@@ -29,7 +29,7 @@ CREATE TABLE "Audit Log" (at timestamptz, msg text);`)
 		"-- pg2s3: Athena DDL for pipeline " + db + " (jsonl objects at s3://lake/pg2s3/shop/)",
 		"\nCREATE DATABASE IF NOT EXISTS `analytics`;\n",
 		"\nCREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`" + db + "_versions` (\n",
-		"LOCATION 's3://lake/pg2s3/shop/_versions/'",
+		"LOCATION 's3://lake/pg2s3/shop/versions/'",
 		"\nCREATE EXTERNAL TABLE IF NOT EXISTS `analytics`.`" + orders + "` (\n  `id` bigint,\n  `total` decimal(12,2),\n  `placed_at` timestamp,\n  `details` string,\n  `tags` string,\n",
 		"LOCATION 's3://lake/pg2s3/shop/" + db + "-public-orders/'",
 		"\nCREATE OR REPLACE VIEW \"analytics\".\"" + orders + "_current\" AS\n",
@@ -95,7 +95,7 @@ func TestDDLRefusals(t *testing.T) {
 	}
 	// --location makes a local sink's copy queryable.
 	code, ddl, stderr := run("ddl", "--athena", "--config", local, "--catalog", selPath, "--location", "s3://copy/of/out")
-	if code != 0 || !strings.Contains(ddl, "LOCATION 's3://copy/of/out/_versions/'") {
+	if code != 0 || !strings.Contains(ddl, "LOCATION 's3://copy/of/out/versions/'") {
 		t.Fatalf("exit %d: %s\n%s", code, stderr, ddl)
 	}
 }

@@ -50,7 +50,7 @@ trap 'rm -f "$script"' EXIT
 		key=${path#"$dir"/}
 		stream=${key%%/*}
 		case $key in
-		_*) continue ;; # _wal/, _runs/, _catalog/, _versions/
+		_* | versions/*) continue ;; # _wal/, _runs/, _catalog/, the version markers
 		*/_*) continue ;; # manifests
 		*.parquet) skipped=$((skipped + 1)); continue ;;
 		*.jsonl.gz) ;;
@@ -59,14 +59,14 @@ trap 'rm -f "$script"' EXIT
 		copy "gunzip -c $(shell "$path")"
 		echo "INSERT INTO pg2s3_rows SELECT $(sql "$stream"), $(sql "$key"), doc FROM pg2s3_load; TRUNCATE pg2s3_load;"
 	done < <(find "$dir" -type f -print0 | sort -z)
-	for marker in "$dir"/_versions/*/*.json; do
+	for marker in "$dir"/versions/*/*.json; do
 		[[ -e $marker ]] || continue
 		copy "cat $(shell "$marker")"
 		echo 'INSERT INTO pg2s3_markers SELECT doc FROM pg2s3_load; TRUNCATE pg2s3_load;'
 	done
 	for sdir in "$dir"/*/; do
 		stream=$(basename "$sdir")
-		[[ $stream == _* ]] && continue
+		[[ $stream == _* || $stream == versions ]] && continue
 		manifest=$(find "$sdir" -name '_*.manifest.json' -print | sort | tail -n 1)
 		[[ -n $manifest ]] || continue
 		# a manifest is indented JSON: joined into one line (newlines in

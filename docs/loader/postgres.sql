@@ -11,7 +11,7 @@
 --                  wal-*.jsonl.gz) below <tap_stream_id>/v<version>/; skip
 --                  the _*.manifest.json files. object_key is the object's
 --                  key: changes read from the log live in wal-* objects.
---   pg2s3_markers  one row per activation marker _versions/<stream>/v<n>.json
+--   pg2s3_markers  one row per activation marker versions/<stream>/v<n>.json
 --                  (each is one JSON line).
 --   pg2s3_streams  each stream's key columns, in key order: the catalog's
 --                  table-key-properties (view-key-properties for views), also

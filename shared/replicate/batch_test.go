@@ -261,7 +261,7 @@ func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
 func TestVersionMarkers(t *testing.T) {
 	f := newFixture(t, itemsSchema)
 	marker := func(id string, version int64) *replicate.Activation {
-		body, err := f.sink.Get(f.ctx, fmt.Sprintf("_versions/%s/v%d.json", id, version))
+		body, err := f.sink.Get(f.ctx, fmt.Sprintf("versions/%s/v%d.json", id, version))
 		if errors.Is(err, record.ErrNotFound) {
 			return nil
 		}

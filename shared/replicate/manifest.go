@@ -115,7 +115,7 @@ func sameBookmark(a, b bookmark.State) bool {
 
 // Activation marks the table version a query should read: written once a
 // copy's version is complete (FULL_TABLE, LOG_BASED) or with the first
-// batch of an INCREMENTAL version, under _versions/<stream>/v<version>.json
+// batch of an INCREMENTAL version, under versions/<stream>/v<version>.json
 // as one JSON line, so query engines can read all markers as one table.
 // It is written after the batch's manifest and before its bookmark: a redo
 // writes the same marker again.
@@ -127,7 +127,10 @@ type Activation struct {
 }
 
 // VersionsPrefix is where activation markers live below the sink's prefix.
-const VersionsPrefix = "_versions/"
+// Unlike the other metadata it does not start with "_": Athena (Hive)
+// treats such paths as hidden, and query engines read the markers as a
+// table. Stream folders always hold a "-", so none is called "versions".
+const VersionsPrefix = "versions/"
 
 func activationKey(stream string, version int64) string {
 	return fmt.Sprintf("%s%s/v%d.json", VersionsPrefix, stream, version)

@@ -245,7 +245,7 @@ feed:
 }
 
 // KnownStreams returns the streams with an activated table version in
-// st (markers under _versions/) together with extra (for example the
+// st (markers under versions/) together with extra (for example the
 // bookmark store's streams), sorted and without duplicates.
 func KnownStreams(ctx context.Context, st Store, extra []string) []string {
 	set := map[string]bool{}

@@ -19,7 +19,7 @@ import (
 //     nested folders included (so every v<version>/ folder), and skips
 //     objects and folders whose names start with "_" or "." below it (the
 //     batch manifests);
-//   - one table over <location>/_versions/ reading the activation markers;
+//   - one table over <location>/versions/ reading the activation markers;
 //   - per stream a view <table>_current applying the loader rule.
 //
 // JSON Lines objects are read with the OpenX JSON SerDe rather than Hive's
@@ -117,7 +117,7 @@ var VersionsColumns = []Column{
 
 // VersionsPrefix is where the activation markers live below the sink's
 // root (replicate.VersionsPrefix).
-const VersionsPrefix = "_versions/"
+const VersionsPrefix = "versions/"
 
 // unchangedField is the Parquet field listing the columns a log change did
 // not carry (ParquetMeta).

@@ -58,7 +58,7 @@ func TestAthenaJSONLines(t *testing.T) {
 		t.Errorf("needless mapping or Parquet field:\n%s", ddl)
 	}
 	ver := sch.Versions.CreateTable(sch.Database)
-	for _, want := range []string{"`pg2s3`.`shop_versions`", "`table_version` bigint", "`activated_at` timestamp", "LOCATION 's3://bucket/shop/_versions/'"} {
+	for _, want := range []string{"`pg2s3`.`shop_versions`", "`table_version` bigint", "`activated_at` timestamp", "LOCATION 's3://bucket/shop/versions/'"} {
 		if !strings.Contains(ver, want) {
 			t.Errorf("versions DDL lacks %q:\n%s", want, ver)
 		}
