@@ -327,3 +327,34 @@ func (s *S3Sink) EnsureBucket(ctx context.Context, create bool) (bool, error) {
 	}
 	return true, nil
 }
+
+// Delete removes objects (pg2s3 prune), up to 1000 a request; keys that
+// are already gone are no error. In a versioned bucket S3 keeps them as
+// noncurrent versions until the bucket's lifecycle expires them.
+func (s *S3Sink) Delete(ctx context.Context, keys []string) error {
+	for len(keys) > 0 {
+		n := min(len(keys), 1000)
+		ids := make([]types.ObjectIdentifier, 0, n)
+		for _, k := range keys[:n] {
+			full, err := s.fullKey(k)
+			if err != nil {
+				return err
+			}
+			ids = append(ids, types.ObjectIdentifier{Key: aws.String(full)})
+		}
+		out, err := s.client.DeleteObjects(ctx, &s3.DeleteObjectsInput{
+			Bucket: aws.String(s.bucket),
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		if err != nil {
+			return explainS3(fmt.Sprintf("delete %d objects", n), s.bucket, s.where, err)
+		}
+		if len(out.Errors) > 0 {
+			e := out.Errors[0]
+			return fmt.Errorf("delete %s: %s: %s (%d of %d objects not deleted; check s3:DeleteObject on the prefix)",
+				strings.TrimPrefix(aws.ToString(e.Key), s.prefix), aws.ToString(e.Code), aws.ToString(e.Message), len(out.Errors), n)
+		}
+		keys = keys[n:]
+	}
+	return nil
+}

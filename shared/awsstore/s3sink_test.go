@@ -373,3 +373,26 @@ func TestEnsureBucketCreatesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDeleteObjects(t *testing.T) {
+	ctx := context.Background()
+	s := newSink(t)
+	var keys []string
+	for i := range 1203 { // more than one DeleteObjects request
+		k := fmt.Sprintf("s-p-t/v1/%010d.jsonl.gz", i)
+		if err := s.Put(ctx, k, []byte("x"), "application/gzip"); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, k)
+	}
+	if err := s.Put(ctx, "s-p-t/v2/0000000000.jsonl.gz", []byte("keep"), "application/gzip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(ctx, append(keys, "s-p-t/v1/gone")); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.List(ctx, "s-p-t/")
+	if err != nil || !slices.Equal(left, []string{"s-p-t/v2/0000000000.jsonl.gz"}) {
+		t.Fatalf("after delete: %v %v", left, err)
+	}
+}

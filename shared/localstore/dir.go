@@ -198,3 +198,23 @@ func (c *counter) Write(p []byte) (int, error) {
 	c.n += int64(n)
 	return n, err
 }
+
+// Delete removes objects (pg2s3 prune) and the directories they leave
+// empty; keys that are already gone are no error.
+func (d *Dir) Delete(ctx context.Context, keys []string) error {
+	for _, key := range keys {
+		p, err := d.path(key)
+		if err != nil {
+			return err
+		}
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete %s: %w", key, err)
+		}
+		for dir := filepath.Dir(p); dir != d.root && strings.HasPrefix(dir, d.root); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break // not empty (or gone): stop climbing
+			}
+		}
+	}
+	return nil
+}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -130,5 +132,32 @@ func TestFileLeaseOfDeadProcess(t *testing.T) {
 	}
 	if err := f.Acquire(ctx, "slot", "c", time.Hour); !errors.Is(err, bookmark.ErrLeaseHeld) {
 		t.Fatalf("lease of a live process taken over: %v", err)
+	}
+}
+
+func TestDirDelete(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	d, err := NewDir(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"s/v1/0.jsonl.gz", "s/v1/_0.manifest.json", "s/v2/0.jsonl.gz"} {
+		if err := d.Put(ctx, k, []byte("x"), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.Delete(ctx, []string{"s/v1/0.jsonl.gz", "s/v1/_0.manifest.json", "s/v1/gone"}); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := d.List(ctx, "")
+	if err != nil || len(keys) != 1 || keys[0] != "s/v2/0.jsonl.gz" {
+		t.Fatalf("after delete: %v %v", keys, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "s", "v1")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("the emptied version folder stays: %v", err)
+	}
+	if err := d.Delete(ctx, []string{"../escape"}); err == nil {
+		t.Fatal("a key outside the directory was accepted")
 	}
 }
