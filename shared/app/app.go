@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
@@ -71,13 +72,13 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 			failed = append(failed, report.Stream{Stream: "catalog", Error: e.Error()})
 		}
 	}
-	want := map[string]bool{}
+	want := map[string]bool{} // asked for and not found yet
 	for _, id := range only {
 		want[id] = true
 	}
 	var streams []*record.Stream
 	for _, sel := range sels {
-		if len(want) > 0 && !want[sel.StreamID] {
+		if len(only) > 0 && !slices.Contains(only, sel.StreamID) {
 			continue
 		}
 		delete(want, sel.StreamID)

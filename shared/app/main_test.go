@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -196,4 +197,30 @@ func tableState(t *testing.T, dsn, sql string) map[string]map[string]any {
 		t.Fatal(err)
 	}
 	return rows
+}
+
+// TestRunOnlyTheStreamsAsked: a run given streams (a schedule group, or
+// --stream) syncs those and no other selected stream.
+func TestRunOnlyTheStreamsAsked(t *testing.T) {
+	dsn, _ := newDB(t, testenv.SampleSchema+testenv.SampleData(50))
+	p := newPipeline(t, dsn, nil, map[string]string{"customers": "FULL_TABLE", "page_views": "FULL_TABLE", "products": "INCREMENTAL:updated_at"})
+	for _, only := range [][]string{{"customers"}, {"page_views"}, {"customers", "products"}} {
+		var ids []string
+		for _, table := range only {
+			ids = append(ids, streamID(p, table))
+		}
+		run, err := p.app.SyncTables(context.Background(), p.cat, app.RunOptions{Streams: ids})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range run.Streams {
+			got = append(got, s.Stream)
+		}
+		slices.Sort(got)
+		slices.Sort(ids)
+		if !slices.Equal(got, ids) {
+			t.Fatalf("asked for %v, the run synced %v", ids, got)
+		}
+	}
 }
