@@ -149,4 +149,24 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	if _, err := invoke("reset", 20*time.Second, `{"slot": true}`); err == nil || !strings.Contains(err.Error(), "confirm") {
 		t.Fatalf("slot reset without confirm: %v", err)
 	}
+	// The reset customers copy again into a new version; a prune then
+	// removes the old one (what the stack's prune schedule sends).
+	if res, err = invoke("sync", 30*time.Second, `{"streams": ["shop-shop-customers"]}`); err != nil || res.Rows == 0 || len(res.Streams) != 1 {
+		t.Fatalf("sync after reset: %+v %v", res, err)
+	}
+	res, err = invoke("reset", 20*time.Second, `{"prune": true, "keep": 1}`)
+	if err != nil || !strings.HasSuffix(res.Message, "of 1 streams (shop-shop-customers)") || strings.Contains(res.Message, "pruned 0 objects") {
+		t.Fatalf("prune: %+v %v", res, err)
+	}
+	keys, err := sink.List(ctx, "shop-shop-customers/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	versions := map[string]bool{}
+	for _, k := range keys {
+		versions[strings.Split(k, "/")[1]] = true
+	}
+	if len(versions) != 1 {
+		t.Fatalf("versions of customers after the prune: %v", versions)
+	}
 }

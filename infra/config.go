@@ -70,6 +70,7 @@ type Database struct {
 	Schedules   []*Schedule                `json:"schedules"`
 	WAL         *Schedule                  `json:"wal"`
 	Discover    *Schedule                  `json:"discover"`
+	Prune       *PruneConfig               `json:"prune"`
 	Alarms      AlarmConfig                `json:"alarms"`
 
 	// glueStreams are the streams of GlueCatalog, typed (validate).
@@ -119,6 +120,13 @@ type Schedule struct {
 
 	anchor time.Time
 	cron   *Cron
+}
+
+// PruneConfig schedules pg2s3 prune through the reset function: table
+// versions older than each stream's newest Keep activated ones go.
+type PruneConfig struct {
+	Schedule
+	Keep int `json:"keep"`
 }
 
 // AlarmConfig holds per-pipeline alarm thresholds.
@@ -282,6 +290,14 @@ func (c *StackConfig) defaults() {
 		}
 		if d.Discover != nil && d.Discover.Name == "" {
 			d.Discover.Name = "discover"
+		}
+		if d.Prune != nil {
+			if d.Prune.Name == "" {
+				d.Prune.Name = "prune"
+			}
+			if d.Prune.Keep == 0 {
+				d.Prune.Keep = 1
+			}
 		}
 	}
 }

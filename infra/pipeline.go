@@ -135,6 +135,9 @@ func newPipeline(s *shared, db *Database) *pipeline {
 	if db.Discover != nil {
 		p.schedule(s, "discover", db.Discover, map[string]any{})
 	}
+	if db.Prune != nil {
+		p.schedule(s, "reset", &db.Prune.Schedule, map[string]any{"prune": true, "keep": db.Prune.Keep})
+	}
 	p.glue(s, s.glueDB)
 	return p
 }
@@ -270,6 +273,10 @@ func (p *pipeline) maxEventAge(name string) time.Duration {
 		list = []*Schedule{p.db.WAL}
 	case "discover":
 		list = []*Schedule{p.db.Discover}
+	case "reset":
+		if p.db.Prune != nil {
+			list = []*Schedule{&p.db.Prune.Schedule}
+		}
 	}
 	for _, sc := range list {
 		if sc == nil {

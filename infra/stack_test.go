@@ -79,7 +79,8 @@ const twoDatabases = `{
       }},
       "schedules": [{"name": "daily", "streams": ["crm-public-accounts", "crm-public-events"], "cron": "0 6 * * ? *"}],
       "wal": {"cron": "0/10 * * * ? *"},
-      "discover": {"cron": "0 4 ? * MON *"}
+      "discover": {"cron": "0 4 ? * MON *"},
+      "prune": {"cron": "0 5 * * ? *", "keep": 2}
     }
   ]
 }`
@@ -144,7 +145,7 @@ func TestTwoDatabases(t *testing.T) {
 		for typ, n := range map[string]int{
 			"AWS::Lambda::Function":          8,
 			"AWS::Logs::LogGroup":            8,
-			"AWS::Scheduler::Schedule":       6, // shop: hourly, nightly, wal; crm: daily, wal, discover
+			"AWS::Scheduler::Schedule":       7, // shop: hourly, nightly, wal; crm: daily, wal, discover, prune
 			"AWS::S3::Bucket":                2,
 			"AWS::DynamoDB::Table":           1,
 			"AWS::SNS::Topic":                1,
@@ -228,6 +229,12 @@ func TestTwoDatabases(t *testing.T) {
 				"Target": assertions.Match_ObjectLike(&map[string]any{
 					"Input": `{"streams":["shop-public-customers","shop-public-orders"]}`,
 				}),
+			})
+		})
+		try(t, func() { // prune through the reset function
+			tpl.HasResourceProperties(jsii.String("AWS::Scheduler::Schedule"), map[string]any{
+				"ScheduleExpression": "cron(0 5 * * ? *)",
+				"Target":             assertions.Match_ObjectLike(&map[string]any{"Input": `{"keep":2,"prune":true}`}),
 			})
 		})
 		try(t, func() {

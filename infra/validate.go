@@ -228,6 +228,12 @@ func (d *Database) validateSchedules(entry string, e *errs) {
 	if d.Discover != nil {
 		d.Discover.validate(entry+": discover", e)
 	}
+	if d.Prune != nil {
+		d.Prune.Schedule.validate(entry+": prune", e)
+		if d.Prune.Keep < 1 {
+			e.add(entry+": prune", "keep must be at least 1 (the active version)")
+		}
+	}
 	if len(d.Schedules) == 0 && d.WAL == nil {
 		e.add(entry, "has no schedule: add schedules (sync groups) or a wal schedule")
 	}

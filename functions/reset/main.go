@@ -1,5 +1,7 @@
 // Command reset is the Lambda function for manual resets: one stream
-// ({"stream": "<tap_stream_id>"}) or the slot ({"slot": true, "confirm": true}).
+// ({"stream": "<tap_stream_id>"}) or the slot ({"slot": true, "confirm": true});
+// it also prunes old table versions ({"prune": true, "keep": 1}, scheduled
+// by the stack's prune setting).
 package main
 
 import (
@@ -8,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/functions/internal/fn"
@@ -18,6 +21,19 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.ResetEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
+		if ev.Prune {
+			pruned, err := a.Prune(ctx, max(ev.Keep, 1), false)
+			objects, names := 0, []string{}
+			for _, p := range pruned {
+				objects += p.Objects
+				names = append(names, p.Stream)
+				log.Info("pruned", "stream", p.Stream, "versions", len(p.Versions), "objects", p.Objects)
+			}
+			if err != nil {
+				return fn.Result{}, err
+			}
+			return fn.Result{Message: fmt.Sprintf("pruned %d objects of %d streams (%s)", objects, len(pruned), strings.Join(names, ", "))}, nil
+		}
 		if ev.Slot {
 			var out bytes.Buffer
 			if err := a.ResetSlot(ctx, &out); err != nil {

@@ -18,11 +18,14 @@ type WalEvent struct {
 	Streams []string `json:"streams,omitempty"`
 }
 
-// ResetEvent resets one stream, or the slot with confirm.
+// ResetEvent resets one stream, or the slot with confirm, or prunes table
+// versions no reader needs (keeping the newest Keep activated ones).
 type ResetEvent struct {
 	Stream  string `json:"stream,omitempty"`
 	Slot    bool   `json:"slot,omitempty"`
 	Confirm bool   `json:"confirm,omitempty"`
+	Prune   bool   `json:"prune,omitempty"`
+	Keep    int    `json:"keep,omitempty"`
 }
 
 // DiscoverEvent refreshes the catalog.
@@ -44,11 +47,19 @@ func Decode(payload []byte, v any) error {
 
 // Validate checks a reset event.
 func (e ResetEvent) Validate() error {
+	n := 0
+	for _, given := range []bool{e.Stream != "", e.Slot, e.Prune} {
+		if given {
+			n++
+		}
+	}
 	switch {
-	case e.Stream != "" && e.Slot:
-		return fmt.Errorf("reset event: give either \"stream\" or \"slot\", not both")
-	case e.Stream == "" && !e.Slot:
-		return fmt.Errorf("reset event: give {\"stream\": \"<tap_stream_id>\"} or {\"slot\": true, \"confirm\": true}")
+	case n > 1:
+		return fmt.Errorf("reset event: give one of \"stream\", \"slot\" or \"prune\"")
+	case n == 0:
+		return fmt.Errorf("reset event: give {\"stream\": \"<tap_stream_id>\"}, {\"slot\": true, \"confirm\": true} or {\"prune\": true, \"keep\": 1}")
+	case e.Keep < 0 || e.Keep > 0 && !e.Prune:
+		return fmt.Errorf("reset event: \"keep\" is the number of versions a prune keeps (1 or more)")
 	case e.Slot && !e.Confirm:
 		return fmt.Errorf("reset event: a slot reset drops the slot and re-copies every log-based stream: add \"confirm\": true")
 	}

@@ -133,7 +133,12 @@ func TestDecodeIsStrict(t *testing.T) {
 	if err := Decode(nil, &ev); err != nil || ev.Validate() == nil {
 		t.Fatalf("empty reset event: %v %v", err, ev.Validate())
 	}
-	for _, bad := range []ResetEvent{{Slot: true}, {Stream: "a", Slot: true, Confirm: true}} {
+	for _, good := range []ResetEvent{{Stream: "a"}, {Slot: true, Confirm: true}, {Prune: true}, {Prune: true, Keep: 3}} {
+		if err := good.Validate(); err != nil {
+			t.Errorf("%+v refused: %v", good, err)
+		}
+	}
+	for _, bad := range []ResetEvent{{Slot: true}, {Stream: "a", Slot: true, Confirm: true}, {Stream: "a", Prune: true}, {Keep: 2}, {Prune: true, Keep: -1}} {
 		if bad.Validate() == nil {
 			t.Errorf("%+v accepted", bad)
 		}
