@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -45,8 +44,7 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 	}
 	active := map[string][]int64{} // stream -> activated versions
 	for _, k := range markers {
-		stream, file, ok := strings.Cut(strings.TrimPrefix(k, replicate.VersionsPrefix), "/")
-		if v, err := versionOf(strings.TrimSuffix(file, ".json")); ok && err == nil {
+		if stream, v, ok := replicate.ParseActivationKey(k); ok {
 			active[stream] = append(active[stream], v)
 		}
 	}
@@ -67,7 +65,7 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 		var doomed []string
 		for _, k := range keys {
 			dir, _, _ := strings.Cut(strings.TrimPrefix(k, stream+"/"), "/")
-			if v, err := versionOf(dir); err == nil && v < cutoff {
+			if v, ok := replicate.ParseVersionDir(dir); ok && v < cutoff {
 				doomed = append(doomed, k)
 				if !slices.Contains(p.Versions, v) {
 					p.Versions = append(p.Versions, v) // copied but never activated
@@ -76,7 +74,7 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 		}
 		for _, v := range p.Versions {
 			if slices.Contains(versions, v) {
-				doomed = append(doomed, fmt.Sprintf("%s%s/v%d.json", replicate.VersionsPrefix, stream, v))
+				doomed = append(doomed, replicate.ActivationKey(stream, v))
 			}
 		}
 		p.Objects = len(doomed)
@@ -89,14 +87,6 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-// versionOf parses "v<version>".
-func versionOf(s string) (int64, error) {
-	if !strings.HasPrefix(s, "v") {
-		return 0, fmt.Errorf("not a version: %q", s)
-	}
-	return strconv.ParseInt(s[1:], 10, 64)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -132,8 +134,31 @@ type Activation struct {
 // table. Stream folders always hold a "-", so none is called "versions".
 const VersionsPrefix = "versions/"
 
-func activationKey(stream string, version int64) string {
+// ActivationKey is the key of a stream's marker for version.
+func ActivationKey(stream string, version int64) string {
 	return fmt.Sprintf("%s%s/v%d.json", VersionsPrefix, stream, version)
+}
+
+// ParseActivationKey returns the stream and version a marker key names
+// (stream names may hold "/").
+func ParseActivationKey(key string) (stream string, version int64, ok bool) {
+	rest, ok := strings.CutPrefix(key, VersionsPrefix)
+	i := strings.LastIndex(rest, "/")
+	if !ok || i <= 0 || !strings.HasSuffix(rest, ".json") {
+		return "", 0, false
+	}
+	version, ok = ParseVersionDir(strings.TrimSuffix(rest[i+1:], ".json"))
+	return rest[:i], version, ok
+}
+
+// ParseVersionDir parses a table version folder's name, "v<version>".
+func ParseVersionDir(dir string) (int64, bool) {
+	digits, ok := strings.CutPrefix(dir, "v")
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(digits, 10, 64)
+	return v, err == nil
 }
 
 // activate writes the activation marker when batch m makes its version
@@ -143,7 +168,7 @@ func (c *copier) activate(ctx context.Context, m *Manifest) error {
 		return nil
 	}
 	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})
-	key := activationKey(m.TapStreamID, m.TableVersion)
+	key := ActivationKey(m.TapStreamID, m.TableVersion)
 	if err := c.e.Sink.Put(ctx, key, append(body, '\n'), "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write version marker %s: %w", key, err)
 	}

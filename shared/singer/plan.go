@@ -38,12 +38,9 @@ func listVersions(ctx context.Context, st Store, stream string) ([]version, erro
 	batches := map[int64][]batch{}
 	for _, k := range keys {
 		dir, name, ok := strings.Cut(strings.TrimPrefix(k, prefix), "/")
-		if !ok || strings.Contains(name, "/") || !strings.HasPrefix(dir, "v") {
+		n, isVersion := replicate.ParseVersionDir(dir)
+		if !ok || strings.Contains(name, "/") || !isVersion {
 			continue // another stream whose name continues with "/", or not ours
-		}
-		n, err := strconv.ParseInt(dir[1:], 10, 64)
-		if err != nil {
-			continue
 		}
 		v := byVersion[n]
 		if v == nil {
@@ -256,9 +253,8 @@ func KnownStreams(ctx context.Context, st Store, extra []string) []string {
 	}
 	if keys, err := st.List(ctx, replicate.VersionsPrefix); err == nil {
 		for _, k := range keys {
-			rest := strings.TrimPrefix(k, replicate.VersionsPrefix)
-			if i := strings.LastIndex(rest, "/v"); i > 0 {
-				set[rest[:i]] = true
+			if stream, _, ok := replicate.ParseActivationKey(k); ok {
+				set[stream] = true
 			}
 		}
 	}
