@@ -69,7 +69,8 @@ type SlotStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// statusRuns is how many recent run reports status reads.
+// statusRuns bounds the run reports status reads; it stops sooner, once
+// every stream's last run is among those read.
 const statusRuns = 500
 
 // Status gathers the pipeline's health. cat may be nil: then the streams
@@ -82,7 +83,8 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	if err != nil {
 		return nil, fmt.Errorf("read bookmarks: %w", err)
 	}
-	runs, err := report.Recent(ctx, a.Stores.Sink, statusRuns)
+	slotBM, hasSlotBM := bms[replicate.SlotBookmarkID(a.Cfg.SlotName)]
+	runs, err := report.Newest(ctx, a.Stores.Sink, statusRuns, lastRunsFound(bms))
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +141,6 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 		}
 	}
 	sort.Slice(st.Streams, func(i, j int) bool { return st.Streams[i].Stream < st.Streams[j].Stream })
-	slotBM, hasSlotBM := bms[replicate.SlotBookmarkID(a.Cfg.SlotName)]
 	if logBased || hasSlotBM {
 		st.Slot = a.slotStatus(ctx, runs)
 		if hasSlotBM && slotBM.State.CommittedLSN != 0 {
@@ -150,6 +151,31 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	}
 	sort.Strings(st.Attention)
 	return st, nil
+}
+
+// lastRunsFound says when the run reports read (newest first) hold the
+// last run of every stream with a bookmark, and a drain when log-based
+// streams exist: status reads no further back.
+func lastRunsFound(bms map[string]bookmark.Versioned) func([]*report.Run) bool {
+	return func(runs []*report.Run) bool {
+		seen := map[string]bool{}
+		for _, r := range runs {
+			if r.Kind == "wal" {
+				seen["wal"] = true
+			}
+			for _, s := range r.Streams {
+				seen[s.Stream] = true
+			}
+		}
+		for id, v := range bms {
+			switch {
+			case strings.HasPrefix(id, "_"):
+			case !seen[id] || v.State.Method == record.LogBased && !seen["wal"]:
+				return false
+			}
+		}
+		return true
+	}
 }
 
 // slotStatus asks the server about the slot and takes the newest drain

@@ -32,17 +32,10 @@ const keyTimeLayout = "20060102T150405Z"
 // times tell the order). A report that cannot be read is an error naming
 // its key.
 func Find(ctx context.Context, st Store, q Query) ([]*Run, error) {
-	keys, err := st.List(ctx, RunsPrefix)
+	reports, err := runKeys(ctx, st)
 	if err != nil {
-		return nil, fmt.Errorf("list run reports: %w", err)
+		return nil, err
 	}
-	var reports []string
-	for _, k := range keys {
-		if strings.HasSuffix(k, ".json") {
-			reports = append(reports, k)
-		}
-	}
-	sort.Strings(reports)
 	var runs []*Run
 	cutoff := "" // the second in which Last runs had matched
 	for i := len(reports) - 1; i >= 0; i-- {
@@ -74,6 +67,48 @@ func Find(ctx context.Context, st Store, q Query) ([]*Run, error) {
 		runs = runs[len(runs)-q.Last:]
 	}
 	return runs, nil
+}
+
+// Newest reads run reports newest first until enough says the runs read
+// so far (newest first) suffice, or max were read, and returns them oldest
+// first. The runs of one second are always read together: only their own
+// start times order them.
+func Newest(ctx context.Context, st Store, max int, enough func(newestFirst []*Run) bool) ([]*Run, error) {
+	reports, err := runKeys(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	var runs []*Run
+	for i := len(reports) - 1; i >= 0 && len(runs) < max; i-- {
+		k := reports[i]
+		if len(runs) > 0 && keySecond(k) != keySecond(runs[len(runs)-1].ReportKey) && enough(runs) {
+			break
+		}
+		r, err := readRun(ctx, st, k)
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, r)
+	}
+	slices.Reverse(runs)
+	sort.SliceStable(runs, func(i, j int) bool { return runs[i].StartedAt.Before(runs[j].StartedAt) })
+	return runs, nil
+}
+
+// runKeys lists the run reports' keys in key (start time) order.
+func runKeys(ctx context.Context, st Store) ([]string, error) {
+	keys, err := st.List(ctx, RunsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list run reports: %w", err)
+	}
+	var reports []string
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".json") {
+			reports = append(reports, k)
+		}
+	}
+	sort.Strings(reports)
+	return reports, nil
 }
 
 // keySecond is the part of a run report's key that names its second.

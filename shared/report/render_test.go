@@ -394,3 +394,24 @@ func TestScales(t *testing.T) {
 		t.Errorf("GroupDigits: %q", got)
 	}
 }
+
+// TestNewestStopsWhenEnough: Newest reads back only until the caller has
+// what it needs (plus the rest of that second), never past max.
+func TestNewestStopsWhenEnough(t *testing.T) {
+	st := memStore{}
+	for _, r := range sampleRuns(10) {
+		b, _ := json.Marshal(r)
+		st[fmt.Sprintf("_runs/%s-%s-%s.json", r.StartedAt.Format(keyTimeLayout), r.Kind, r.RunID)] = b
+	}
+	ctx := context.Background()
+	runs, err := Newest(ctx, st, 100, func(read []*Run) bool { return len(read) >= 3 })
+	if err != nil || len(runs) != 3 || runs[0].RunID != "r0007" || runs[2].RunID != "r0009" {
+		t.Fatalf("enough after 3: %d runs %v", len(runs), err)
+	}
+	if runs, _ := Newest(ctx, st, 4, func([]*Run) bool { return false }); len(runs) != 4 || runs[3].RunID != "r0009" {
+		t.Fatalf("capped at 4: %d runs", len(runs))
+	}
+	if runs, _ := Newest(ctx, st, 100, func([]*Run) bool { return false }); len(runs) != 10 {
+		t.Fatalf("never enough: %d runs", len(runs))
+	}
+}
