@@ -75,6 +75,27 @@ type PostgresOptions struct {
 	HBA string
 	// Dir is where the cluster lives; a temporary directory when empty.
 	Dir string
+	// KeepPluginAllowList leaves output_plugin_libraries at the server's
+	// default (pgoutput, test_decoding) instead of adding wal2json, as a
+	// freshly upgraded server has it.
+	KeepPluginAllowList bool
+}
+
+// AllowedOutputPlugins is what a private cluster admits as logical
+// decoding output plugins on servers that have an allow-list.
+const AllowedOutputPlugins = "pgoutput, test_decoding, wal2json"
+
+// allowListConf returns the postgresql.conf line that admits wal2json, or
+// nothing when the server (as `postgres --describe-config` printed it) has
+// no output_plugin_libraries parameter: minor releases before 15.19 (and
+// the matching ones of other majors) refuse to start on an unknown one.
+func allowListConf(describeConfig string) []string {
+	for _, line := range strings.Split(describeConfig, "\n") {
+		if name, _, _ := strings.Cut(line, "\t"); name == "output_plugin_libraries" {
+			return []string{"output_plugin_libraries = '" + AllowedOutputPlugins + "'"}
+		}
+	}
+	return nil
 }
 
 // StartPostgres starts a private cluster, or returns the server named by
@@ -127,6 +148,13 @@ func StartPostgres(opt PostgresOptions) (*Postgres, error) {
 		"max_connections = 100",
 		"log_min_messages = warning",
 		"logging_collector = off",
+	}
+	if !opt.KeepPluginAllowList {
+		out, err := p.run(filepath.Join(bin, "postgres"), "--describe-config")
+		if err != nil {
+			return nil, fmt.Errorf("postgres --describe-config: %v: %s", err, tail(string(out), 500))
+		}
+		conf = append(conf, allowListConf(string(out))...)
 	}
 	conf = append(conf, opt.ExtraConf...)
 	if err := appendFile(filepath.Join(p.DataDir, "postgresql.conf"), strings.Join(conf, "\n")+"\n"); err != nil {
