@@ -33,16 +33,27 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	}
 	streams, bad := logStreams(ctx, sess, all)
 	failed = append(failed, bad...)
-	streams, bad, err = a.publish(ctx, sess, streams)
-	if err != nil {
-		return nil, err
-	}
-	failed = append(failed, bad...)
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}
 	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
-	run := &report.Run{RunID: opts.RunID, Pipeline: cfg.Pipeline, Kind: "wal", StartedAt: time.Now().UTC(), StopReason: "done", Streams: failed}
+	run := &report.Run{RunID: opts.RunID, Pipeline: cfg.Pipeline, Kind: "wal", StartedAt: time.Now().UTC(), StopReason: "done"}
+	if len(streams) > 0 {
+		// A server that cannot decode for this config (too old, the plugin
+		// not allowed, a standby) fails every log stream before anything
+		// on the server, in the sink or in the bookmarks changes.
+		if err := sess.LogReady(ctx); err != nil {
+			run.StopReason = "error"
+			run.Streams = append(failed, streamErrors(streams, err)...)
+			eng.Finish(ctx, run)
+			return run, nil
+		}
+	}
+	streams, bad, err = a.publish(ctx, sess, streams)
+	if err != nil {
+		return nil, err
+	}
+	run.Streams = append(failed, bad...)
 	if len(streams) == 0 {
 		eng.Finish(ctx, run)
 		return run, nil
@@ -58,9 +69,7 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	byID, err := a.drain(ctx, sess, eng, streams, opts, slotRep)
 	if err != nil {
 		run.StopReason = "error"
-		for _, s := range streams {
-			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
-		}
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
 		eng.Finish(ctx, run)
 		return run, nil
 	}
@@ -93,6 +102,15 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	a.Progress.Done()
 	eng.Finish(ctx, run)
 	return run, nil
+}
+
+// streamErrors reports err as the failure of each of streams.
+func streamErrors(streams []*record.Stream, err error) []report.Stream {
+	out := make([]report.Stream, 0, len(streams))
+	for _, s := range streams {
+		out = append(out, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+	}
+	return out
 }
 
 // logStreams returns the LOG_BASED streams that can be read from the log:

@@ -46,6 +46,7 @@ func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]strin
 
 	c := &checker{ctx: ctx, conn: conn, cfg: cfg, add: add}
 	c.version()
+	c.allowList()
 	c.walLevel()
 	c.slots()
 	c.walSenders()
@@ -73,6 +74,7 @@ type checker struct {
 	conn          *pgx.Conn
 	cfg           *config.Config
 	add           func(name string, ok bool, detail, fix string)
+	srv           Server
 	serverVersion int
 	super         bool
 	mayRepl       bool
@@ -100,30 +102,33 @@ func (c *checker) failed(name, what string, err error) {
 }
 
 func (c *checker) version() {
-	v, err := c.intSetting("server_version_num")
+	srv, err := DetectServer(c.ctx, c.conn)
 	if err != nil {
-		c.failed("server_version", "read server_version_num", err)
+		c.failed("server_version", "read the server's version", err)
 		return
 	}
-	c.checkVersion(v)
+	c.srv, c.serverVersion = srv, srv.Version
+	if err := srv.Supports(c.cfg.LogicalPlugin); err != nil {
+		problem, fix := splitFix(err)
+		c.add("server_version", false, "server version "+srv.HumanVersion()+": "+problem, fix)
+		return
+	}
+	c.add("server_version", true, "server version "+srv.HumanVersion(), "")
 }
 
-func (c *checker) checkVersion(v int) {
-	c.serverVersion = v
-	human := fmt.Sprintf("%d.%d", v/10000, v%10000)
-	if v < 100000 {
-		human = fmt.Sprintf("%d.%d.%d", v/10000, v/100%100, v%100)
+// allowList reports output_plugin_libraries on servers that have it
+// (15.19+ and the matching minor releases of other majors).
+func (c *checker) allowList() {
+	if c.srv.Version == 0 || !c.srv.HasAllowList {
+		return
 	}
-	need, why := 100000, "10 or later (discovery, temporary slots and pgoutput)"
-	switch {
-	case v >= need:
-		c.add("server_version", true, "server version "+human, "")
-	case v >= 90400 && c.cfg.LogicalPlugin == "wal2json":
-		c.add("server_version", false, "server version "+human+" is older than "+why,
-			"upgrade PostgreSQL to a supported release (log-based with wal2json needs 9.4+, everything else 10+)")
-	default:
-		c.add("server_version", false, "server version "+human+" is older than "+why, "upgrade PostgreSQL to 10 or later")
+	plugin, list := c.cfg.LogicalPlugin, strings.Join(c.srv.AllowList, ", ")
+	if c.srv.PluginAllowed(plugin) {
+		c.add("output_plugin_libraries", true, fmt.Sprintf("output_plugin_libraries (%s) allows %s", list, plugin), "")
+		return
 	}
+	fe := c.srv.PluginNotAllowed(plugin)
+	c.add("output_plugin_libraries", false, fe.Problem, fe.Fix)
 }
 
 func (c *checker) walLevel() {

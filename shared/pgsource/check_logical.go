@@ -34,8 +34,16 @@ func (c *checker) plugins() {
 				"give the user REPLICATION (see above), then rerun pg2s3 check")
 			continue
 		}
+		if !c.srv.PluginAllowed(plugin) {
+			c.add(name, !needed, fmt.Sprintf("output plugin %s is not allowed by output_plugin_libraries, so it was not tried%s", plugin, optional),
+				"allow it as the output_plugin_libraries line says")
+			continue
+		}
 		err := c.tryPlugin(plugin)
+		var refused *FixError
 		switch {
+		case errors.As(err, &refused) && errors.Is(err, ErrPluginNotAllowed):
+			c.add(name, !needed, fmt.Sprintf("output plugin %s: %s%s", plugin, refused.Problem, optional), refused.Fix)
 		case err == nil:
 			c.add(name, true, fmt.Sprintf("output plugin %s works (a temporary slot was created and dropped)", plugin), "")
 		case strings.Contains(err.Error(), "could not access file"):
@@ -64,6 +72,9 @@ func (c *checker) tryPlugin(plugin string) error {
 	slot := fmt.Sprintf("pg2s3_check_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2, true)", slot, plugin); err != nil {
 		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && isPluginRefusal(pgErr) {
+			return explainPluginRefusal(ctx, c.cfg, plugin)
+		}
 		if errors.As(err, &pgErr) {
 			return errors.New(pgErr.Message)
 		}

@@ -84,10 +84,16 @@ func ConnectReplication(ctx context.Context, c *config.Config) (*pgconn.PgConn, 
 }
 
 // FixError is a failure explained for people: what happened, and what to
-// do about it. Its text is "<problem>: <fix>".
-type FixError struct{ Problem, Fix string }
+// do about it. Its text is "<problem>: <fix>". Err, when set, is the
+// sentinel callers branch on.
+type FixError struct {
+	Problem, Fix string
+	Err          error
+}
 
 func (e *FixError) Error() string { return e.Problem + ": " + e.Fix }
+
+func (e *FixError) Unwrap() error { return e.Err }
 
 // ExplainConnectError turns a connection failure into one line that names
 // the problem and the fix, without the password.
@@ -121,6 +127,9 @@ func ExplainConnectError(err error, c *config.Config) error {
 			}
 			return &FixError{Problem: fmt.Sprintf("connect to %s: no pg_hba.conf entry allows this user from this address (%s)", target, pgErr.Message), Fix: "add a line for this database, user and address above broader ones (logical replication connections match the database line too) and reload"}
 		case "42501":
+			if isPluginRefusal(pgErr) {
+				return pluginNotAllowed(c.LogicalPlugin, nil, false)
+			}
 			if strings.Contains(pgErr.Message, "replication role") {
 				return &FixError{Problem: fmt.Sprintf("connect to %s: %s", target, pgErr.Message), Fix: fmt.Sprintf("run ALTER ROLE %s REPLICATION as a superuser (RDS/Aurora: GRANT rds_replication TO %[1]s)", pgx.Identifier{c.User}.Sanitize())}
 			}

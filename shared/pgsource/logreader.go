@@ -123,7 +123,11 @@ func OpenLog(ctx context.Context, cfg *config.Config, opt LogOptions) (*LogReade
 	if err == nil {
 		err = pglogrepl.StartReplication(ctx, conn, opt.Slot, pglogrepl.LSN(opt.StartLSN),
 			pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
-		if err != nil {
+		var pgErr *pgconn.PgError
+		switch {
+		case errors.As(err, &pgErr) && isPluginRefusal(pgErr):
+			err = fmt.Errorf("start replication: slot %s: %w", opt.Slot, explainPluginRefusal(ctx, cfg, opt.Plugin))
+		case err != nil:
 			err = fmt.Errorf("start replication: %w", explainSlotError(err, opt.Slot, cfgWithPlugin(cfg, opt.Plugin)))
 		}
 	}
@@ -145,7 +149,7 @@ func OpenLog(ctx context.Context, cfg *config.Config, opt LogOptions) (*LogReade
 func (r *LogReader) waitForSlot(ctx context.Context) (uint64, error) {
 	deadline := time.Now().Add(activeSlotWait)
 	sql := "SELECT coalesce(plugin, ''), coalesce(database, ''), active::text, coalesce(active_pid, 0)::text, " +
-		"coalesce(confirmed_flush_lsn::text, ''), coalesce(wal_status, '') FROM pg_replication_slots " +
+		"coalesce(confirmed_flush_lsn::text, ''), coalesce(to_jsonb(s) ->> 'wal_status', '') FROM pg_replication_slots s " + // wal_status: 13+
 		"WHERE slot_type = 'logical' AND slot_name = " + quoteLiteral(r.opt.Slot) // validated name: replication connections take no parameters
 	for {
 		res, err := r.conn.Exec(ctx, sql).ReadAll()

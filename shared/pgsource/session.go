@@ -53,6 +53,16 @@ func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.St
 	return st, nil
 }
 
+// LogReady returns nil when the server can serve the session's log-based
+// replication (see Server.LogReady), or the problem and its fix.
+func (s *Session) LogReady(ctx context.Context) error {
+	srv, err := DetectServer(ctx, s.conn)
+	if err != nil {
+		return err
+	}
+	return srv.LogReady(s.cfg)
+}
+
 // Tables returns the page reader over this session.
 func (s *Session) Tables() *Tables { return NewTables(s.conn) }
 

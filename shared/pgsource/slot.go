@@ -58,13 +58,15 @@ func GetSlot(ctx context.Context, conn *pgx.Conn, name string) (SlotInfo, error)
 	info := SlotInfo{Name: name}
 	var confirmed, restart string
 	var retained *int64
+	// wal_status (PostgreSQL 13+) is read through to_jsonb, so an older
+	// server gives '' instead of an error.
 	err := conn.QueryRow(ctx, `
 SELECT coalesce(plugin, ''), slot_type = 'logical', coalesce(database, ''), active,
        coalesce(active_pid, 0), coalesce(confirmed_flush_lsn::text, ''),
-       coalesce(restart_lsn::text, ''), coalesce(wal_status, ''),
+       coalesce(restart_lsn::text, ''), coalesce(to_jsonb(s) ->> 'wal_status', ''),
        CASE WHEN pg_is_in_recovery() OR restart_lsn IS NULL THEN NULL
             ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint END
-FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(
+FROM pg_replication_slots s WHERE slot_name = $1`, name).Scan(
 		&info.Plugin, &info.Logical, &info.Database, &info.Active, &info.ActivePID,
 		&confirmed, &restart, &info.WALStatus, &retained)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -109,6 +111,13 @@ func EnsureSlot(ctx context.Context, cfg *config.Config) (SlotInfo, bool, error)
 		return SlotInfo{}, false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	srv, err := DetectServer(ctx, conn)
+	if err != nil {
+		return SlotInfo{}, false, err
+	}
+	if err := srv.LogReady(cfg); err != nil {
+		return SlotInfo{}, false, fmt.Errorf("slot %s: %w", name, err)
+	}
 	info, err := GetSlot(ctx, conn, name)
 	if err != nil {
 		return info, false, err
@@ -201,6 +210,8 @@ func explainSlotError(err error, name string, cfg *config.Config) error {
 		return fmt.Errorf("slot %s: %w: %s", name, ErrWALLevel, walLevelFix)
 	case pgErr.Code == "53400":
 		return fmt.Errorf("slot %s: %w (%s): raise max_replication_slots and restart, or drop an unused slot (SELECT slot_name, active FROM pg_replication_slots)", name, ErrNoFreeSlot, pgErr.Message)
+	case isPluginRefusal(pgErr):
+		return fmt.Errorf("slot %s: %w", name, pluginNotAllowed(cfg.LogicalPlugin, nil, false))
 	case pgErr.Code == "42501":
 		return fmt.Errorf("slot %s: %w (%s): "+replicationPrivilegeFixFm, name, ErrReplicationPrivilege, pgErr.Message, user, user)
 	case pgErr.Code == "55006":

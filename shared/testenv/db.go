@@ -64,3 +64,13 @@ func RowsByID(ctx context.Context, dsn, query string) (map[string]map[string]any
 	}
 	return out, nil
 }
+
+// QueryValue scans the single value of a one-row query on dsn into dest.
+func QueryValue(ctx context.Context, dsn, sql string, dest any) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(dest)
+}
