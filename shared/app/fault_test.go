@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"reflect"
@@ -79,7 +78,7 @@ type faultySink struct {
 	in *injector
 }
 
-func (s *faultySink) Write(ctx context.Context, key, ct string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+func (s *faultySink) Create(ctx context.Context, key, ct string) (record.ObjectWriter, error) {
 	for _, p := range []string{"walsender", "postgres-restart"} {
 		if s.in.hit(p) {
 			s.in.action(p)
@@ -89,9 +88,9 @@ func (s *faultySink) Write(ctx context.Context, key, ct string, fill func(io.Wri
 		defer s.in.outage("s3-outage")()
 	}
 	if s.in.hit("before-data") {
-		return record.ObjectInfo{}, errInjected
+		return nil, errInjected
 	}
-	return s.Sink.Write(ctx, key, ct, fill)
+	return s.Sink.Create(ctx, key, ct)
 }
 
 func (s *faultySink) PutIfAbsent(ctx context.Context, key string, body []byte, ct string) ([]byte, error) {

@@ -10,11 +10,12 @@ import (
 	"hash"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithy "github.com/aws/smithy-go"
@@ -28,13 +29,14 @@ import (
 // pass keys without the prefix; the sink puts "<prefix>/" in front and
 // ObjectInfo and List speak the caller's keys.
 type S3Sink struct {
-	client   *s3.Client
-	uploader *manager.Uploader
-	bucket   string
-	prefix   string // "" or ends with "/"
-	sse      types.ServerSideEncryption
-	kmsKeyID string
-	where    where
+	client      *s3.Client
+	partSize    int // bytes in each part of a multipart upload
+	concurrency int // parts uploading at once
+	bucket      string
+	prefix      string // "" or ends with "/"
+	sse         types.ServerSideEncryption
+	kmsKeyID    string
+	where       where
 }
 
 // Default upload tuning when the config leaves it zero.
@@ -73,14 +75,12 @@ func NewS3Sink(ctx context.Context, cfg config.Sink, opts ...Option) (*S3Sink, e
 		conc = defaultConcurrency
 	}
 	s := &S3Sink{
-		client: client,
-		uploader: manager.NewUploader(client, func(u *manager.Uploader) {
-			u.PartSize = int64(max(part, 5)) << 20
-			u.Concurrency = conc
-		}),
-		bucket:   cfg.Bucket,
-		kmsKeyID: cfg.KMSKeyID,
-		where:    where{region: acfg.Region, endpoint: cfg.Endpoint},
+		client:      client,
+		partSize:    max(part, 5) << 20, // S3's least part size
+		concurrency: conc,
+		bucket:      cfg.Bucket,
+		kmsKeyID:    cfg.KMSKeyID,
+		where:       where{region: acfg.Region, endpoint: cfg.Endpoint},
 	}
 	if p := strings.Trim(cfg.Prefix, "/"); p != "" {
 		s.prefix = p + "/"
@@ -119,84 +119,218 @@ func (s *S3Sink) putInput(full, contentType string, body io.Reader) *s3.PutObjec
 		// No ContentEncoding: a .gz object is a gzip file, not a
 		// transfer-encoded JSON document.
 	}
-	if s.sse != "" {
-		in.ServerSideEncryption = s.sse
-		if s.kmsKeyID != "" {
-			in.SSEKMSKeyId = aws.String(s.kmsKeyID)
-		}
-	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = s.sseHeaders()
 	return in
 }
 
-// Write streams one object: fill's bytes go through a pipe into the upload
-// manager, which sends parts of PartSizeMB with at most Concurrency in
-// flight, so memory stays flat whatever the object's size. When fill fails
-// the upload is aborted and no object appears.
-func (s *S3Sink) Write(ctx context.Context, key, contentType string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+// sseHeaders are the server-side encryption settings of every write.
+func (s *S3Sink) sseHeaders() (types.ServerSideEncryption, *string) {
+	if s.sse == "" || s.kmsKeyID == "" {
+		return s.sse, nil
+	}
+	return s.sse, aws.String(s.kmsKeyID)
+}
+
+// Create starts an object. Its bytes go up in parts of PartSizeMB, at most
+// Concurrency parts in flight while the next one fills, so memory stays
+// flat whatever the object's size; an object smaller than one part goes
+// up in one PutObject at Commit. Nothing is visible under key until Commit
+// succeeds; Abort, a failed Commit or a cancelled ctx leave no object and
+// no multipart upload behind.
+func (s *S3Sink) Create(ctx context.Context, key, contentType string) (record.ObjectWriter, error) {
 	full, err := s.fullKey(key)
 	if err != nil {
+		return nil, err
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	return &s3Object{s: s, ctx: ctx, key: key, full: full, contentType: contentType, h: sha256.New(),
+		inFlight: make(chan struct{}, s.concurrency), free: make(chan []byte, s.concurrency+1)}, nil
+}
+
+// s3Object is an object being uploaded. Write, Commit and Abort belong to
+// one goroutine; part uploads run on their own.
+type s3Object struct {
+	s                      *S3Sink
+	ctx                    context.Context
+	key, full, contentType string
+	h                      hash.Hash
+	n                      int64
+	buf                    []byte // the part being filled
+	uploadID               string // set once the first part goes up
+	nextPart               int32
+	inFlight               chan struct{} // one token per part uploading
+	free                   chan []byte   // part buffers to reuse
+	wg                     sync.WaitGroup
+	done                   bool // committed or aborted
+
+	mu    sync.Mutex
+	parts []types.CompletedPart
+	err   error // the first failure, explained
+}
+
+func (o *s3Object) Write(p []byte) (int, error) {
+	if o.done {
+		return 0, fmt.Errorf("write %s: the object is closed", o.key)
+	}
+	written := 0
+	for len(p) > 0 {
+		if err := o.failed(); err != nil {
+			return written, err
+		}
+		if o.buf == nil {
+			o.buf = o.newBuffer()
+		}
+		n := min(len(p), cap(o.buf)-len(o.buf))
+		o.buf = append(o.buf, p[:n]...)
+		o.h.Write(p[:n])
+		o.n += int64(n)
+		written += n
+		p = p[n:]
+		if len(o.buf) == cap(o.buf) {
+			o.sendPart()
+		}
+	}
+	return written, nil
+}
+
+func (o *s3Object) newBuffer() []byte {
+	select {
+	case b := <-o.free:
+		return b[:0]
+	default:
+		return make([]byte, 0, o.s.partSize)
+	}
+}
+
+// failed returns the first failure: the caller's context ending, or an
+// S3 request that failed.
+func (o *s3Object) failed() error {
+	if err := o.ctx.Err(); err != nil {
+		return fmt.Errorf("write %s: %w", o.key, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+func (o *s3Object) fail(err error) {
+	if o.ctx.Err() != nil {
+		err = fmt.Errorf("write %s: %w", o.key, o.ctx.Err())
+	} else {
+		err = explainS3("write "+o.key, o.s.bucket, o.s.where, err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.err == nil {
+		o.err = err
+	}
+}
+
+// sendPart uploads the filled buffer as the next part, starting the
+// multipart upload first if needed; it waits while Concurrency parts are
+// in flight. A failure is kept for failed to report.
+func (o *s3Object) sendPart() {
+	body := o.buf
+	o.buf = nil
+	if o.uploadID == "" {
+		in := &s3.CreateMultipartUploadInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.full), ContentType: aws.String(o.contentType)}
+		in.ServerSideEncryption, in.SSEKMSKeyId = o.s.sseHeaders()
+		out, err := o.s.client.CreateMultipartUpload(o.ctx, in)
+		if err != nil {
+			o.fail(err)
+			return
+		}
+		o.uploadID = aws.ToString(out.UploadId)
+	}
+	select {
+	case o.inFlight <- struct{}{}:
+	case <-o.ctx.Done():
+		return
+	}
+	o.nextPart++
+	num := o.nextPart
+	o.wg.Add(1)
+	go func() {
+		defer o.wg.Done()
+		out, err := o.s.client.UploadPart(o.ctx, &s3.UploadPartInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.full),
+			UploadId: aws.String(o.uploadID), PartNumber: aws.Int32(num), Body: bytes.NewReader(body)})
+		<-o.inFlight
+		select {
+		case o.free <- body:
+		default:
+		}
+		if err != nil {
+			o.fail(err)
+			return
+		}
+		o.mu.Lock()
+		o.parts = append(o.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+		o.mu.Unlock()
+	}()
+}
+
+// Commit sends what is left and completes the upload.
+func (o *s3Object) Commit() (record.ObjectInfo, error) {
+	if o.done {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: the object is closed", o.key)
+	}
+	if err := o.commit(); err != nil {
+		o.Abort()
 		return record.ObjectInfo{}, err
 	}
-	pr, pw := io.Pipe()
-	// A panic in fill must not leave the upload reading forever.
-	defer pw.CloseWithError(errors.New("write abandoned"))
-	// The upload runs on a context the caller's cancellation does not
-	// reach directly: a cancelled ctx closes the pipe instead, so the
-	// manager stops reading and can still abort the multipart upload
-	// (no orphaned parts); abortGrace bounds that clean-up.
-	uctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	stop := context.AfterFunc(ctx, func() {
-		pw.CloseWithError(ctx.Err())
-		time.AfterFunc(abortGrace, cancel)
-	})
-	defer stop()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.uploader.Upload(uctx, s.putInput(full, contentType, pr))
-		if err != nil {
-			pr.CloseWithError(fmt.Errorf("upload failed: %w", err))
-		} else {
-			pr.Close()
+	o.done = true
+	return record.ObjectInfo{Key: o.key, Bytes: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}, nil
+}
+
+func (o *s3Object) commit() error {
+	if err := o.failed(); err != nil {
+		return err
+	}
+	if o.uploadID == "" {
+		if _, err := o.s.client.PutObject(o.ctx, o.s.putInput(o.full, o.contentType, bytes.NewReader(o.buf))); err != nil {
+			o.fail(err)
+			return o.failed()
 		}
-		done <- err
-	}()
-	w := &teeCounter{w: pw, h: sha256.New()}
-	ferr := fill(w)
-	if ferr != nil {
-		pw.CloseWithError(ferr) // the uploader's next read fails: it aborts
-	} else {
-		pw.Close()
+		return nil
 	}
-	uerr := <-done
-	switch {
-	case ctx.Err() != nil && (ferr != nil || uerr != nil):
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, ctx.Err())
-	case ferr != nil && (w.err == nil || uerr == nil):
-		// fill failed on its own; the upload was aborted.
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, ferr)
-	case uerr != nil:
-		return record.ObjectInfo{}, explainS3("write "+key, s.bucket, s.where, uerr)
+	if len(o.buf) > 0 {
+		o.sendPart()
 	}
-	return record.ObjectInfo{Key: key, Bytes: w.n, SHA256: hex.EncodeToString(w.h.Sum(nil))}, nil
+	o.wg.Wait()
+	if err := o.failed(); err != nil {
+		return err
+	}
+	slices.SortFunc(o.parts, func(a, b types.CompletedPart) int { return int(aws.ToInt32(a.PartNumber) - aws.ToInt32(b.PartNumber)) })
+	_, err := o.s.client.CompleteMultipartUpload(o.ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.full),
+		UploadId: aws.String(o.uploadID), MultipartUpload: &types.CompletedMultipartUpload{Parts: o.parts}})
+	if err != nil {
+		o.fail(err)
+		return o.failed()
+	}
+	return nil
 }
 
-// teeCounter writes to w and hashes and counts what w accepted.
-type teeCounter struct {
-	w   io.Writer
-	h   hash.Hash
-	n   int64
-	err error // the first write error (the upload failed)
-}
-
-func (t *teeCounter) Write(p []byte) (int, error) {
-	n, err := t.w.Write(p)
-	t.h.Write(p[:n])
-	t.n += int64(n)
-	if err != nil && t.err == nil {
-		t.err = err
+// Abort waits for parts in flight and aborts the multipart upload, on a
+// context the caller's cancellation does not reach (bounded by
+// abortGrace), so no parts are left to pay for.
+func (o *s3Object) Abort() {
+	if o.done {
+		return
 	}
-	return n, err
+	o.done = true
+	o.wg.Wait()
+	o.buf = nil
+	if o.uploadID == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(o.ctx), abortGrace)
+	defer cancel()
+	if _, err := o.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(o.s.bucket), Key: aws.String(o.full),
+		UploadId: aws.String(o.uploadID)}); err != nil {
+		slog.Default().Warn("abort multipart upload", "key", o.key, "err", err)
+	}
 }
 
 // PutIfAbsent writes body only if key holds nothing; when it exists it

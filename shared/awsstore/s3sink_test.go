@@ -34,7 +34,7 @@ func TestWriteGetListRoundTrip(t *testing.T) {
 		"stream-a/v1/000000.jsonl.gz": bytes.Repeat([]byte("zero "), 1000),
 	}
 	for key, body := range objects {
-		info, err := s.Write(ctx, key, "application/gzip", writeBytes(body))
+		info, err := testenv.WriteObject(ctx, s, key, "application/gzip", writeBytes(body))
 		if err != nil {
 			t.Fatalf("Write %s: %v", key, err)
 		}
@@ -117,10 +117,10 @@ func TestWriteWithServerSideEncryption(t *testing.T) {
 		cfg := sinkConfig(s3srv.Endpoint(), testBucket, unique("sse"))
 		cfg.SSE, cfg.KMSKeyID = c.sse, c.key
 		s := newSinkWith(t, cfg)
-		if _, err := s.Write(ctx, "small.jsonl.gz", "application/gzip", writeBytes([]byte("sse"))); err != nil {
+		if _, err := testenv.WriteObject(ctx, s, "small.jsonl.gz", "application/gzip", writeBytes([]byte("sse"))); err != nil {
 			t.Fatalf("Write with %s: %v", c.sse, err)
 		}
-		if _, err := s.Write(ctx, "multipart.jsonl.gz", "application/gzip", generate(6<<20)); err != nil {
+		if _, err := testenv.WriteObject(ctx, s, "multipart.jsonl.gz", "application/gzip", generate(6<<20)); err != nil {
 			t.Fatalf("multipart Write with %s: %v", c.sse, err)
 		}
 		if err := s.Put(ctx, "m.json", []byte("{}"), "application/json"); err != nil {
@@ -144,7 +144,7 @@ func TestWriteFillErrorLeavesNoObject(t *testing.T) {
 	boom := errors.New("source failed")
 	for _, size := range []int{100, 7 << 20} { // inside the first part; past it (multipart)
 		key := fmt.Sprintf("fail-%d.jsonl.gz", size)
-		_, err := s.Write(ctx, key, "application/gzip", func(w io.Writer) error {
+		_, err := testenv.WriteObject(ctx, s, key, "application/gzip", func(w io.Writer) error {
 			if _, err := w.Write(make([]byte, size)); err != nil {
 				return err
 			}
@@ -172,7 +172,7 @@ func TestWriteCancelled(t *testing.T) {
 	s := newSink(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := s.Write(ctx, "cancelled.jsonl.gz", "application/gzip", func(w io.Writer) error {
+	_, err := testenv.WriteObject(ctx, s, "cancelled.jsonl.gz", "application/gzip", func(w io.Writer) error {
 		chunk := make([]byte, 1<<20)
 		for i := range 20 {
 			if i == 8 {
@@ -204,10 +204,10 @@ func TestWriteRedoneOverwritesSameKey(t *testing.T) {
 	ctx := context.Background()
 	s := newSink(t)
 	key := "orders/v1/000007.jsonl.gz"
-	if _, err := s.Write(ctx, key, "application/gzip", writeBytes([]byte("first attempt"))); err != nil {
+	if _, err := testenv.WriteObject(ctx, s, key, "application/gzip", writeBytes([]byte("first attempt"))); err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Write(ctx, key, "application/gzip", writeBytes([]byte("redone batch")))
+	info, err := testenv.WriteObject(ctx, s, key, "application/gzip", writeBytes([]byte("redone batch")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestS3StoppedMidWrite(t *testing.T) {
 		}
 	}
 	before := s3srv.Stats()
-	_, err := s.Write(ctx, key, "application/gzip", fill(7))
+	_, err := testenv.WriteObject(ctx, s, key, "application/gzip", fill(7))
 	if atStop.Requests <= before.Requests {
 		t.Errorf("no request reached the server before it stopped: not a mid-upload outage")
 	}
@@ -329,7 +329,7 @@ func TestS3StoppedMidWrite(t *testing.T) {
 	if _, err := s.Get(ctx, key); !errors.Is(err, record.ErrNotFound) {
 		t.Fatalf("after the failed Write, Get: %v, want record.ErrNotFound", err)
 	}
-	info, err := s.Write(ctx, key, "application/gzip", fill(-1))
+	info, err := testenv.WriteObject(ctx, s, key, "application/gzip", fill(-1))
 	if err != nil {
 		t.Fatalf("Write after restart: %v", err)
 	}
@@ -342,7 +342,7 @@ func TestS3StoppedMidWrite(t *testing.T) {
 func TestBadBucketAndEndpoint(t *testing.T) {
 	ctx := context.Background()
 	missing := newSinkWith(t, sinkConfig(s3srv.Endpoint(), "no-such-bucket", "p"))
-	_, err := missing.Write(ctx, "a.jsonl.gz", "application/gzip", writeBytes([]byte("x")))
+	_, err := testenv.WriteObject(ctx, missing, "a.jsonl.gz", "application/gzip", writeBytes([]byte("x")))
 	assertExplained(t, err, `s3 bucket "no-such-bucket" does not exist`, "setup-stores", "sink.bucket")
 	_, err = missing.Get(ctx, "a.jsonl.gz")
 	assertExplained(t, err, `s3 bucket "no-such-bucket" does not exist`)

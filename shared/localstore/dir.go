@@ -8,7 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
+	"hash"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,41 +44,78 @@ func (d *Dir) path(key string) (string, error) {
 	return filepath.Join(d.root, filepath.FromSlash(clean)), nil
 }
 
-// Write streams an object into place.
-func (d *Dir) Write(ctx context.Context, key, contentType string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+// Create starts an object: its bytes go to a temporary file beside the
+// key, which Commit syncs and renames into place.
+func (d *Dir) Create(ctx context.Context, key, contentType string) (record.ObjectWriter, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return record.ObjectInfo{}, err
+		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
 	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
 	if err != nil {
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+		return nil, fmt.Errorf("write %s: %w", key, err)
 	}
-	defer os.Remove(f.Name())
-	h := sha256.New()
-	cw := &counter{w: io.MultiWriter(f, h)}
-	if err := fill(cw); err != nil {
-		f.Close()
-		return record.ObjectInfo{}, err
+	return &dirObject{ctx: ctx, key: key, path: p, f: f, h: sha256.New()}, nil
+}
+
+// dirObject is an object being written to a temporary file.
+type dirObject struct {
+	ctx  context.Context
+	key  string
+	path string
+	f    *os.File // nil once committed or aborted
+	h    hash.Hash
+	n    int64
+}
+
+func (o *dirObject) Write(p []byte) (int, error) {
+	if o.f == nil {
+		return 0, fmt.Errorf("write %s: the object is closed", o.key)
 	}
-	if err := ctx.Err(); err != nil {
-		f.Close()
-		return record.ObjectInfo{}, err
+	n, err := o.f.Write(p)
+	o.h.Write(p[:n])
+	o.n += int64(n)
+	if err != nil {
+		return n, fmt.Errorf("write %s: %w", o.key, err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	return n, nil
+}
+
+// Commit syncs the file and renames it into place.
+func (o *dirObject) Commit() (record.ObjectInfo, error) {
+	if o.f == nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: the object is closed", o.key)
 	}
-	if err := f.Close(); err != nil {
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	f := o.f
+	o.f = nil
+	defer os.Remove(f.Name()) // a no-op once renamed
+	err := o.ctx.Err()
+	if err == nil {
+		err = f.Sync()
 	}
-	if err := os.Rename(f.Name(), p); err != nil {
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", key, err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return record.ObjectInfo{Key: key, Bytes: cw.n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	if err == nil {
+		err = os.Rename(f.Name(), o.path)
+	}
+	if err != nil {
+		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", o.key, err)
+	}
+	return record.ObjectInfo{Key: o.key, Bytes: o.n, SHA256: hex.EncodeToString(o.h.Sum(nil))}, nil
+}
+
+// Abort removes the temporary file.
+func (o *dirObject) Abort() {
+	if o.f == nil {
+		return
+	}
+	o.f.Close()
+	os.Remove(o.f.Name())
+	o.f = nil
 }
 
 // PutIfAbsent writes body unless key exists; then it returns the stored
@@ -186,17 +223,6 @@ func writeTemp(dir string, body []byte) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
-}
-
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // Delete removes objects (pg2s3 prune) and the directories they leave

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 func TestDirSink(t *testing.T) {
@@ -23,12 +24,12 @@ func TestDirSink(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := d.Write(ctx, "s/v1/0.jsonl.gz", "", func(w io.Writer) error { _, err := w.Write([]byte("abc")); return err })
+	info, err := testenv.WriteObject(ctx, d, "s/v1/0.jsonl.gz", "", func(w io.Writer) error { _, err := w.Write([]byte("abc")); return err })
 	if err != nil || info.Bytes != 3 || len(info.SHA256) != 64 {
 		t.Fatalf("write: %+v %v", info, err)
 	}
 	boom := errors.New("boom")
-	if _, err := d.Write(ctx, "s/v1/1.jsonl.gz", "", func(w io.Writer) error { w.Write([]byte("x")); return boom }); !errors.Is(err, boom) {
+	if _, err := testenv.WriteObject(ctx, d, "s/v1/1.jsonl.gz", "", func(w io.Writer) error { w.Write([]byte("x")); return boom }); !errors.Is(err, boom) {
 		t.Fatalf("fill error not returned: %v", err)
 	}
 	if _, err := d.Get(ctx, "s/v1/1.jsonl.gz"); !errors.Is(err, record.ErrNotFound) {
@@ -45,7 +46,7 @@ func TestDirSink(t *testing.T) {
 	if err != nil || len(keys) != 2 {
 		t.Fatalf("list: %v %v", keys, err)
 	}
-	if _, err := d.Write(ctx, "../escape", "", func(io.Writer) error { return nil }); err == nil {
+	if _, err := testenv.WriteObject(ctx, d, "../escape", "", func(io.Writer) error { return nil }); err == nil {
 		t.Fatal("key with .. accepted")
 	}
 }

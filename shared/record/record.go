@@ -8,6 +8,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // Column is one replicated column of a stream.
@@ -134,6 +135,16 @@ type ObjectInfo struct {
 	Key    string `json:"key"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+}
+
+// ObjectWriter is one object being written to a sink. Nothing is visible
+// under its key until Commit succeeds, which returns what was stored; a
+// failed Commit, or Abort, leaves no object (or the one there before) and
+// nothing half-uploaded. Abort after Commit does nothing.
+type ObjectWriter interface {
+	io.Writer
+	Commit() (ObjectInfo, error)
+	Abort()
 }
 
 // Errors that sinks return and callers branch on.

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"sync"
 	"testing"
@@ -189,11 +188,11 @@ type failingSink struct {
 	failWrite, failManifest bool
 }
 
-func (s *failingSink) Write(ctx context.Context, key, ct string, fill func(io.Writer) error) (record.ObjectInfo, error) {
+func (s *failingSink) Create(ctx context.Context, key, ct string) (record.ObjectWriter, error) {
 	if s.failWrite {
-		return record.ObjectInfo{}, errors.New("injected: sink down")
+		return nil, errors.New("injected: sink down")
 	}
-	return s.Sink.Write(ctx, key, ct, fill)
+	return s.Sink.Create(ctx, key, ct)
 }
 
 func (s *failingSink) PutIfAbsent(ctx context.Context, key string, body []byte, ct string) ([]byte, error) {

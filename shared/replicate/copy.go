@@ -89,13 +89,13 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	})
 	if err != nil {
 		if b != nil {
-			b.obj.Abort(err)
+			b.obj.Abort()
 		}
 		return false, err
 	}
 	if stopped || ctx.Err() != nil {
 		if b != nil {
-			b.obj.Abort(context.Canceled)
+			b.obj.Abort()
 		}
 		return stopped, nil
 	}
@@ -126,7 +126,7 @@ func (c *copier) spent() bool {
 // openBatch is the batch rows are being written to.
 type openBatch struct {
 	seq     int64
-	obj     *pipeObject
+	obj     record.ObjectWriter
 	out     encode.LineWriter
 	meta    encode.Meta
 	rows    int64
@@ -140,10 +140,12 @@ func (c *copier) open(ctx context.Context) (*openBatch, error) {
 	now := c.e.now().UTC().Format(tsLayout)
 	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
 	format := c.e.format()
-	b.obj = startObject(ctx, c.e.Sink, dataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format))
 	var err error
+	if b.obj, err = c.e.Sink.Create(ctx, dataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format)); err != nil {
+		return nil, fmt.Errorf("write batch %d of %s: %w", st.Seq, c.s.ID, err)
+	}
 	if b.out, err = encode.NewLineWriter(format, b.obj, c.s); err != nil {
-		b.obj.Abort(err)
+		b.obj.Abort()
 		return nil, fmt.Errorf("write batch %d of %s: %w", st.Seq, c.s.ID, err)
 	}
 	return b, nil
@@ -179,7 +181,7 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	s, st := c.s, c.st
 	if err := b.out.Close(); err != nil {
-		b.obj.Abort(err)
+		b.obj.Abort()
 		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
 	}
 	info, err := b.obj.Commit()

@@ -6,7 +6,6 @@ package replicate
 
 import (
 	"context"
-	"io"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -15,10 +14,10 @@ import (
 
 // Sink stores objects under deterministic keys.
 type Sink interface {
-	// Write streams one object: fill writes its bytes while the sink
-	// uploads them. Nothing is visible under key unless fill and the upload
-	// both succeed; a failed write leaves no object (or the previous one).
-	Write(ctx context.Context, key, contentType string, fill func(io.Writer) error) (record.ObjectInfo, error)
+	// Create starts a data object under key: its bytes go to the sink as
+	// they are written, and nothing is visible under key until Commit
+	// succeeds (see record.ObjectWriter).
+	Create(ctx context.Context, key, contentType string) (record.ObjectWriter, error)
 	// PutIfAbsent writes a small object (a manifest) only if key holds
 	// nothing. When it exists, it returns record.ErrExists and the stored
 	// bytes.

@@ -40,7 +40,7 @@ type logStream struct {
 	s       *record.Stream
 	version int64
 	enc     *encode.RowEncoder
-	obj     *pipeObject
+	obj     record.ObjectWriter
 	out     encode.LineWriter
 	key     string
 	rows    int64
@@ -207,10 +207,13 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if ls.obj == nil {
 		format := dr.e.format()
 		ls.key = walDataKey(ls.s.ID, ls.version, dr.st.Seq, format)
-		obj := startObject(ctx, dr.e.Sink, ls.key, encode.ContentType(format))
+		obj, err := dr.e.Sink.Create(ctx, ls.key, encode.ContentType(format))
+		if err != nil {
+			return fmt.Errorf("write %s: %w", ls.key, err)
+		}
 		out, err := encode.NewLineWriter(format, obj, ls.s)
 		if err != nil {
-			obj.Abort(err)
+			obj.Abort()
 			return fmt.Errorf("write %s: %w", ls.key, err)
 		}
 		ls.obj, ls.out = obj, out
@@ -337,7 +340,7 @@ func (dr *drainer) reset() {
 func (dr *drainer) abort(err error) {
 	for _, ls := range dr.open {
 		if ls.obj != nil {
-			ls.obj.Abort(err)
+			ls.obj.Abort()
 		}
 	}
 	dr.reset()
