@@ -2,7 +2,6 @@ package replicate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -89,13 +88,13 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	})
 	if err != nil {
 		if b != nil {
-			b.obj.Abort()
+			b.obj.w.Abort()
 		}
 		return false, err
 	}
 	if stopped || ctx.Err() != nil {
 		if b != nil {
-			b.obj.Abort()
+			b.obj.w.Abort()
 		}
 		return stopped, nil
 	}
@@ -115,7 +114,7 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 
 // full says the open batch takes no more rows.
 func (c *copier) full(b *openBatch) bool {
-	return b.rows >= int64(c.budget.BatchRows) || b.out.PlainBytes() >= c.budget.BatchBytes || c.budget.Expired(c.e.now())
+	return b.rows >= int64(c.budget.BatchRows) || b.obj.out.PlainBytes() >= c.budget.BatchBytes || c.budget.Expired(c.e.now())
 }
 
 // spent says the run stops after the batch just committed.
@@ -126,8 +125,7 @@ func (c *copier) spent() bool {
 // openBatch is the batch rows are being written to.
 type openBatch struct {
 	seq     int64
-	obj     record.ObjectWriter
-	out     encode.LineWriter
+	obj     *pendingObject
 	meta    encode.Meta
 	rows    int64
 	lastKey [][]byte // the last row's key, copied (rows are reused by the reader)
@@ -139,14 +137,9 @@ func (c *copier) open(ctx context.Context) (*openBatch, error) {
 	st := c.st
 	now := c.e.now().UTC().Format(tsLayout)
 	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
-	format := c.e.format()
 	var err error
-	if b.obj, err = c.e.Sink.Create(ctx, dataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format)); err != nil {
-		return nil, fmt.Errorf("write batch %d of %s: %w", st.Seq, c.s.ID, err)
-	}
-	if b.out, err = encode.NewLineWriter(format, b.obj, c.s); err != nil {
-		b.obj.Abort()
-		return nil, fmt.Errorf("write batch %d of %s: %w", st.Seq, c.s.ID, err)
+	if b.obj, err = c.e.createObject(ctx, dataKey(c.s.ID, st.Version, st.Seq, c.e.format()), c.s); err != nil {
+		return nil, fmt.Errorf("batch %d of %s: %w", st.Seq, c.s.ID, err)
 	}
 	return b, nil
 }
@@ -157,7 +150,7 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 	if b.line, err = c.enc.AppendRow(b.line[:0], row, &b.meta); err != nil {
 		return fmt.Errorf("read %s: %w", c.s.ID, err)
 	}
-	if err := b.out.WriteLine(b.line); err != nil {
+	if err := b.obj.out.WriteLine(b.line); err != nil {
 		return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
 	}
 	b.rows++
@@ -176,18 +169,10 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 	return nil
 }
 
-// commit ends a batch: data object, then manifest, then bookmark. last
-// says the scan reached the end of the table.
+// commit ends a batch (see Engine.commit). last says the scan reached
+// the end of the table.
 func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	s, st := c.s, c.st
-	if err := b.out.Close(); err != nil {
-		b.obj.Abort()
-		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
-	}
-	info, err := b.obj.Commit()
-	if err != nil {
-		return fmt.Errorf("write batch %d of %s: %w", st.Seq, s.ID, err)
-	}
 	var next bookmark.State
 	var lastKey []string
 	if b.rows > 0 {
@@ -207,22 +192,15 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		VersionStarted:  c.started && st.Seq == 0,
 		VersionComplete: s.Method != record.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
-		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.out.PlainBytes()}},
-		Rows:    b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
+		Rows: b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
-	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {
-		return err
-	}
-	if err := c.activate(ctx, m); err != nil {
-		return err
-	}
-	rev, err := c.e.Bookmarks.Put(ctx, s.ID, next, c.rev)
+	b.obj.meta = ManifestObject{Rows: b.rows}
+	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: manifestKey(s.ID, st.Version, st.Seq),
+		bookmarkID: s.ID, next: next, rev: c.rev})
 	if err != nil {
-		if errors.Is(err, bookmark.ErrConflict) {
-			return fmt.Errorf("commit batch %d of %s: %w: stopping this stream", st.Seq, s.ID, err)
-		}
-		return fmt.Errorf("commit batch %d of %s: %w", st.Seq, s.ID, err)
+		return err
 	}
+	info := m.Objects[0]
 	c.st, c.rev = next, rev
 	c.rep.Rows += b.rows
 	c.rep.Bytes += info.Bytes

@@ -160,17 +160,3 @@ func ParseVersionDir(dir string) (int64, bool) {
 	v, err := strconv.ParseInt(digits, 10, 64)
 	return v, err == nil
 }
-
-// activate writes the activation marker when batch m makes its version
-// the one to read.
-func (c *copier) activate(ctx context.Context, m *Manifest) error {
-	if !m.VersionComplete && !(m.Method == record.Incremental && m.VersionStarted) {
-		return nil
-	}
-	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})
-	key := ActivationKey(m.TapStreamID, m.TableVersion)
-	if err := c.e.Sink.Put(ctx, key, append(body, '\n'), "application/x-ndjson"); err != nil {
-		return fmt.Errorf("write version marker %s: %w", key, err)
-	}
-	return nil
-}

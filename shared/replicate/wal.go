@@ -40,9 +40,7 @@ type logStream struct {
 	s       *record.Stream
 	version int64
 	enc     *encode.RowEncoder
-	obj     record.ObjectWriter
-	out     encode.LineWriter
-	key     string
+	obj     *pendingObject // this batch's object, nil until a change arrives
 	rows    int64
 	first   uint64
 	last    uint64
@@ -205,18 +203,11 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		return nil
 	}
 	if ls.obj == nil {
-		format := dr.e.format()
-		ls.key = walDataKey(ls.s.ID, ls.version, dr.st.Seq, format)
-		obj, err := dr.e.Sink.Create(ctx, ls.key, encode.ContentType(format))
+		obj, err := dr.e.createObject(ctx, walDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
 		if err != nil {
-			return fmt.Errorf("write %s: %w", ls.key, err)
+			return err
 		}
-		out, err := encode.NewLineWriter(format, obj, ls.s)
-		if err != nil {
-			obj.Abort()
-			return fmt.Errorf("write %s: %w", ls.key, err)
-		}
-		ls.obj, ls.out = obj, out
+		ls.obj = obj
 		ls.first = c.CommitLSN
 		dr.open = append(dr.open, ls)
 	}
@@ -234,8 +225,8 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if dr.line, err = ls.enc.AppendValues(dr.line[:0], c.Values, ls.idx, m); err != nil {
 		return fmt.Errorf("encode change of %s at %s: %w", ls.s.ID, formatLSN(c.LSN), err)
 	}
-	if err := ls.out.WriteLine(dr.line); err != nil {
-		return fmt.Errorf("write %s: %w", ls.key, err)
+	if err := ls.obj.out.WriteLine(dr.line); err != nil {
+		return fmt.Errorf("write %s: %w", ls.obj.key, err)
 	}
 	ls.rows++
 	ls.last = c.CommitLSN
@@ -257,10 +248,11 @@ func (ls *logStream) index(cols []string) {
 	}
 }
 
-// commit ends the batch: data objects, manifest, bookmark, then the slot
-// acknowledgment. A batch may end inside a transaction: the bookmark then
-// records how far into it the batch wrote.
+// commit ends the batch (see Engine.commit), acknowledging the slot
+// once the bookmark holds. A batch may end inside a transaction: the
+// bookmark then records how far into it the batch wrote.
 func (dr *drainer) commit(ctx context.Context) error {
+	defer dr.reset()
 	// Compare with the stored bookmark, not the read position: commits of
 	// transactions without selected changes (and the fence's heartbeat)
 	// move only the read position, and the slot must still advance.
@@ -269,66 +261,57 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
-	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
-		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
 	var truncated []string
-	for _, ls := range dr.open {
-		if err := ls.out.Close(); err != nil {
-			dr.abort(err)
-			return fmt.Errorf("write %s: %w", ls.key, err)
-		}
-		info, err := ls.obj.Commit()
-		if err != nil {
-			dr.abort(err)
-			return fmt.Errorf("write %s: %w", ls.key, err)
-		}
-		m.Objects = append(m.Objects, ManifestObject{ObjectInfo: info, Stream: ls.s.ID, TableVersion: ls.version,
-			Rows: ls.rows, PlainBytes: ls.out.PlainBytes(), LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols})
-		m.Rows += ls.rows
-		ls.rep.Rows += ls.rows
-		ls.rep.Bytes += info.Bytes
-		ls.rep.Batches++
-	}
 	for _, ls := range dr.streams {
 		if ls.trunc {
 			truncated = append(truncated, ls.s.ID)
 		}
 	}
-	m.TruncatedStreams = truncated
-	if len(m.Objects) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
-		dr.reset()
+	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
 		return nil // nothing moved
 	}
 	next.Seq++
 	next.UpdatedAt = dr.e.now()
-	m.BookmarkBefore, m.BookmarkAfter = before, next
-	if len(m.Objects) > 0 || len(truncated) > 0 {
-		if err := putManifest(ctx, dr.e.Sink, fmt.Sprintf("_wal/%s/%010d.manifest.json", dr.d.Slot, before.Seq), m); err != nil {
-			dr.reset()
-			return err
-		}
+	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+		Sequence: before.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{},
+		TruncatedStreams: truncated, BookmarkBefore: before, BookmarkAfter: next}
+	step := &commitStep{manifest: m, bookmarkID: dr.slotID, next: next, rev: dr.rev}
+	for _, ls := range dr.open {
+		ls.obj.meta = ManifestObject{Stream: ls.s.ID, TableVersion: ls.version, Rows: ls.rows, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols}
+		step.objects = append(step.objects, ls.obj)
+		m.Rows += ls.rows
 	}
-	rev, err := dr.e.Bookmarks.Put(ctx, dr.slotID, next, dr.rev)
-	if err != nil {
-		dr.reset()
-		return fmt.Errorf("commit slot batch %d: %w", before.Seq, err)
+	if len(dr.open) > 0 || len(truncated) > 0 {
+		step.manifestKey = fmt.Sprintf("_wal/%s/%010d.manifest.json", dr.d.Slot, before.Seq)
 	}
-	dr.st, dr.saved, dr.rev = next, next, rev
-	dr.reset()
-	// Only now may the server release the WAL: everything before
-	// CommittedLSN is in the sink and the bookmark says so.
+	// Only once committed may the server release the WAL: everything
+	// before CommittedLSN is in the sink and the bookmark says so.
 	if next.CommittedLSN != 0 {
-		if err := dr.d.Log.Ack(ctx, next.CommittedLSN); err != nil {
-			return fmt.Errorf("acknowledge %s on slot %s: %w", formatLSN(next.CommittedLSN), dr.d.Slot, err)
+		step.afterCommit = func(ctx context.Context) error {
+			if err := dr.d.Log.Ack(ctx, next.CommittedLSN); err != nil {
+				return fmt.Errorf("acknowledge %s on slot %s: %w", formatLSN(next.CommittedLSN), dr.d.Slot, err)
+			}
+			return nil
 		}
 	}
-	dr.e.log().Debug("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
-	return nil
+	rev, err := dr.e.commit(ctx, step)
+	if rev != 0 {
+		dr.st, dr.saved, dr.rev = next, next, rev
+		for i, ls := range dr.open {
+			ls.rep.Rows += ls.rows
+			ls.rep.Bytes += m.Objects[i].Bytes
+			ls.rep.Batches++
+		}
+	}
+	if err == nil {
+		dr.e.log().Debug("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
+	}
+	return err
 }
 
 func (dr *drainer) reset() {
 	for _, ls := range dr.open {
-		ls.obj, ls.out, ls.rows, ls.first, ls.last = nil, nil, 0, 0, 0
+		ls.obj, ls.rows, ls.first, ls.last = nil, 0, 0, 0
 	}
 	for _, ls := range dr.streams {
 		ls.trunc = false
@@ -340,7 +323,7 @@ func (dr *drainer) reset() {
 func (dr *drainer) abort(err error) {
 	for _, ls := range dr.open {
 		if ls.obj != nil {
-			ls.obj.Abort()
+			ls.obj.w.Abort()
 		}
 	}
 	dr.reset()
