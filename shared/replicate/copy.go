@@ -205,7 +205,7 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		VersionStarted:  c.started && st.Seq == 0,
 		VersionComplete: s.Method != record.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
-		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.out.PlainBytes()}},
+		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.out.PlainBytes(), Columns: s.ColumnNames()}},
 		Rows:    b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
 	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {

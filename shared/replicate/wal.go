@@ -50,7 +50,7 @@ type logStream struct {
 	idx     []int
 	rep     *report.Stream
 	trunc   bool
-	relcols []string
+	cols    []string // the columns its objects hold, for the manifest
 }
 
 type drainer struct {
@@ -97,7 +97,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 		v := all[s.ID].State.Version
 		rep := &report.Stream{Stream: s.ID, Method: record.LogBased, TableVersion: v}
 		dr.stats[s.ID] = rep
-		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep}
+		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
 	}
 	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
 	err = dr.run(ctx)
@@ -153,10 +153,6 @@ func (dr *drainer) handle(ctx context.Context, ev record.Event) (stop bool, err 
 	switch ev.Kind {
 	case record.EventBegin:
 		dr.inTx, dr.txLSN, dr.lastLSN = true, ev.CommitLSN, 0
-	case record.EventRelation:
-		if ls := dr.streams[[2]string{ev.Schema, ev.Table}]; ls != nil {
-			ls.relcols = ev.Columns
-		}
 	case record.EventChange:
 		c := &ev.Change
 		if dr.st.PartialCommitLSN != 0 && c.CommitLSN == dr.st.PartialCommitLSN && c.LSN <= dr.st.PartialLSN {
@@ -280,7 +276,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 			return fmt.Errorf("write %s: %w", ls.key, err)
 		}
 		m.Objects = append(m.Objects, ManifestObject{ObjectInfo: info, Stream: ls.s.ID, TableVersion: ls.version,
-			Rows: ls.rows, PlainBytes: ls.out.PlainBytes(), LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols})
+			Rows: ls.rows, PlainBytes: ls.out.PlainBytes(), LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.cols})
 		m.Rows += ls.rows
 		ls.rep.Rows += ls.rows
 		ls.rep.Bytes += info.Bytes
