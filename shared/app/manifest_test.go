@@ -18,7 +18,7 @@ import (
 // objects with size, SHA-256, rows and the columns they hold; a column
 // left out of the selection is in no object; a column added to a
 // LOG_BASED table is in no object until discover adds it to the catalog,
-// and in the objects after.
+// and in the objects after; a TRUNCATE is listed in its slot manifest.
 func TestManifestsListTheColumnsTheirObjectsHold(t *testing.T) {
 	for _, plugin := range []string{"pgoutput", "wal2json"} {
 		t.Run(plugin, func(t *testing.T) {
@@ -38,6 +38,8 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 			p.rediscover(t)
 			mustExec(t, dsn, "INSERT INTO acct VALUES (5, 7.50, 'e', 's5', 50)")
 			drain(t, p, app.RunOptions{})
+			mustExec(t, dsn, "TRUNCATE acct")
+			drain(t, p, app.RunOptions{})
 
 			old := []string{"id", "balance", "note"}
 			want := map[string][]string{ // the ids each object holds -> its columns
@@ -47,9 +49,12 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 				"5":   append(slices.Clone(old), "extra"),
 			}
 			got := map[string][]string{}
+			truncated := false
 			for _, m := range p.rawManifests(t) {
 				checkManifestFields(t, m)
-				for _, o := range m["objects"].([]any) {
+				truncated = truncated || joinAny(m["truncated_streams"]) == id
+				objects, _ := m["objects"].([]any)
+				for _, o := range objects {
 					obj := o.(map[string]any)
 					cols := strings.Split(joinAny(obj["columns"]), ",")
 					ids := p.checkObjectColumns(t, obj["key"].(string), cols)
@@ -59,6 +64,9 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("objects by ids -> columns:\n got %v\nwant %v", got, want)
 			}
+			if !truncated {
+				t.Errorf("no slot manifest lists %s in truncated_streams after its TRUNCATE", id)
+			}
 		})
 	}
 }
@@ -67,14 +75,14 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 // contract names: per copy batch the stream, its JSON Schema, key
 // properties, version and sequence flags; for every batch the bookmarks
 // and each object's key, size, SHA-256, row count and columns, plus the
-// stream and table version of log objects.
+// stream, table version and commit LSNs of log objects.
 func checkManifestFields(t *testing.T, m map[string]any) {
 	t.Helper()
 	common := []string{"format", "data_format", "tap_stream_id", "table_version", "sequence", "objects", "rows",
 		"bookmark_before", "bookmark_after", "version_started", "version_complete"}
 	objFields := []string{"key", "bytes", "sha256", "rows", "columns"}
 	if m["stream"] == "_slot" {
-		objFields = append(objFields, "stream", "table_version")
+		objFields = append(objFields, "stream", "table_version", "lsn_first", "lsn_last")
 	} else {
 		common = append(common, "stream", "schema", "key_properties")
 	}
@@ -83,7 +91,11 @@ func checkManifestFields(t *testing.T, m map[string]any) {
 			t.Errorf("manifest of %v lacks %q", m["tap_stream_id"], f)
 		}
 	}
-	for _, o := range m["objects"].([]any) {
+	objects, ok := m["objects"].([]any)
+	if !ok {
+		t.Errorf("manifest of %v: objects %v is not a list", m["tap_stream_id"], m["objects"])
+	}
+	for _, o := range objects {
 		for _, f := range objFields {
 			if _, ok := o.(map[string]any)[f]; !ok {
 				t.Errorf("manifest of %v: object %v lacks %q", m["tap_stream_id"], o, f)

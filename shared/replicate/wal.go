@@ -263,7 +263,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
 	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
-		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
+		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}, Objects: []ManifestObject{}}
 	var truncated []string
 	for _, ls := range dr.open {
 		if err := ls.out.Close(); err != nil {
