@@ -2,6 +2,8 @@ package replicate_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,32 @@ func TestDrainStopsWhenIdle(t *testing.T) {
 	}
 	if len(reps) != 1 || reps[0].Rows != 1 || log.acked != 0x210 {
 		t.Errorf("the idle drain wrote %+v and acknowledged %#x; want the one change, acknowledged at 0x210", reps, log.acked)
+	}
+}
+
+// TestBatchBytesCutsSlotBatches: a drain ends a slot batch once its
+// changes reach batch_bytes, between transactions or inside one.
+func TestBatchBytesCutsSlotBatches(t *testing.T) {
+	f := newFixture(t, "")
+	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: record.LogBased,
+		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}, {Name: "pad", Kind: record.KindString}}, KeyColumns: []string{"id"}}
+	pad := []byte(strings.Repeat("x", 200))
+	log := &stallingLog{events: []record.Event{{Kind: record.EventBegin, CommitLSN: 0x10000}}}
+	for i := 1; i <= 100; i++ {
+		log.events = append(log.events, record.Event{Kind: record.EventChange, CommitLSN: 0x10000, Change: record.Change{Op: record.Insert,
+			Schema: "public", Table: "t", Columns: []string{"id", "pad"}, Values: []record.Value{{Text: []byte(fmt.Sprint(i))}, {Text: pad}},
+			LSN: uint64(i), CommitLSN: 0x10000}})
+	}
+	log.events = append(log.events, record.Event{Kind: record.EventCommit, CommitLSN: 0x10000, EndLSN: 0x10010})
+	const limit = 4 << 10
+	drain := replicate.Drain{Slot: "s", Streams: []*record.Stream{s}, Log: log, Fence: 0x10000,
+		Budget: replicate.Budget{BatchRows: 100000, BatchBytes: limit}}
+	reps, err := f.engine.DrainLog(f.ctx, drain, &report.Slot{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 changes of about 300 encoded bytes: 4 KiB holds about 13.
+	if len(reps) != 1 || reps[0].Rows != 100 || reps[0].Batches < 5 {
+		t.Fatalf("drain of 100 changes in batches of %d bytes: %+v", limit, reps)
 	}
 }
