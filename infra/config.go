@@ -107,8 +107,9 @@ type FunctionConfig struct {
 	MemoryMB       int `json:"memory_mb"`
 }
 
-// Schedule fires a function: `rate_minutes` anchored at `anchor_time`, or an
-// EventBridge `cron`. Sync schedules name the streams of their group.
+// Schedule fires a function: every `rate_minutes`, from the deploy or
+// aligned to an optional `anchor_time`, or an EventBridge `cron`. Sync
+// schedules name the streams of their group.
 type Schedule struct {
 	Name        string   `json:"name"`
 	Streams     []string `json:"streams"`
@@ -327,9 +328,10 @@ func (s *Schedule) Expression() string {
 
 // StartDate is the first firing aligned to the anchor at or after now, so a
 // rate schedule keeps the anchor's phase however late it is deployed
-// (EventBridge Scheduler refuses start dates in the past). Empty for cron.
+// (EventBridge Scheduler refuses start dates in the past). Empty for cron
+// and for a rate without an anchor, which EventBridge starts at creation.
 func (s *Schedule) StartDate(now time.Time) string {
-	if s.cron != nil || s.RateMinutes <= 0 {
+	if s.cron != nil || s.RateMinutes <= 0 || s.anchor.IsZero() {
 		return ""
 	}
 	t := s.anchor

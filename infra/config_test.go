@@ -65,6 +65,23 @@ func TestStartDateKeepsAnchorPhase(t *testing.T) {
 	}
 }
 
+func TestRateWithoutAnchorStartsAtDeploy(t *testing.T) {
+	c, err := ParseStackConfig([]byte(`{"databases":[` + validDB + `,"wal":{"rate_minutes":15}}]}`))
+	if err != nil {
+		t.Fatalf("a rate without anchor_time must be valid: %v", err)
+	}
+	wal := c.Databases[0].WAL
+	if got := wal.Expression(); got != "rate(15 minutes)" {
+		t.Errorf("Expression %q; want rate(15 minutes)", got)
+	}
+	if got := wal.StartDate(time.Date(2025, 3, 1, 10, 7, 0, 0, time.UTC)); got != "" {
+		t.Errorf("StartDate %q; want none, so EventBridge starts the rate when the schedule is created", got)
+	}
+	if every, ok := wal.MinInterval(); !ok || every != 15*time.Minute {
+		t.Errorf("MinInterval %s %v; want 15m0s", every, ok)
+	}
+}
+
 const validDB = `{"name":"shop","secret_arn":"arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop-AbCdEf",
  "schedules":[{"name":"hourly","streams":["shop-public-a"],"rate_minutes":60,"anchor_time":"2024-01-01T00:00:00Z"}]`
 
@@ -84,7 +101,7 @@ func TestConfigErrorsNameTheEntry(t *testing.T) {
 		"unknown key":      {`{"databases":[],"bukket":{}}`, `unknown field "bukket"`},
 		"no secret":        {`{"databases":[{"name":"shop","schedules":[]}]}`, `databases[0] "shop": set secret_arn`},
 		"bad secret arn":   {`{"databases":[{"name":"shop","secret_arn":"shop-secret","wal":{"rate_minutes":10,"anchor_time":"2024-01-01T00:00:00Z"}}]}`, `secret_arn "shop-secret" is not`},
-		"rate no anchor":   {`{"databases":[` + validDB + `,"wal":{"rate_minutes":10}}]}`, `wal: rate_minutes needs an anchor_time`},
+		"anchor no rate":   {`{"databases":[` + validDB + `,"wal":{"anchor_time":"2024-01-01T00:00:00Z"}}]}`, `wal: anchor_time needs a rate_minutes`},
 		"bad anchor":       {`{"databases":[` + validDB + `,"wal":{"rate_minutes":10,"anchor_time":"yesterday"}}]}`, `anchor_time "yesterday" is not RFC3339`},
 		"both kinds":       {`{"databases":[` + validDB + `,"wal":{"cron":"0 * * * ? *","rate_minutes":10}}]}`, `wal: set cron, or rate_minutes`},
 		"stream twice":     {`{"databases":[{"name":"shop","create_secret":true,"schedules":[{"name":"a","streams":["s"],"cron":"0 1 * * ? *"},{"name":"b","streams":["s"],"cron":"0 2 * * ? *"}]}]}`, `schedules[1] "b": stream "s" is also in schedule "a"`},

@@ -245,7 +245,7 @@ func (s *Schedule) validate(entry string, e *errs) {
 	}
 	switch {
 	case s.Cron != "" && (s.RateMinutes != 0 || s.AnchorTime != ""):
-		e.add(entry, "set cron, or rate_minutes with anchor_time, not both")
+		e.add(entry, "set cron, or rate_minutes (optionally with anchor_time), not both")
 	case s.Cron != "":
 		c, err := ParseCron(s.Cron)
 		if err != nil {
@@ -258,20 +258,30 @@ func (s *Schedule) validate(entry string, e *errs) {
 			}
 		}
 	case s.RateMinutes > 0:
-		if s.AnchorTime == "" {
-			e.add(entry, "rate_minutes needs an anchor_time (RFC3339, e.g. 2024-01-01T00:05:00Z)")
-		} else if t, err := time.Parse(time.RFC3339, s.AnchorTime); err != nil {
-			e.add(entry, "anchor_time %q is not RFC3339: %v", s.AnchorTime, err)
-		} else {
-			s.anchor = t.UTC()
-		}
+		s.validateAnchor(entry, e)
 		if s.Timezone != "" {
 			e.add(entry, "timezone applies to cron only; anchor_time carries its own offset")
 		}
+	case s.AnchorTime != "":
+		e.add(entry, "anchor_time needs a rate_minutes to repeat at")
 	default:
-		e.add(entry, "set rate_minutes (with anchor_time) or cron")
+		e.add(entry, "set rate_minutes (optionally with anchor_time) or cron")
 	}
 	if s.RateMinutes < 0 {
 		e.add(entry, "rate_minutes %d must be positive", s.RateMinutes)
 	}
+}
+
+// validateAnchor parses an optional anchor_time. Without one, a rate
+// starts when it is deployed (Stitch's frequency without an anchor).
+func (s *Schedule) validateAnchor(entry string, e *errs) {
+	if s.AnchorTime == "" {
+		return
+	}
+	t, err := time.Parse(time.RFC3339, s.AnchorTime)
+	if err != nil {
+		e.add(entry, "anchor_time %q is not RFC3339 (e.g. 2024-01-01T00:05:00Z): %v", s.AnchorTime, err)
+		return
+	}
+	s.anchor = t.UTC()
 }

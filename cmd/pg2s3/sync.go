@@ -30,7 +30,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("sync", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
-	maxDur := fs.Duration("max-duration", 0, "stop after a committed batch once this much time has passed (0: config max_run_seconds, else no limit)")
+	maxDur := fs.Duration("max-duration", 0, "stop after a committed batch once this much time has passed, for the table streams and the drain together (with the config's max_run_seconds the shorter wins; 0: max_run_seconds alone, else no limit)")
 	maxBatches := fs.Int("max-batches", 0, "at most this many batches per stream in this run (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the run report as JSON")
 	onlyKind := fs.String("only", "", "run only the table streams (tables) or only the log drain (wal); default both")
@@ -55,6 +55,8 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *maxDur > 0 {
 		opts.Deadline = time.Now().Add(*maxDur)
 	}
+	// One budget for the table streams and the drain together.
+	opts.Deadline = a.RunDeadline(opts.Deadline)
 	var failed error
 	if *onlyKind != "wal" {
 		run, err := a.SyncTables(ctx, cat, opts)

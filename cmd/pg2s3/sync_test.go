@@ -1,10 +1,14 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // TestSyncFlow runs the commands a user runs, in order: discover, select,
@@ -60,4 +64,45 @@ INSERT INTO "Order Items" VALUES (1, 'x'), (2, 'y');`)
 	if code, _, errOut := run("sync", "--config", cfg, "--catalog", catPath, "--only", "both"); code != 2 || !strings.Contains(errOut, "--only") {
 		t.Fatalf("bad --only: %d %s", code, errOut)
 	}
+}
+
+// TestMaxRunSecondsBoundsTheWholeSync: max_run_seconds is one budget for
+// a sync's table streams and its drain. A view that takes seconds to read
+// spends it, so the drain that follows copies nothing and stops on the
+// deadline instead of starting a budget of its own.
+func TestMaxRunSecondsBoundsTheWholeSync(t *testing.T) {
+	_, config := cliDB(t, "budget", `
+CREATE VIEW slow AS SELECT g AS id, pg_sleep(0.002)::text AS nap FROM generate_series(1, 2000) g;
+CREATE TABLE acct (id bigint PRIMARY KEY, n int);
+INSERT INTO acct SELECT g, g FROM generate_series(1, 500) g;`)
+	dir := t.TempDir()
+	cfg := config(map[string]any{"max_run_seconds": 1, "batch_rows": 100,
+		"sink":      map[string]any{"type": "local", "path": filepath.Join(dir, "out")},
+		"bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}})
+	catPath := selectStreams(t, cfg, dir, map[string]string{"slow": "FULL_TABLE", "acct": "LOG_BASED"})
+	start := time.Now()
+	code, out, errOut := run("sync", "--config", cfg, "--catalog", catPath, "--json")
+	if code != 0 {
+		t.Fatalf("sync: %d %s\n%s", code, out, errOut)
+	}
+	took := time.Since(start)
+	dec := json.NewDecoder(strings.NewReader(out))
+	var runs []report.Run
+	for dec.More() {
+		var r report.Run
+		if err := dec.Decode(&r); err != nil {
+			t.Fatalf("run report: %v\n%s", err, out)
+		}
+		runs = append(runs, r)
+	}
+	if len(runs) != 2 || runs[0].Kind != "sync" || runs[1].Kind != "wal" {
+		t.Fatalf("want a table run and a drain, got %d reports:\n%s", len(runs), out)
+	}
+	if runs[0].StopReason != "deadline" {
+		t.Fatalf("reading the slow view (4 s) within max_run_seconds 1 stopped on %q after %s", runs[0].StopReason, took)
+	}
+	if rows := runs[1].Rows(); rows != 0 || runs[1].StopReason != "deadline" {
+		t.Errorf("the drain after the spent budget copied %d rows and stopped on %q; want 0 rows and deadline", rows, runs[1].StopReason)
+	}
+	t.Logf("sync took %s", took)
 }

@@ -50,15 +50,24 @@ type RunOptions struct {
 	RunID      string
 }
 
-// Budget returns the engine budget for opts under the app's config.
-func (a *App) Budget(opts RunOptions) replicate.Budget {
-	b := replicate.Budget{BatchRows: a.Cfg.BatchRows, BatchBytes: a.Cfg.BatchBytes, MaxBatches: opts.MaxBatches, Deadline: opts.Deadline}
-	if a.Cfg.MaxRunDuration > 0 {
-		if d := time.Now().Add(a.Cfg.MaxRunDuration); b.Deadline.IsZero() || d.Before(b.Deadline) {
-			b.Deadline = d
-		}
+// RunDeadline is when a run starting now must have committed its last
+// batch: the earlier of deadline (zero: none) and max_run_seconds from now.
+// Resolve it once per run: every later step then shares what is left
+// instead of starting a new budget.
+func (a *App) RunDeadline(deadline time.Time) time.Time {
+	if a.Cfg.MaxRunDuration <= 0 {
+		return deadline
 	}
-	return b
+	if d := time.Now().Add(a.Cfg.MaxRunDuration); deadline.IsZero() || d.Before(deadline) {
+		return d
+	}
+	return deadline
+}
+
+// Budget returns the engine budget for opts, whose Deadline RunDeadline
+// has resolved.
+func (a *App) Budget(opts RunOptions) replicate.Budget {
+	return replicate.Budget{BatchRows: a.Cfg.BatchRows, BatchBytes: a.Cfg.BatchBytes, MaxBatches: opts.MaxBatches, Deadline: opts.Deadline}
 }
 
 // Resolve types the catalog's selected streams against the live database.
@@ -101,6 +110,7 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 // SyncTables runs one bounded batch run over the FULL_TABLE and
 // INCREMENTAL streams.
 func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+	opts.Deadline = a.RunDeadline(opts.Deadline)
 	sess, err := pgsource.Open(ctx, a.Cfg)
 	if err != nil {
 		return nil, err

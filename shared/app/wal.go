@@ -22,6 +22,7 @@ import (
 // the initial copies of streams that still need one.
 func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
+	opts.Deadline = a.RunDeadline(opts.Deadline)
 	sess, err := pgsource.Open(ctx, cfg)
 	if err != nil {
 		return nil, err

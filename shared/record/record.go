@@ -63,6 +63,15 @@ type Stream struct {
 	RowEstimate int64
 }
 
+// ColumnNames returns the names of s.Columns, in order.
+func (s *Stream) ColumnNames() []string {
+	names := make([]string, len(s.Columns))
+	for i, c := range s.Columns {
+		names[i] = c.Name
+	}
+	return names
+}
+
 // ColumnIndex returns the position of name in s.Columns, or -1.
 func (s *Stream) ColumnIndex(name string) int {
 	for i, c := range s.Columns {

@@ -289,3 +289,27 @@ func TestVersionMarkers(t *testing.T) {
 		t.Fatalf("an incremental version is not marked from its first batch: %+v %+v", rep, a)
 	}
 }
+
+// TestBatchBytesCutsCopyBatches: batch_bytes ends a batch before
+// batch_rows does; every row still arrives exactly once.
+func TestBatchBytesCutsCopyBatches(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	s := itemsStream(record.FullTable)
+	const limit = 8 << 10
+	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 100000, BatchBytes: limit})
+	if rep.Error != "" || !rep.CopyDone {
+		t.Fatalf("copy: %+v", rep)
+	}
+	ms := f.manifests(s.ID)
+	if len(ms) < 5 {
+		t.Fatalf("1000 rows of about 100 bytes in batches of %d bytes made %d batches", limit, len(ms))
+	}
+	for _, m := range ms {
+		if plain := m.Objects[0].PlainBytes; plain > limit+1024 {
+			t.Errorf("batch %d holds %d uncompressed bytes; batch_bytes is %d (one row may overshoot)", m.Sequence, plain, limit)
+		}
+	}
+	if got, want := ids(f.rows(ms)), seq(1, 1000); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("rows: got %d, want %d (each exactly once)", len(got), len(want))
+	}
+}

@@ -194,7 +194,7 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
 		Rows: b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
-	b.obj.meta = ManifestObject{Rows: b.rows}
+	b.obj.meta = ManifestObject{Rows: b.rows, Columns: s.ColumnNames()}
 	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: manifestKey(s.ID, st.Version, st.Seq),
 		bookmarkID: s.ID, next: next, rev: c.rev})
 	if err != nil {

@@ -53,13 +53,17 @@ type ManifestObject struct {
 	record.ObjectInfo
 	Rows       int64 `json:"rows"`
 	PlainBytes int64 `json:"uncompressed_bytes"`
-	// Log batches name each object's stream and version, the commit LSNs
-	// of its first and last change, and the column list when it changed.
-	Stream       string   `json:"stream,omitempty"`
-	TableVersion int64    `json:"table_version,omitempty"`
-	LSNFirst     uint64   `json:"lsn_first,omitempty"`
-	LSNLast      uint64   `json:"lsn_last,omitempty"`
-	Columns      []string `json:"columns,omitempty"`
+	// Columns are the table columns the object's rows hold (the stream's
+	// selected columns when it was written, in table order), besides the
+	// _sdc_* fields. A log row may still leave one out: an unchanged
+	// TOASTed value, a delete's non-key columns.
+	Columns []string `json:"columns"`
+	// Log batches name each object's stream and version and the commit
+	// LSNs of its first and last change.
+	Stream       string `json:"stream,omitempty"`
+	TableVersion int64  `json:"table_version,omitempty"`
+	LSNFirst     uint64 `json:"lsn_first,omitempty"`
+	LSNLast      uint64 `json:"lsn_last,omitempty"`
 }
 
 // Object key layout (below the sink's prefix); the extension names the

@@ -48,7 +48,7 @@ type logStream struct {
 	idx     []int
 	rep     *report.Stream
 	trunc   bool
-	relcols []string
+	cols    []string // the columns its objects hold, for the manifest
 }
 
 type drainer struct {
@@ -95,7 +95,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 		v := all[s.ID].State.Version
 		rep := &report.Stream{Stream: s.ID, Method: record.LogBased, TableVersion: v}
 		dr.stats[s.ID] = rep
-		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep}
+		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
 	}
 	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
 	err = dr.run(ctx)
@@ -151,10 +151,6 @@ func (dr *drainer) handle(ctx context.Context, ev record.Event) (stop bool, err 
 	switch ev.Kind {
 	case record.EventBegin:
 		dr.inTx, dr.txLSN, dr.lastLSN = true, ev.CommitLSN, 0
-	case record.EventRelation:
-		if ls := dr.streams[[2]string{ev.Schema, ev.Table}]; ls != nil {
-			ls.relcols = ev.Columns
-		}
 	case record.EventChange:
 		c := &ev.Change
 		if dr.st.PartialCommitLSN != 0 && c.CommitLSN == dr.st.PartialCommitLSN && c.LSN <= dr.st.PartialLSN {
@@ -273,11 +269,11 @@ func (dr *drainer) commit(ctx context.Context) error {
 	next.Seq++
 	next.UpdatedAt = dr.e.now()
 	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
-		Sequence: before.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{},
+		Sequence: before.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}, Objects: []ManifestObject{},
 		TruncatedStreams: truncated, BookmarkBefore: before, BookmarkAfter: next}
 	step := &commitStep{manifest: m, bookmarkID: dr.slotID, next: next, rev: dr.rev}
 	for _, ls := range dr.open {
-		ls.obj.meta = ManifestObject{Stream: ls.s.ID, TableVersion: ls.version, Rows: ls.rows, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.relcols}
+		ls.obj.meta = ManifestObject{Stream: ls.s.ID, TableVersion: ls.version, Rows: ls.rows, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.cols}
 		step.objects = append(step.objects, ls.obj)
 		m.Rows += ls.rows
 	}
