@@ -87,12 +87,17 @@ func (s *Postgres) waitInRecovery(ctx context.Context, timeout time.Duration) er
 
 // WaitReplayed waits until standby has replayed the WAL p had inserted
 // when called: then a read on the standby sees every transaction p had
-// committed. The insert position, not pg_current_wal_lsn(): with
-// synchronous_commit off, a commit may still sit in WAL buffers.
+// committed. With synchronous_commit off, p may hold that WAL in its
+// buffers for seconds (the WAL writer flushes only behind asynchronous
+// commits), and a standby receives only flushed WAL: a transaction that
+// commits synchronously flushes it.
 func (p *Postgres) WaitReplayed(ctx context.Context, standby *Postgres, timeout time.Duration) error {
 	var target string
 	if err := queryRow(ctx, p.DSN(""), "SELECT pg_current_wal_insert_lsn()::text", nil, &target); err != nil {
 		return fmt.Errorf("read the primary's WAL position: %w", err)
+	}
+	if err := Exec(ctx, p.DSN(""), "SELECT set_config('synchronous_commit', 'on', true), txid_current()"); err != nil {
+		return fmt.Errorf("flush the primary's WAL: %w", err)
 	}
 	deadline := time.Now().Add(timeout)
 	for {
