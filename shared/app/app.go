@@ -99,9 +99,9 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 }
 
 // SyncTables runs one bounded batch run over the FULL_TABLE and
-// INCREMENTAL streams.
+// INCREMENTAL streams, on the secondary with use_secondary.
 func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
-	sess, err := pgsource.Open(ctx, a.Cfg)
+	sess, err := pgsource.Open(ctx, a.Cfg.ForReads())
 	if err != nil {
 		return nil, err
 	}

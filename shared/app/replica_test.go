@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,6 +56,7 @@ func TestReplica(t *testing.T) {
 	for _, plugin := range []string{"pgoutput", "wal2json"} {
 		t.Run("standby given as the primary/"+plugin, func(t *testing.T) { standbyAsPrimary(t, sb, sbDSN, plugin) })
 	}
+	t.Run("use_secondary", func(t *testing.T) { useSecondary(t, pg, sb, dsn, sbDSN) })
 }
 
 // standbyAsPrimary: log-based replication configured against a
@@ -96,5 +98,69 @@ func standbyAsPrimary(t *testing.T, sb *testenv.Postgres, sbDSN, plugin string) 
 	// Full-table streams read from a standby.
 	if run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{}); err != nil || run.Failed() {
 		t.Fatalf("sync of a full-table stream on a standby: %v %+v", err, run)
+	}
+}
+
+// useSecondary: FULL_TABLE and INCREMENTAL streams are read from the
+// secondary, LOG_BASED ones (their initial copy included) from the
+// primary. The standby stops replaying first, so a read sees which
+// server it went to; after catch-up the replica's rows equal the
+// primary's.
+func useSecondary(t *testing.T, pg, sb *testenv.Postgres, dsn, sbDSN string) {
+	ctx := context.Background()
+	p := newPipeline(t, dsn, map[string]any{"use_secondary": true, "secondary_host": "127.0.0.1", "secondary_port": sb.Port, "batch_rows": 40},
+		map[string]string{"items": "FULL_TABLE", "events": "INCREMENTAL:id", "ledger": "LOG_BASED"})
+	if err := testenv.Exec(ctx, sb.DSN(""), "SELECT pg_wal_replay_pause()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := execSQL(dsn, `
+INSERT INTO items SELECT g, 'item ' || g FROM generate_series(101, 150) g;
+UPDATE items SET name = 'renamed' WHERE id <= 10;
+INSERT INTO events SELECT g, 'late' FROM generate_series(101, 150) g;
+INSERT INTO ledger SELECT g, g FROM generate_series(101, 150) g;`); err != nil {
+		t.Fatal(err)
+	}
+	queries := map[string]string{"items": "SELECT id, name FROM items", "events": "SELECT id, kind FROM events", "ledger": "SELECT id, amount FROM ledger"}
+	state := func(dsn, table string) map[string]map[string]any { return tableState(t, dsn, queries[table]) }
+	sync := func() {
+		t.Helper()
+		run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})
+		if err != nil || run.Failed() {
+			t.Fatalf("sync: %v %+v", err, run)
+		}
+	}
+	replicated := func(table string) map[string]map[string]any {
+		if table == "items" {
+			return newestVersion(p.rows(streamID(p, table)))
+		}
+		return merge(p.rows(streamID(p, table)))
+	}
+
+	sync()
+	for _, table := range []string{"items", "events"} {
+		onStandby := state(sbDSN, table)
+		if reflect.DeepEqual(onStandby, state(dsn, table)) {
+			t.Fatalf("%s: the paused standby has the primary's rows: the test would not tell the servers apart", table)
+		}
+		if got := replicated(table); !reflect.DeepEqual(got, onStandby) {
+			t.Errorf("%s: %d rows replicated, the standby has %d, or they differ", table, len(got), len(onStandby))
+		}
+	}
+	drain(t, p, app.RunOptions{})
+	if got, onPrimary := replicated("ledger"), state(dsn, "ledger"); !reflect.DeepEqual(got, onPrimary) || len(onPrimary) != 150 {
+		t.Errorf("ledger: %d rows replicated, the primary has %d, or they differ", len(got), len(onPrimary))
+	}
+
+	if err := testenv.Exec(ctx, sb.DSN(""), "SELECT pg_wal_replay_resume()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := pg.WaitReplayed(ctx, sb, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	sync()
+	for _, table := range []string{"items", "events"} {
+		if got, onPrimary := replicated(table), state(dsn, table); !reflect.DeepEqual(got, onPrimary) {
+			t.Errorf("%s after catch-up: %d rows replicated, the primary has %d, or they differ", table, len(got), len(onPrimary))
+		}
 	}
 }
