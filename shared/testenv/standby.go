@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // ErrNotPrivate is returned for what only a cluster started by testenv can
@@ -72,7 +70,7 @@ func (s *Postgres) waitInRecovery(ctx context.Context, timeout time.Duration) er
 	deadline := time.Now().Add(timeout)
 	for {
 		var recovery bool
-		err := queryRow(ctx, s.DSN(""), "SELECT pg_is_in_recovery()", nil, &recovery)
+		err := QueryValue(ctx, s.DSN(""), "SELECT pg_is_in_recovery()", &recovery)
 		switch {
 		case err == nil && recovery:
 			return nil
@@ -93,35 +91,26 @@ func (s *Postgres) waitInRecovery(ctx context.Context, timeout time.Duration) er
 // commits synchronously flushes it.
 func (p *Postgres) WaitReplayed(ctx context.Context, standby *Postgres, timeout time.Duration) error {
 	var target string
-	if err := queryRow(ctx, p.DSN(""), "SELECT pg_current_wal_insert_lsn()::text", nil, &target); err != nil {
+	if err := QueryValue(ctx, p.DSN(""), "SELECT pg_current_wal_insert_lsn()::text", &target); err != nil {
 		return fmt.Errorf("read the primary's WAL position: %w", err)
 	}
 	if err := Exec(ctx, p.DSN(""), "SELECT set_config('synchronous_commit', 'on', true), txid_current()"); err != nil {
 		return fmt.Errorf("flush the primary's WAL: %w", err)
 	}
-	deadline := time.Now().Add(timeout)
-	for {
-		var replayed string
+	// target is the server's own text for an LSN: safe to inline.
+	caughtUp := "SELECT coalesce(pg_last_wal_replay_lsn() >= '" + target + "'::pg_lsn, false)"
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
 		var done bool
-		err := queryRow(ctx, standby.DSN(""), "SELECT coalesce(pg_last_wal_replay_lsn()::text, ''), coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", []any{target}, &replayed, &done)
-		switch {
-		case err != nil:
+		if err := QueryValue(ctx, standby.DSN(""), caughtUp, &done); err != nil {
 			return fmt.Errorf("read the standby's replay position: %w", err)
-		case done:
+		}
+		if done {
 			return nil
-		case time.Now().After(deadline):
+		}
+		if time.Now().After(deadline) {
+			var replayed string
+			QueryValue(ctx, standby.DSN(""), "SELECT coalesce(pg_last_wal_replay_lsn()::text, 'nothing')", &replayed)
 			return fmt.Errorf("standby replayed up to %s, not %s, within %v", replayed, target, timeout)
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// queryRow runs one query with args on dsn and scans its row into dest.
-func queryRow(ctx context.Context, dsn, sql string, args []any, dest ...any) error {
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(ctx)
-	return conn.QueryRow(ctx, sql, args...).Scan(dest...)
 }

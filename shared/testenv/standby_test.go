@@ -35,7 +35,10 @@ func TestStandbyFollowsPrimary(t *testing.T) {
 	}
 	count := func() (n int, recovery bool) {
 		t.Helper()
-		if err := queryRow(ctx, sb.DSN(""), "SELECT count(*), pg_is_in_recovery() FROM t", nil, &n, &recovery); err != nil {
+		if err := QueryValue(ctx, sb.DSN(""), "SELECT count(*) FROM t", &n); err != nil {
+			t.Fatal(err)
+		}
+		if err := QueryValue(ctx, sb.DSN(""), "SELECT pg_is_in_recovery()", &recovery); err != nil {
 			t.Fatal(err)
 		}
 		return n, recovery
