@@ -51,7 +51,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	failed := 0
-	results := pgsource.Check(ctx, cfg, tables, logTables)
+	results := append(pgsource.Check(ctx, cfg, tables, logTables), pgsource.CheckSecondary(ctx, cfg)...)
 	for _, r := range results {
 		if r.OK {
 			fmt.Fprintf(stdout, "PASS %s\n", r.Detail)

@@ -108,10 +108,10 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 }
 
 // SyncTables runs one bounded batch run over the FULL_TABLE and
-// INCREMENTAL streams.
+// INCREMENTAL streams, on the secondary with use_secondary.
 func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	opts.Deadline = a.RunDeadline(opts.Deadline)
-	sess, err := pgsource.Open(ctx, a.Cfg)
+	sess, err := pgsource.Open(ctx, a.Cfg.ForReads())
 	if err != nil {
 		return nil, err
 	}

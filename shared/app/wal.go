@@ -19,7 +19,9 @@ import (
 // DrainWAL runs one bounded log-based run: it sets the slot (and the
 // publication) up when needed, records the start position of new streams,
 // drains the slot up to a fence, and spends what is left of the budget on
-// the initial copies of streams that still need one.
+// the initial copies of streams that still need one. All of it runs on
+// the primary, use_secondary or not: a copy's snapshot must not be older
+// than the stream's start position in the slot.
 func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
 	opts.Deadline = a.RunDeadline(opts.Deadline)
@@ -160,6 +162,11 @@ func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.Slo
 	streams, bad := logStreams(ctx, sess, all)
 	if len(bad) > 0 {
 		return pgsource.SlotInfo{}, false, fmt.Errorf("%s", bad[0].Error)
+	}
+	// Before the publication: a standby would refuse it with a message
+	// that names neither the cause nor the fix.
+	if err := sess.LogReady(ctx); err != nil {
+		return pgsource.SlotInfo{}, false, err
 	}
 	if a.Cfg.LogicalPlugin == "pgoutput" {
 		if err := sess.EnsurePublication(ctx, a.Cfg.Publication, a.Cfg.PublishAll, tablesOf(streams)); err != nil {

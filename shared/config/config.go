@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +29,14 @@ type Config struct {
 	SSLCert     string // path or inline PEM
 	SSLKey      string `json:"-"` // path or inline PEM
 
+	// A replica the FULL_TABLE and INCREMENTAL streams read from
+	// (tap-postgres' use_secondary), with every other connection setting
+	// of the primary. Log-based replication always uses the primary.
+	UseSecondary  bool
+	SecondaryHost string
+	SecondaryPort int
+
 	FilterSchemas []string
-	FilterDBs     []string
 
 	SSHTunnel *SSHTunnel
 
@@ -164,7 +171,10 @@ func Parse(data []byte) (*Config, error) {
 	c.SSLCert = p.str("sslcert", "")
 	c.SSLKey = p.str("sslkey", "")
 	c.FilterSchemas = p.list("filter_schemas")
-	c.FilterDBs = p.list("filter_dbs")
+	p.filterDBs(c.DBName)
+	c.UseSecondary = p.bool("use_secondary", false)
+	c.SecondaryHost = p.str("secondary_host", "")
+	c.SecondaryPort = p.int("secondary_port", c.Port)
 	c.SlotName = p.str("slot_name", "")
 	c.LogicalPlugin = p.str("logical_plugin", "pgoutput")
 	c.Publication = p.str("publication", "")
@@ -188,8 +198,8 @@ func Parse(data []byte) (*Config, error) {
 	c.MaxLag = time.Duration(p.int("max_lag_seconds", 3600)) * time.Second
 	p.str("wal2json_message_format", "2") // accepted for compatibility; pg2s3 always speaks format 2
 	p.bool("break_at_end_lsn", true)      // accepted: every pg2s3 drain stops at its fence
-	for _, k := range []string{"use_secondary", "secondary_host", "secondary_port", "anchor_time", "cron_expression", "frequency_in_minutes", "tap_id"} {
-		p.seen(k) // scheduling and replica keys belong to the stack's config; accepted here
+	for _, k := range []string{"anchor_time", "cron_expression", "frequency_in_minutes", "tap_id"} {
+		p.seen(k) // scheduling keys belong to the stack's config; accepted here
 	}
 	c.Sink = p.sink()
 	c.Bookmarks = p.bookmarks()
@@ -223,6 +233,19 @@ func sanitizeSlot(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// ForReads returns the config that FULL_TABLE and INCREMENTAL streams
+// are read with: with use_secondary, c's settings pointed at the
+// secondary; otherwise c.
+func (c *Config) ForReads() *Config {
+	if !c.UseSecondary {
+		return c
+	}
+	r := *c
+	r.Host, r.Port = c.SecondaryHost, c.SecondaryPort
+	r.UseSecondary = false
+	return &r
 }
 
 // Redacted returns a printable copy of the config with secrets masked.
@@ -358,4 +381,20 @@ func (p *parser) ssh() *SSHTunnel {
 	}
 	p.adopt("ssh_tunnel", q)
 	return t
+}
+
+// filterDBs accepts tap-postgres' filter_dbs when it names no database but
+// dbname: a pipeline replicates one database, where tap-postgres discovers
+// every database listed.
+func (p *parser) filterDBs(dbname string) {
+	dbs := p.list("filter_dbs")
+	if !slices.ContainsFunc(dbs, func(db string) bool { return db != dbname }) {
+		return
+	}
+	named := ""
+	if dbname != "" {
+		named = fmt.Sprintf(" (%s)", dbname)
+	}
+	p.errf("filter_dbs: lists %s, but a pg2s3 config replicates one database, its dbname%s: remove filter_dbs, or write one config (one pipeline) per database with its own dbname",
+		strings.Join(dbs, ", "), named)
 }

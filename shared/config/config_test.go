@@ -91,3 +91,73 @@ func TestOutputFormatAndHealthThresholds(t *testing.T) {
 		t.Fatalf("bad format and lag: %v", err)
 	}
 }
+
+// tap-postgres' use_secondary reads FULL_TABLE and INCREMENTAL streams
+// from a replica reached with the primary's user, password, dbname and
+// SSL settings; the port defaults to the primary's.
+func TestUseSecondary(t *testing.T) {
+	base := `"host": "primary", "port": 5433, "user": "u", "password": "pw", "dbname": "shop", "sslmode": "verify-full"`
+	for _, flag := range []string{`true`, `"true"`, `"1"`} {
+		c, err := Parse([]byte(`{` + base + `, "use_secondary": ` + flag + `, "secondary_host": "replica"}`))
+		if err != nil {
+			t.Fatalf("use_secondary %s: %v", flag, err)
+		}
+		r := c.ForReads()
+		if !c.UseSecondary || r.Host != "replica" || r.Port != 5433 || r.User != "u" || r.Password != "pw" || r.DBName != "shop" || r.SSLMode != "verify-full" {
+			t.Fatalf("use_secondary %s: reads with %v", flag, r)
+		}
+		if c.Host != "primary" {
+			t.Fatalf("ForReads changed the primary's config: %v", c)
+		}
+	}
+	c, err := Parse([]byte(`{` + base + `, "use_secondary": "true", "secondary_host": "replica", "secondary_port": "6432"}`))
+	if err != nil || c.ForReads().Port != 6432 || c.Port != 5433 {
+		t.Fatalf("secondary_port: %v %v", err, c)
+	}
+	// Without use_secondary the keys are kept for later and every read
+	// goes to host, as in tap-postgres.
+	c, err = Parse([]byte(`{` + base + `, "use_secondary": "false", "secondary_host": "replica"}`))
+	if err != nil || c.ForReads() != c {
+		t.Fatalf("use_secondary false: %v %v", err, c.ForReads())
+	}
+}
+
+func TestUseSecondaryBadInput(t *testing.T) {
+	for doc, want := range map[string]string{
+		`"use_secondary": true`:                                               "use_secondary: true needs secondary_host (the replica's address): set secondary_host, or remove use_secondary",
+		`"use_secondary": true, "secondary_host": ""`:                         "use_secondary: true needs secondary_host",
+		`"use_secondary": true, "secondary_host": "r", "secondary_port": 0`:   "secondary_port: 0 is not a TCP port",
+		`"use_secondary": "maybe", "secondary_host": "r"`:                     "use_secondary: expected true or false",
+		`"use_secondary": true, "secondary_host": "r", "secondary_port": "x"`: "secondary_port: expected a whole number",
+	} {
+		_, err := Parse([]byte(`{"host": "h", "user": "u", "dbname": "d", ` + doc + `}`))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", doc, err, want)
+		}
+	}
+}
+
+// filter_dbs: tap-postgres discovers each database listed; a pg2s3 config
+// is one database, so the key passes only when it names that database.
+func TestFilterDBs(t *testing.T) {
+	for _, v := range []string{`""`, `"shop"`, `" shop "`, `["shop"]`, `[]`, `null`} {
+		if _, err := Parse([]byte(`{"host": "h", "user": "u", "dbname": "shop", "filter_dbs": ` + v + `}`)); err != nil {
+			t.Errorf("filter_dbs %s: %v", v, err)
+		}
+	}
+	for v, want := range map[string]string{
+		`"shop,crm"`:     "filter_dbs: lists shop, crm, but a pg2s3 config replicates one database, its dbname (shop): remove filter_dbs, or write one config (one pipeline) per database with its own dbname",
+		`["crm"]`:        "filter_dbs: lists crm,",
+		`["Shop"]`:       "filter_dbs: lists Shop,",
+		`{"db": "shop"}`: "filter_dbs: expected a comma-separated string or an array of strings",
+	} {
+		_, err := Parse([]byte(`{"host": "h", "user": "u", "dbname": "shop", "filter_dbs": ` + v + `}`))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("filter_dbs %s: got %v, want %q", v, err, want)
+		}
+	}
+	_, err := Parse([]byte(`{"host": "h", "user": "u", "filter_dbs": "shop"}`))
+	if err == nil || !strings.Contains(err.Error(), "dbname: required") || !strings.Contains(err.Error(), "its dbname: remove filter_dbs") {
+		t.Errorf("filter_dbs without dbname: %v", err)
+	}
+}

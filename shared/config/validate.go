@@ -13,6 +13,14 @@ func (p *parser) validate(c *Config) {
 	if c.Port <= 0 || c.Port > 65535 {
 		p.errf("port: %d is not a TCP port (1-65535)", c.Port)
 	}
+	if c.UseSecondary {
+		if c.SecondaryHost == "" {
+			p.errf("use_secondary: true needs secondary_host (the replica's address): set secondary_host, or remove use_secondary to read every stream from host")
+		}
+		if c.SecondaryPort <= 0 || c.SecondaryPort > 65535 {
+			p.errf("secondary_port: %d is not a TCP port (1-65535)", c.SecondaryPort)
+		}
+	}
 	switch c.SSLMode {
 	case "disable", "allow", "prefer", "require", "verify-ca", "verify-full":
 	default:

@@ -309,30 +309,7 @@ func (c *checker) standby() {
 		c.add("standby", true, "server is a primary (not in recovery)", "")
 		return
 	}
-	if c.serverVersion < 160000 {
-		c.add("standby", false, "server is a standby: log-based replication from a standby needs PostgreSQL 16+",
-			"point log-based pipelines at the primary; full-table and incremental work on this standby")
-	} else {
-		c.add("standby", true, "server is a standby (PostgreSQL 16+ can decode logically on a standby)", "")
-	}
-	if v, err := c.setting("hot_standby_feedback"); err != nil {
-		c.failed("hot_standby_feedback", "read hot_standby_feedback", err)
-	} else {
-		c.add("hot_standby_feedback", v == "on", "hot_standby_feedback = "+v,
-			"ALTER SYSTEM SET hot_standby_feedback = on; SELECT pg_reload_conf(); (so long copies are not cancelled)")
-	}
-	for _, name := range []string{"max_standby_streaming_delay", "max_standby_archive_delay"} {
-		ms, err := c.intSetting(name)
-		if err != nil {
-			c.failed(name, "read "+name, err)
-			continue
-		}
-		d := time.Duration(ms) * time.Millisecond
-		shown := d.String()
-		if ms < 0 {
-			shown = "-1 (wait forever)"
-		}
-		c.add(name, ms < 0 || d >= standbyDelayFloor, fmt.Sprintf("%s = %s (8-12 h recommended during the first copy)", name, shown),
-			fmt.Sprintf("ALTER SYSTEM SET %s = '12h'; SELECT pg_reload_conf(); (RDS: the parameter group)", name))
-	}
+	c.add("standby", false, "server is a standby: pg2s3 reads the log on the primary (a drain writes its end marker there)",
+		"set host to the primary for log-based streams; full-table and incremental streams may read from this standby with use_secondary and secondary_host")
+	c.standbySettings()
 }

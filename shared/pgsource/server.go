@@ -20,8 +20,7 @@ var ErrPluginNotAllowed = errors.New("output plugin not allowed by output_plugin
 // ErrServerUnsupported: the server lacks a feature pg2s3 needs.
 var ErrServerUnsupported = errors.New("server not supported")
 
-// ErrStandby: log-based replication was pointed at a standby that cannot
-// decode (before PostgreSQL 16).
+// ErrStandby: log-based replication was pointed at a standby.
 var ErrStandby = errors.New("server is a standby")
 
 // Server is what pg2s3 must know about a server before using it: its
@@ -144,8 +143,10 @@ func (s Server) Supports(plugin string) error {
 }
 
 // LogReady returns nil when the server can serve cfg's log-based
-// replication: a supported version, the plugin allowed, and a primary
-// (before PostgreSQL 16 a standby cannot decode logically).
+// replication: a supported version, the plugin allowed, and a primary.
+// PostgreSQL 16 can decode on a standby, but a drain also writes to the
+// server (its fence is a logical message, pgoutput's publication is kept
+// in step), which a standby refuses; so pg2s3 reads the log on the primary.
 func (s Server) LogReady(cfg *config.Config) error {
 	if err := s.Supports(cfg.LogicalPlugin); err != nil {
 		return err
@@ -153,8 +154,8 @@ func (s Server) LogReady(cfg *config.Config) error {
 	if !s.PluginAllowed(cfg.LogicalPlugin) {
 		return s.PluginNotAllowed(cfg.LogicalPlugin)
 	}
-	if s.InRecovery && s.Version < 160000 {
-		return &FixError{Problem: fmt.Sprintf("%s:%d is a standby (in recovery), and before PostgreSQL 16 logical decoding runs only on the primary (this is %s)", cfg.Host, cfg.Port, s.HumanVersion()),
+	if s.InRecovery {
+		return &FixError{Problem: fmt.Sprintf("%s:%d is a standby (in recovery), and pg2s3 reads the log on the primary: a drain writes its end marker there and, before PostgreSQL 16, a standby cannot decode at all", cfg.Host, cfg.Port),
 			Fix: "set host to the primary for log-based streams; full-table and incremental streams may read from a replica with use_secondary and secondary_host", Err: ErrStandby}
 	}
 	return nil
