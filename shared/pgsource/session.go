@@ -2,6 +2,7 @@ package pgsource
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,56 @@ func (s *Session) LogReady(ctx context.Context) error {
 		return err
 	}
 	return srv.LogReady(s.cfg)
+}
+
+// The log-based side of a session: with these it is the SlotSource a log
+// run reads (see replicate.SlotSource), for the config's slot, plugin and
+// publication.
+
+// Publish keeps the pgoutput publication equal to tables (or FOR ALL
+// TABLES with publish_all_tables); wal2json needs none. When the user may
+// not change the publication, it returns the tables it does publish with
+// the error naming the statement to run.
+func (s *Session) Publish(ctx context.Context, tables [][2]string) ([][2]string, error) {
+	if s.cfg.LogicalPlugin != "pgoutput" {
+		return tables, nil
+	}
+	err := EnsurePublication(ctx, s.conn, s.cfg.Publication, s.cfg.PublishAll, tables)
+	if err == nil || !errors.Is(err, ErrPublicationPrivilege) {
+		return tables, err
+	}
+	have, herr := PublicationTables(ctx, s.conn, s.cfg.Publication)
+	if herr != nil {
+		return nil, err
+	}
+	return have, err
+}
+
+// EnsureSlot creates the config's slot when it is missing (see the
+// package function) and returns its confirmed position.
+func (s *Session) EnsureSlot(ctx context.Context) (uint64, bool, error) {
+	info, created, err := ensureSlot(ctx, s.conn, s.cfg)
+	return info.ConfirmedFlushLSN, created, err
+}
+
+// OpenLog streams the config's slot from start, keeping only the tables'
+// changes, over a replication connection of its own.
+func (s *Session) OpenLog(ctx context.Context, start uint64, tables [][2]string) (record.Log, error) {
+	keep := make(map[[2]string]bool, len(tables))
+	for _, t := range tables {
+		keep[t] = true
+	}
+	r, err := OpenLog(ctx, s.cfg, LogOptions{StartLSN: start, Tables: keep})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RetainedBytes is how much WAL the config's slot holds back.
+func (s *Session) RetainedBytes(ctx context.Context) (int64, error) {
+	info, err := GetSlot(ctx, s.conn, s.cfg.SlotName)
+	return info.RetainedBytes, err
 }
 
 // Tables returns the page reader over this session.

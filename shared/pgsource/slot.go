@@ -102,8 +102,7 @@ func CurrentWALLSN(ctx context.Context, conn *pgx.Conn) (uint64, error) {
 // use the configured plugin, still have its WAL and not be in use by another
 // connection.
 func EnsureSlot(ctx context.Context, cfg *config.Config) (SlotInfo, bool, error) {
-	name := cfg.SlotName
-	if err := validSlotName(name); err != nil {
+	if err := validSlotName(cfg.SlotName); err != nil {
 		return SlotInfo{}, false, err
 	}
 	conn, err := Connect(ctx, cfg)
@@ -111,6 +110,14 @@ func EnsureSlot(ctx context.Context, cfg *config.Config) (SlotInfo, bool, error)
 		return SlotInfo{}, false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	return ensureSlot(ctx, conn, cfg)
+}
+
+func ensureSlot(ctx context.Context, conn *pgx.Conn, cfg *config.Config) (SlotInfo, bool, error) {
+	name := cfg.SlotName
+	if err := validSlotName(name); err != nil {
+		return SlotInfo{}, false, err
+	}
 	srv, err := DetectServer(ctx, conn)
 	if err != nil {
 		return SlotInfo{}, false, err

@@ -1,6 +1,21 @@
 package record
 
-import "fmt"
+import (
+	"context"
+	"fmt"
+)
+
+// Log is an open logical replication stream of a slot.
+type Log interface {
+	// Next returns the next event; it returns ctx's error when ctx ends,
+	// so a short deadline tells "nothing more to read".
+	Next(ctx context.Context) (Event, error)
+	// Ack confirms to the server that everything before flushLSN is
+	// durable: the slot may then release that WAL.
+	Ack(ctx context.Context, flushLSN uint64) error
+	// Close ends the stream.
+	Close(ctx context.Context) error
+}
 
 // EventKind tells what an Event from the log holds.
 type EventKind uint8

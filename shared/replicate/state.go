@@ -40,6 +40,35 @@ func Reset(ctx context.Context, bms Bookmarks, stream string, known []string, no
 	return next, nil
 }
 
+// ResetSlot restarts a slot's bookmark and every log-based stream's, after
+// the slot itself was dropped: the streams copy again, each from a new
+// start position, and the slot's batch numbers go on, so a new batch never
+// lands on the keys of the old slot's manifests under _wal/<slot>/. It
+// returns how many streams it reset.
+func ResetSlot(ctx context.Context, bms Bookmarks, slot string, now time.Time) (int, error) {
+	all, err := bms.All(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if v, ok := all[SlotBookmarkID(slot)]; ok {
+		fresh := bookmark.State{Seq: v.State.Seq, UpdatedAt: now}
+		if _, err := bms.Put(ctx, SlotBookmarkID(slot), fresh, v.Rev); err != nil {
+			return 0, fmt.Errorf("reset slot %s: %w", slot, err)
+		}
+	}
+	n := 0
+	for id, v := range all {
+		if v.State.Method != record.LogBased {
+			continue
+		}
+		if _, err := bms.Put(ctx, id, bookmark.Reset(v.State, now), v.Rev); err != nil {
+			return n, fmt.Errorf("reset %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
 // SingerState is tap-postgres' STATE document.
 type SingerState struct {
 	CurrentlySyncing *string                   `json:"currently_syncing"`

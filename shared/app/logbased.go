@@ -1,0 +1,124 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// DrainWAL runs one bounded log-based run of the config's slot (see
+// replicate.Engine.RunLog): the streams resolved here, the slot and the
+// log read through a session on the primary, use_secondary or not: an
+// initial copy's snapshot must not be older than the stream's start
+// position in the slot.
+func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+	cfg := a.Cfg
+	opts.Deadline = a.RunDeadline(opts.Deadline)
+	sess, err := pgsource.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	all, failed, err := Resolve(ctx, sess, cat, cfg.DefaultReplicationMethod, opts.Streams)
+	if err != nil {
+		return nil, err
+	}
+	streams, bad := logStreams(ctx, sess, all)
+	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
+	return eng.RunLog(ctx, replicate.LogJob{
+		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
+		Streams: streams, Failed: append(failed, bad...), Source: sess,
+		Budget: a.Budget(opts), IdleTimeout: cfg.IdleTimeout, Leaser: a.Stores.Leaser,
+	})
+}
+
+// logStreams returns the LOG_BASED streams that can be read from the log:
+// a table without a primary key needs REPLICA IDENTITY FULL, or its
+// updates and deletes could not be told apart.
+func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Stream) ([]*record.Stream, []report.Stream) {
+	var ok []*record.Stream
+	var bad []report.Stream
+	for _, s := range all {
+		if s.Method != record.LogBased {
+			continue
+		}
+		if len(s.KeyColumns) == 0 {
+			ident, err := sess.ReplicaIdentity(ctx, s.Schema, s.Table)
+			if err == nil && ident != "full" {
+				err = fmt.Errorf("stream %s: a table without a primary key can be LOG_BASED only with REPLICA IDENTITY FULL (it has %s): run ALTER TABLE %s REPLICA IDENTITY FULL, or add a primary key, or replicate it FULL_TABLE",
+					s.ID, ident, quoteTable(s))
+			}
+			if err != nil {
+				bad = append(bad, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+				continue
+			}
+		}
+		ok = append(ok, s)
+	}
+	return ok, bad
+}
+
+func quoteTable(s *record.Stream) string {
+	q := func(x string) string { return `"` + strings.ReplaceAll(x, `"`, `""`) + `"` }
+	return q(s.Schema) + "." + q(s.Table)
+}
+
+// SetupSlot creates the publication (pgoutput) and the slot for the
+// catalog's LOG_BASED streams, as a drain would at its start.
+func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.SlotInfo, bool, error) {
+	sess, err := pgsource.Open(ctx, a.Cfg)
+	if err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	defer sess.Close(context.WithoutCancel(ctx))
+	all, _, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, nil)
+	if err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	streams, bad := logStreams(ctx, sess, all)
+	if len(bad) > 0 {
+		return pgsource.SlotInfo{}, false, fmt.Errorf("%s", bad[0].Error)
+	}
+	// Before the publication: a standby would refuse it with a message
+	// that names neither the cause nor the fix.
+	if err := sess.LogReady(ctx); err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	tables := make([][2]string, 0, len(streams))
+	for _, s := range streams {
+		tables = append(tables, [2]string{s.Schema, s.Table})
+	}
+	if _, err := sess.Publish(ctx, tables); err != nil {
+		return pgsource.SlotInfo{}, false, err
+	}
+	return pgsource.EnsureSlot(ctx, a.Cfg)
+}
+
+// ResetSlot drops the slot and restarts its bookmark and every log-based
+// stream (see replicate.ResetSlot), so the next drain creates the slot and
+// copies them again.
+func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
+	cfg := a.Cfg
+	release, err := replicate.HoldLease(ctx, a.Stores.Leaser, "slot#"+cfg.SlotName, replicate.NewRunID(), 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
+	}
+	defer release()
+	if err := pgsource.DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+		return err
+	}
+	n, err := replicate.ResetSlot(ctx, a.Stores.Bookmarks, cfg.SlotName, time.Now())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "dropped slot %s; %d log-based streams will be copied again by the next run\n", cfg.SlotName, n)
+	return nil
+}

@@ -1,0 +1,274 @@
+package replicate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/report"
+)
+
+// SlotSource is the database side of a log run: the server's readiness,
+// the publication, the slot, positions in the WAL and the log itself.
+// pgsource's Session implements it.
+type SlotSource interface {
+	// LogReady fails, with the fix, when the server cannot serve the
+	// run (too old, the plugin not allowed, a standby).
+	LogReady(ctx context.Context) error
+	// Publish makes the log carry the tables' changes (pgoutput keeps its
+	// publication equal to them). When the user may not change what the
+	// log carries, it returns the tables the log does carry and an error
+	// saying what to run; carried is nil when that is unknown.
+	Publish(ctx context.Context, tables [][2]string) (carried [][2]string, err error)
+	// EnsureSlot creates the slot when it is missing and returns its
+	// confirmed position.
+	EnsureSlot(ctx context.Context) (confirmed uint64, created bool, err error)
+	// CurrentWALLSN is the server's current WAL position.
+	CurrentWALLSN(ctx context.Context) (uint64, error)
+	// Heartbeat writes a logical message and returns its LSN: a commit at
+	// or past it is the drain's fence, even on an idle server.
+	Heartbeat(ctx context.Context) (uint64, error)
+	// OpenLog streams the slot from start (a committed position, or 0 for
+	// the slot's own), keeping only the tables' changes.
+	OpenLog(ctx context.Context, start uint64, tables [][2]string) (record.Log, error)
+	// RetainedBytes is how much WAL the slot holds back.
+	RetainedBytes(ctx context.Context) (int64, error)
+}
+
+// LogJob is one bounded log-based run of a slot: drain the log up to a
+// fence, then spend what is left of the budget on initial copies.
+type LogJob struct {
+	Pipeline string
+	RunID    string
+	Slot     string
+	Plugin   string // for the report
+	// Streams are the LOG_BASED streams to follow; Failed are streams that
+	// failed before the run, reported with it.
+	Streams []*record.Stream
+	Failed  []report.Stream
+	Source  SlotSource
+	Budget  Budget
+	// IdleTimeout ends a drain that receives nothing for this long.
+	IdleTimeout time.Duration
+	// Leaser, when set, gives the slot to one run at a time.
+	Leaser Leaser
+}
+
+// RunLog runs job and writes its report. The order is the handoff rule:
+// a stream's start position is recorded (before its copy begins) before
+// the log is read, changes after it come from the slot, and the slot is
+// acknowledged only past what the sink holds. It returns an error, and no
+// report, only when nothing could run: the slot's lease is held, or the
+// publication cannot be trusted.
+func (e *Engine) RunLog(ctx context.Context, job LogJob) (*report.Run, error) {
+	run := &report.Run{RunID: job.RunID, Pipeline: job.Pipeline, Kind: "wal", StartedAt: e.now().UTC(), StopReason: "done"}
+	if run.RunID == "" {
+		run.RunID = NewRunID()
+	}
+	run.Streams = append(run.Streams, job.Failed...)
+	streams := job.Streams
+	if len(streams) > 0 {
+		// A server that cannot decode for this config fails every log
+		// stream before anything on the server, in the sink or in the
+		// bookmarks changes.
+		if err := job.Source.LogReady(ctx); err != nil {
+			run.Streams = append(run.Streams, streamErrors(streams, err)...)
+			e.Finish(ctx, run)
+			return run, nil
+		}
+	}
+	streams, failed, err := e.publish(ctx, job.Source, streams)
+	if err != nil {
+		return nil, err
+	}
+	run.Streams = append(run.Streams, failed...)
+	if len(streams) == 0 {
+		e.Finish(ctx, run)
+		return run, nil
+	}
+	if job.Leaser != nil {
+		release, err := HoldLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+		if err != nil {
+			return nil, fmt.Errorf("slot %s: %w", job.Slot, err)
+		}
+		defer release()
+	}
+	slotRep := &report.Slot{Name: job.Slot, Plugin: job.Plugin}
+	run.Slot = slotRep
+	byID, err := e.drainSlot(ctx, job, streams, slotRep)
+	if err != nil {
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
+		e.Finish(ctx, run)
+		return run, nil
+	}
+	for _, s := range streams {
+		rep := byID[s.ID]
+		if !rep.CopyDone && !job.Budget.Expired(e.now()) && ctx.Err() == nil {
+			rep.add(e.SyncTable(ctx, s, job.Budget))
+		}
+		run.Streams = append(run.Streams, rep.Stream)
+	}
+	if n, err := job.Source.RetainedBytes(ctx); err == nil {
+		slotRep.RetainedBytes = n
+	}
+	if job.Budget.Expired(e.now()) {
+		run.StopReason = "deadline"
+	}
+	if e.Progress != nil {
+		e.Progress.Done()
+	}
+	e.Finish(ctx, run)
+	return run, nil
+}
+
+// logStreamReport is a stream's part of a log run: its drain, then maybe
+// its initial copy.
+type logStreamReport struct{ report.Stream }
+
+// add folds a copy's report into the stream's.
+func (r *logStreamReport) add(c report.Stream) {
+	r.Rows += c.Rows
+	r.Bytes += c.Bytes
+	r.Batches += c.Batches
+	r.DurationMS += c.DurationMS
+	r.CopyDone, r.BookmarkAfter = c.CopyDone, c.BookmarkAfter
+	if r.BookmarkBefore == nil {
+		r.BookmarkBefore = c.BookmarkBefore
+	}
+	if c.Error != "" {
+		r.Error = c.Error
+	}
+}
+
+// publish makes the log carry the streams' tables. When the user may not
+// change what it carries, the run goes on with the streams it does carry;
+// a stream it does not carry fails with the statement that adds it, as
+// long as that stream has not started following the log: the slot is
+// about to pass its changes, so then nothing drains.
+func (e *Engine) publish(ctx context.Context, src SlotSource, streams []*record.Stream) ([]*record.Stream, []report.Stream, error) {
+	if len(streams) == 0 {
+		return nil, nil, nil
+	}
+	carried, err := src.Publish(ctx, tablesOf(streams))
+	if err == nil {
+		return streams, nil, nil
+	}
+	if len(carried) == 0 {
+		return nil, nil, err
+	}
+	in := map[[2]string]bool{}
+	for _, t := range carried {
+		in[t] = true
+	}
+	var ok []*record.Stream
+	var failed []report.Stream
+	for _, s := range streams {
+		if in[[2]string{s.Schema, s.Table}] {
+			ok = append(ok, s)
+			continue
+		}
+		bm, gerr := e.Bookmarks.Get(ctx, s.ID)
+		if gerr != nil {
+			return nil, nil, gerr
+		}
+		if bm.State.StartLSN != 0 {
+			return nil, nil, fmt.Errorf("stream %s follows the log but its table is no longer published; draining now would skip its changes: %w", s.ID, err)
+		}
+		failed = append(failed, report.Stream{Stream: s.ID, Method: s.Method, Error: fmt.Sprintf("not published yet: %v", err)})
+	}
+	return ok, failed, nil
+}
+
+// drainSlot prepares the slot and the streams' start positions and drains
+// the log up to a fence written now.
+func (e *Engine) drainSlot(ctx context.Context, job LogJob, streams []*record.Stream, slotRep *report.Slot) (map[string]*logStreamReport, error) {
+	src := job.Source
+	confirmed, created, err := src.EnsureSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		e.log().Info("created replication slot", "slot", job.Slot, "plugin", job.Plugin, "lsn", formatLSN(confirmed))
+	}
+	slotBM, err := e.Bookmarks.Get(ctx, SlotBookmarkID(job.Slot))
+	if err != nil {
+		return nil, err
+	}
+	if c := slotBM.State.CommittedLSN; c != 0 && c < confirmed {
+		return nil, fmt.Errorf("slot %s has moved past the last committed position (%s < %s): the WAL between is gone, and reading on would skip changes; run pg2s3 reset --slot --confirm to re-copy the log-based streams",
+			job.Slot, formatLSN(c), formatLSN(confirmed))
+	}
+	byID := map[string]*logStreamReport{}
+	for _, s := range streams {
+		st, err := e.startPosition(ctx, src, s)
+		if err != nil {
+			return nil, err
+		}
+		byID[s.ID] = &logStreamReport{report.Stream{Stream: s.ID, Method: s.Method, TableVersion: st.Version, CopyDone: st.CopyDone}}
+	}
+	fence, err := src.Heartbeat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slotRep.FenceLSN = formatLSN(fence)
+	log, err := src.OpenLog(ctx, slotBM.State.CommittedLSN, tablesOf(streams))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close(context.WithoutCancel(ctx))
+	reps, err := e.DrainLog(ctx, Drain{Slot: job.Slot, Streams: streams, Log: log, Fence: fence, Budget: job.Budget, IdleTimeout: job.IdleTimeout}, slotRep)
+	for _, r := range reps {
+		b := byID[r.Stream]
+		b.Rows, b.Bytes, b.Batches, b.Truncates = r.Rows, r.Bytes, r.Batches, r.Truncates
+	}
+	return byID, err
+}
+
+// startPosition returns s's bookmark, first recording the current WAL
+// position as its start when it has none: changes after it come from the
+// slot, rows before it from the copy that follows.
+func (e *Engine) startPosition(ctx context.Context, src SlotSource, s *record.Stream) (bookmark.State, error) {
+	cur, err := e.Bookmarks.Get(ctx, s.ID)
+	if err != nil {
+		return bookmark.State{}, err
+	}
+	st := cur.State
+	if cur.Rev != 0 && st.Method == record.LogBased && st.StartLSN != 0 {
+		return st, nil
+	}
+	lsn, err := src.CurrentWALLSN(ctx)
+	if err != nil {
+		return bookmark.State{}, err
+	}
+	if cur.Rev == 0 || st.Method != record.LogBased {
+		st = bookmark.State{Method: record.LogBased, Version: bookmark.NewVersion(st.Version, e.now()), KeyColumns: s.KeyColumns}
+	}
+	st.StartLSN, st.UpdatedAt = lsn, e.now()
+	if _, err := e.Bookmarks.Put(ctx, s.ID, st, cur.Rev); err != nil {
+		if errors.Is(err, bookmark.ErrConflict) {
+			return bookmark.State{}, fmt.Errorf("record start position of %s: %w: another run moved it", s.ID, err)
+		}
+		return bookmark.State{}, fmt.Errorf("record start position of %s: %w", s.ID, err)
+	}
+	return st, nil
+}
+
+// streamErrors reports err as the failure of each of streams.
+func streamErrors(streams []*record.Stream, err error) []report.Stream {
+	out := make([]report.Stream, 0, len(streams))
+	for _, s := range streams {
+		out = append(out, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+	}
+	return out
+}
+
+func tablesOf(streams []*record.Stream) [][2]string {
+	t := make([][2]string, 0, len(streams))
+	for _, s := range streams {
+		t = append(t, [2]string{s.Schema, s.Table})
+	}
+	return t
+}
