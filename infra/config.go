@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
@@ -60,7 +60,7 @@ type Database struct {
 	Catalog         CatalogConfig `json:"catalog"`
 	// Format of the data objects: jsonl (default) or parquet; the
 	// functions' sink.format.
-	Format string `json:"format"`
+	Format layout.Format `json:"format"`
 	// GlueCatalog is a catalog.json (from pg2s3 discover) read at synth:
 	// the stack creates a Glue table per selected stream from its columns.
 	// With inline catalog.streams, those streams are the selection; else
@@ -242,9 +242,9 @@ func (c *StackConfig) defaults() {
 			d.LogicalPlugin = DefaultPlugin
 		}
 		if d.Format == "" {
-			d.Format = config.FormatJSONL
+			d.Format = layout.JSONL
 		}
-		d.Format = strings.ToLower(d.Format)
+		d.Format = layout.Format(strings.ToLower(string(d.Format)))
 		if d.SlotName == "" {
 			d.SlotName = "pg2s3_" + strings.ReplaceAll(d.Name, "-", "_")
 		}

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
@@ -122,7 +121,7 @@ func (d *Database) validate(entry string, e *errs) {
 	if d.Alarms.DurationRatio <= 0 || d.Alarms.DurationRatio > 1 {
 		e.add(entry+": alarms.duration_ratio", "%g is outside (0, 1]", d.Alarms.DurationRatio)
 	}
-	if d.Format != config.FormatJSONL && d.Format != config.FormatParquet {
+	if !d.Format.Valid() {
 		e.add(entry, "format %q is not jsonl or parquet", d.Format)
 	}
 	d.validateCatalog(entry, e)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Config is the validated settings of one pipeline (one database).
@@ -62,12 +64,6 @@ type Config struct {
 	MaxLag              time.Duration
 }
 
-// Output formats of data objects.
-const (
-	FormatJSONL   = "jsonl"
-	FormatParquet = "parquet"
-)
-
 // SSHTunnel configures a bastion host.
 type SSHTunnel struct {
 	Host                  string
@@ -102,7 +98,7 @@ type Sink struct {
 	Concurrency int
 	// Format of data objects: jsonl (gzip JSON Lines, the default) or
 	// parquet (columnar, typed from the catalog).
-	Format string
+	Format layout.Format
 }
 
 // Bookmarks says where bookmarks are checkpointed.
@@ -301,7 +297,7 @@ func FromURL(dsn string) (*Config, error) {
 }
 
 func (p *parser) sink() Sink {
-	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4, Format: FormatJSONL}
+	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4, Format: layout.JSONL}
 	q := p.sub("sink")
 	if q == nil {
 		return s
@@ -316,8 +312,8 @@ func (p *parser) sink() Sink {
 	s.KMSKeyID = q.str("kms_key_id", "")
 	s.PartSizeMB = q.int("part_size_mb", 16)
 	s.Concurrency = q.int("concurrency", 4)
-	s.Format = strings.ToLower(q.str("format", FormatJSONL))
-	if s.Format != FormatJSONL && s.Format != FormatParquet {
+	s.Format = layout.Format(strings.ToLower(q.str("format", string(layout.JSONL))))
+	if !s.Format.Valid() {
 		q.errf("format: %q is not an output format: use jsonl or parquet", s.Format)
 	}
 	if s.PartSizeMB < 5 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -34,15 +35,15 @@ type Engine struct {
 	Log       *slog.Logger
 	Progress  *report.Progress
 	Now       func() time.Time
-	// Format is the data objects' format: encode.FormatJSONL (also when
-	// empty) or encode.FormatParquet.
-	Format string
+	// Format is the data objects' format: layout.JSONL (also when empty)
+	// or layout.Parquet.
+	Format layout.Format
 }
 
 // format returns the engine's data object format, JSON Lines by default.
-func (e *Engine) format() string {
+func (e *Engine) format() layout.Format {
 	if e.Format == "" {
-		return encode.FormatJSONL
+		return layout.JSONL
 	}
 	return e.Format
 }

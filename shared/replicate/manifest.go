@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
-	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -19,15 +19,15 @@ import (
 // data objects and before the bookmark moves: a loader that reads only
 // manifests never sees a half-written batch.
 type Manifest struct {
-	Format       string `json:"format"`      // "pg2s3.manifest.v1"
-	DataFormat   string `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
-	Stream       string `json:"stream"`
-	TapStreamID  string `json:"tap_stream_id"`
-	Schema       string `json:"schema_name"`
-	Table        string `json:"table_name"`
-	Method       string `json:"replication_method"`
-	TableVersion int64  `json:"table_version"`
-	Sequence     int64  `json:"sequence"`
+	Format       string        `json:"format"`      // "pg2s3.manifest.v1"
+	DataFormat   layout.Format `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
+	Stream       string        `json:"stream"`
+	TapStreamID  string        `json:"tap_stream_id"`
+	Schema       string        `json:"schema_name"`
+	Table        string        `json:"table_name"`
+	Method       string        `json:"replication_method"`
+	TableVersion int64         `json:"table_version"`
+	Sequence     int64         `json:"sequence"`
 	// VersionStarted marks the first batch of a table version;
 	// VersionComplete the last batch of a finished copy: from then on a
 	// loader may drop rows of older versions (Singer's ACTIVATE_VERSION).
@@ -64,13 +64,13 @@ type ManifestObject struct {
 
 // Object key layout (below the sink's prefix); the extension names the
 // data format (.jsonl.gz or .parquet).
-func dataKey(stream string, version, seq int64, format string) string {
-	return fmt.Sprintf("%s/v%d/%010d%s", stream, version, seq, encode.Extension(format))
+func dataKey(stream string, version, seq int64, format layout.Format) string {
+	return fmt.Sprintf("%s/v%d/%010d%s", stream, version, seq, format.Extension())
 }
 
 // walDataKey is the key of a stream's object in slot batch seq.
-func walDataKey(stream string, version, seq int64, format string) string {
-	return fmt.Sprintf("%s/v%d/wal-%010d%s", stream, version, seq, encode.Extension(format))
+func walDataKey(stream string, version, seq int64, format layout.Format) string {
+	return fmt.Sprintf("%s/v%d/wal-%010d%s", stream, version, seq, format.Extension())
 }
 
 // manifestKey starts with an underscore: Athena, Glue and Hive treat such

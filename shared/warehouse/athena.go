@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -51,9 +51,9 @@ type AthenaOptions struct {
 	// Location is the sink's root: s3://bucket/prefix/ (a trailing slash
 	// is added). It may hold CDK tokens: it is only concatenated.
 	Location string
-	// Format is the data objects' format: config.FormatJSONL (default) or
-	// config.FormatParquet.
-	Format string
+	// Format is the data objects' format: layout.JSONL (default) or
+	// layout.Parquet.
+	Format layout.Format
 	// Pipeline names the table of version markers, <pipeline>_versions.
 	Pipeline string
 }
@@ -147,9 +147,9 @@ func ViewName(table string) string { return table + "_current" }
 // share) is reported in the joined error, naming the stream.
 func AthenaSchema(streams []record.Stream, opt AthenaOptions) (*Schema, error) {
 	if opt.Format == "" {
-		opt.Format = config.FormatJSONL
+		opt.Format = layout.JSONL
 	}
-	if opt.Format != config.FormatJSONL && opt.Format != config.FormatParquet {
+	if !opt.Format.Valid() {
 		return nil, fmt.Errorf("format %q is not jsonl or parquet", opt.Format)
 	}
 	if opt.Database == "" || AthenaName(opt.Database) != opt.Database {
@@ -206,10 +206,10 @@ func parquetStorage() Storage {
 // case. Parquet is read by (case-insensitive) name with no mapping, so a
 // Parquet column keeps its source name, lower-cased and quoted, and a
 // warning says Athena may refuse it.
-func streamTable(s *record.Stream, format, root string) (Table, []string, []error) {
+func streamTable(s *record.Stream, format layout.Format, root string) (Table, []string, []error) {
 	fields := Fields(s)
 	storage := parquetStorage()
-	if format == config.FormatParquet {
+	if format == layout.Parquet {
 		fields = ParquetFields(s)
 	}
 	var cols []Column
@@ -219,7 +219,7 @@ func streamTable(s *record.Stream, format, root string) (Table, []string, []erro
 	seen := map[string]string{}
 	for _, f := range fields {
 		name := AthenaName(f.Name)
-		if format == config.FormatParquet {
+		if format == layout.Parquet {
 			name = strings.ToLower(f.Name)
 			if name != AthenaName(name) {
 				warnings = append(warnings, fmt.Sprintf("stream %s: column %q holds characters Athena does not support in names; Parquet columns are read by name, so it keeps its name (quoted), which some Athena queries may refuse: rename it or use the jsonl format", s.ID, f.Name))
@@ -239,7 +239,7 @@ func streamTable(s *record.Stream, format, root string) (Table, []string, []erro
 		seen[name] = f.Name
 		cols = append(cols, Column{Name: name, Source: f.Name, Type: f.Type.Hive(), Meta: f.Column == nil})
 	}
-	if format == config.FormatJSONL {
+	if format == layout.JSONL {
 		storage = jsonStorage(mapping)
 	}
 	t := Table{
