@@ -14,6 +14,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -154,7 +155,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	step("a change from the log (shop-shop-orders)")
-	showLastChange(ctx, stdout, a.Stores.Sink, "shop-shop-orders/")
+	showLastChange(ctx, stdout, a.Stores.Sink, layout.StreamPrefix("shop-shop-orders"))
 	step("is replication healthy?")
 	if err := run("status", "--config", cfgPath, "--catalog", catPath); err != nil {
 		return err
@@ -258,7 +259,7 @@ func showLastChange(ctx context.Context, w io.Writer, sink replicate.Sink, prefi
 	keys, _ := sink.List(ctx, prefix)
 	var last string
 	for _, k := range keys {
-		if strings.Contains(k, "/wal-") {
+		if o, ok := layout.ParseObject(k); ok && o.Kind == layout.WALData {
 			last = k
 		}
 	}

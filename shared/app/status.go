@@ -9,9 +9,9 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
-	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -83,7 +83,7 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	if err != nil {
 		return nil, fmt.Errorf("read bookmarks: %w", err)
 	}
-	slotBM, hasSlotBM := bms[replicate.SlotBookmarkID(a.Cfg.SlotName)]
+	slotBM, hasSlotBM := bms[layout.SlotBookmarkID(a.Cfg.SlotName)]
 	runs, err := report.Newest(ctx, a.Stores.Sink, statusRuns, lastRunsFound(bms))
 	if err != nil {
 		return nil, err
@@ -108,7 +108,7 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	}
 	logBased := false
 	for id, v := range bms {
-		if strings.HasPrefix(id, "_") {
+		if !layout.IsStreamID(id) {
 			continue
 		}
 		s := add(id, v.State.Method, cat == nil)
@@ -169,7 +169,7 @@ func lastRunsFound(bms map[string]bookmark.Versioned) func([]*report.Run) bool {
 		}
 		for id, v := range bms {
 			switch {
-			case strings.HasPrefix(id, "_"):
+			case !layout.IsStreamID(id):
 			case !seen[id] || v.State.Method == record.LogBased && !seen["wal"]:
 				return false
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -232,7 +233,7 @@ func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.
 	if created {
 		a.Log.Info("created replication slot", "slot", cfg.SlotName, "plugin", cfg.LogicalPlugin, "lsn", pgsource.FormatLSN(info.ConfirmedFlushLSN))
 	}
-	slotBM, err := a.Stores.Bookmarks.Get(ctx, replicate.SlotBookmarkID(cfg.SlotName))
+	slotBM, err := a.Stores.Bookmarks.Get(ctx, layout.SlotBookmarkID(cfg.SlotName))
 	if err != nil {
 		return nil, err
 	}
@@ -301,11 +302,11 @@ func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	// The slot's bookmark starts over at no position, but its batch
-	// numbers go on: the batch manifests under _wal/<slot>/ of the old slot
+	// numbers go on: the batch manifests of the old slot
 	// stay, and a new batch must not land on their keys.
-	if v, ok := all[replicate.SlotBookmarkID(cfg.SlotName)]; ok {
+	if v, ok := all[layout.SlotBookmarkID(cfg.SlotName)]; ok {
 		fresh := bookmark.State{Seq: v.State.Seq, UpdatedAt: time.Now()}
-		if _, err := a.Stores.Bookmarks.Put(ctx, replicate.SlotBookmarkID(cfg.SlotName), fresh, v.Rev); err != nil {
+		if _, err := a.Stores.Bookmarks.Put(ctx, layout.SlotBookmarkID(cfg.SlotName), fresh, v.Rev); err != nil {
 			return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
 		}
 	}

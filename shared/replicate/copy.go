@@ -7,6 +7,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -140,7 +141,7 @@ func (c *copier) open(ctx context.Context) (*openBatch, error) {
 	now := c.e.now().UTC().Format(tsLayout)
 	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
 	format := c.e.format()
-	b.obj = startObject(ctx, c.e.Sink, dataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format))
+	b.obj = startObject(ctx, c.e.Sink, layout.DataKey(c.s.ID, st.Version, st.Seq, format), encode.ContentType(format))
 	var err error
 	if b.out, err = encode.NewLineWriter(format, b.obj, c.s); err != nil {
 		b.obj.Abort(err)
@@ -200,7 +201,7 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		next = st.Page(lastKey, last, c.e.now())
 	}
 	m := &Manifest{
-		Format: "pg2s3.manifest.v1", DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
+		Format: layout.ManifestFormat, DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
 		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
 		VersionStarted:  c.started && st.Seq == 0,
 		VersionComplete: s.Method != record.Incremental && next.CopyDone,
@@ -208,7 +209,7 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		Objects: []ManifestObject{{ObjectInfo: info, Rows: b.rows, PlainBytes: b.out.PlainBytes()}},
 		Rows:    b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
-	if err := putManifest(ctx, c.e.Sink, manifestKey(s.ID, st.Version, st.Seq), m); err != nil {
+	if err := putManifest(ctx, c.e.Sink, layout.CopyManifestKey(s.ID, st.Version, st.Seq), m); err != nil {
 		return err
 	}
 	if err := c.activate(ctx, m); err != nil {

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -19,7 +17,7 @@ import (
 // data objects and before the bookmark moves: a loader that reads only
 // manifests never sees a half-written batch.
 type Manifest struct {
-	Format       string        `json:"format"`      // "pg2s3.manifest.v1"
+	Format       string        `json:"format"`      // layout.ManifestFormat
 	DataFormat   layout.Format `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
 	Stream       string        `json:"stream"`
 	TapStreamID  string        `json:"tap_stream_id"`
@@ -62,23 +60,6 @@ type ManifestObject struct {
 	Columns      []string `json:"columns,omitempty"`
 }
 
-// Object key layout (below the sink's prefix); the extension names the
-// data format (.jsonl.gz or .parquet).
-func dataKey(stream string, version, seq int64, format layout.Format) string {
-	return fmt.Sprintf("%s/v%d/%010d%s", stream, version, seq, format.Extension())
-}
-
-// walDataKey is the key of a stream's object in slot batch seq.
-func walDataKey(stream string, version, seq int64, format layout.Format) string {
-	return fmt.Sprintf("%s/v%d/wal-%010d%s", stream, version, seq, format.Extension())
-}
-
-// manifestKey starts with an underscore: Athena, Glue and Hive treat such
-// files as hidden, so a table over <stream>/ reads only the data objects.
-func manifestKey(stream string, version, seq int64) string {
-	return fmt.Sprintf("%s/v%d/_%010d.manifest.json", stream, version, seq)
-}
-
 // putManifest writes m under key unless another writer's manifest is
 // there. A manifest left by an earlier attempt of this same batch (same
 // bookmark before; the attempt died before moving the bookmark) is
@@ -117,8 +98,8 @@ func sameBookmark(a, b bookmark.State) bool {
 
 // Activation marks the table version a query should read: written once a
 // copy's version is complete (FULL_TABLE, LOG_BASED) or with the first
-// batch of an INCREMENTAL version, under versions/<stream>/v<version>.json
-// as one JSON line, so query engines can read all markers as one table.
+// batch of an INCREMENTAL version, under layout.ActivationKey as one JSON
+// line, so query engines can read all markers as one table.
 // It is written after the batch's manifest and before its bookmark: a redo
 // writes the same marker again.
 type Activation struct {
@@ -128,39 +109,6 @@ type Activation struct {
 	ActivatedAt  string `json:"activated_at"`
 }
 
-// VersionsPrefix is where activation markers live below the sink's prefix.
-// Unlike the other metadata it does not start with "_": Athena (Hive)
-// treats such paths as hidden, and query engines read the markers as a
-// table. Stream folders always hold a "-", so none is called "versions".
-const VersionsPrefix = "versions/"
-
-// ActivationKey is the key of a stream's marker for version.
-func ActivationKey(stream string, version int64) string {
-	return fmt.Sprintf("%s%s/v%d.json", VersionsPrefix, stream, version)
-}
-
-// ParseActivationKey returns the stream and version a marker key names
-// (stream names may hold "/").
-func ParseActivationKey(key string) (stream string, version int64, ok bool) {
-	rest, ok := strings.CutPrefix(key, VersionsPrefix)
-	i := strings.LastIndex(rest, "/")
-	if !ok || i <= 0 || !strings.HasSuffix(rest, ".json") {
-		return "", 0, false
-	}
-	version, ok = ParseVersionDir(strings.TrimSuffix(rest[i+1:], ".json"))
-	return rest[:i], version, ok
-}
-
-// ParseVersionDir parses a table version folder's name, "v<version>".
-func ParseVersionDir(dir string) (int64, bool) {
-	digits, ok := strings.CutPrefix(dir, "v")
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(digits, 10, 64)
-	return v, err == nil
-}
-
 // activate writes the activation marker when batch m makes its version
 // the one to read.
 func (c *copier) activate(ctx context.Context, m *Manifest) error {
@@ -168,7 +116,7 @@ func (c *copier) activate(ctx context.Context, m *Manifest) error {
 		return nil
 	}
 	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})
-	key := ActivationKey(m.TapStreamID, m.TableVersion)
+	key := layout.ActivationKey(m.TapStreamID, m.TableVersion)
 	if err := c.e.Sink.Put(ctx, key, append(body, '\n'), "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write version marker %s: %w", key, err)
 	}

@@ -10,12 +10,9 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
-
-// SlotBookmarkID is the bookmark item of a replication slot's drain: its
-// CommittedLSN is the last LSN committed to the sink.
-func SlotBookmarkID(slot string) string { return "_slot:" + slot }
 
 // Reset clears a stream's progress and starts a new table version; the
 // next run copies it again. known lists the streams a user may name.
@@ -66,13 +63,13 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 	}
 	var committed uint64
 	for id, v := range all {
-		if strings.HasPrefix(id, "_slot:") && v.State.CommittedLSN > committed {
+		if _, isSlot := layout.ParseSlotBookmarkID(id); isSlot && v.State.CommittedLSN > committed {
 			committed = v.State.CommittedLSN
 		}
 	}
 	out := &SingerState{Bookmarks: map[string]SingerBookmark{}}
 	for id, v := range all {
-		if strings.HasPrefix(id, "_") {
+		if !layout.IsStreamID(id) {
 			continue
 		}
 		st := v.State

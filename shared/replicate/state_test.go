@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -135,7 +136,7 @@ func TestExportStateLSNFollowsTheSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put(replicate.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
+	put(layout.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
 	put("db-public-a", bookmark.State{Method: record.LogBased, Version: 1, StartLSN: 3000, CopyDone: true})
 	put("db-public-b", bookmark.State{Method: record.LogBased, Version: 2, StartLSN: 7000})
 	exp, err := replicate.ExportState(ctx, bms)
@@ -145,7 +146,7 @@ func TestExportStateLSNFollowsTheSlot(t *testing.T) {
 	if a, b := exp.Bookmarks["db-public-a"].LSN, exp.Bookmarks["db-public-b"].LSN; a != 5000 || b != 7000 {
 		t.Fatalf("lsn a %d (want the slot's 5000), b %d (want its start 7000)", a, b)
 	}
-	if _, ok := exp.Bookmarks[replicate.SlotBookmarkID("s")]; ok {
+	if _, ok := exp.Bookmarks[layout.SlotBookmarkID("s")]; ok {
 		t.Fatal("the slot's own bookmark was exported as a stream")
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -81,7 +82,7 @@ type drainer struct {
 // as data objects, a manifest, the slot bookmark and then the slot
 // acknowledgment. It returns per-stream reports.
 func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([]report.Stream, error) {
-	dr := &drainer{e: e, d: d, slotID: SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
+	dr := &drainer{e: e, d: d, slotID: layout.SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
 	cur, err := e.Bookmarks.Get(ctx, dr.slotID)
 	if err != nil {
 		return nil, err
@@ -206,7 +207,7 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	}
 	if ls.obj == nil {
 		format := dr.e.format()
-		ls.key = walDataKey(ls.s.ID, ls.version, dr.st.Seq, format)
+		ls.key = layout.WALDataKey(ls.s.ID, ls.version, dr.st.Seq, format)
 		obj := startObject(ctx, dr.e.Sink, ls.key, encode.ContentType(format))
 		out, err := encode.NewLineWriter(format, obj, ls.s)
 		if err != nil {
@@ -266,7 +267,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
-	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+	m := &Manifest{Format: layout.ManifestFormat, DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
 		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
 	var truncated []string
 	for _, ls := range dr.open {
@@ -300,7 +301,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 	next.UpdatedAt = dr.e.now()
 	m.BookmarkBefore, m.BookmarkAfter = before, next
 	if len(m.Objects) > 0 || len(truncated) > 0 {
-		if err := putManifest(ctx, dr.e.Sink, fmt.Sprintf("_wal/%s/%010d.manifest.json", dr.d.Slot, before.Seq), m); err != nil {
+		if err := putManifest(ctx, dr.e.Sink, layout.SlotManifestKey(dr.d.Slot, before.Seq), m); err != nil {
 			dr.reset()
 			return err
 		}

@@ -115,10 +115,6 @@ var VersionsColumns = []Column{
 	{Name: "activated_at", Source: "activated_at", Type: "timestamp"},
 }
 
-// VersionsPrefix is where the activation markers live below the sink's
-// root (replicate.VersionsPrefix).
-const VersionsPrefix = "versions/"
-
 // unchangedField is the Parquet field listing the columns a log change did
 // not carry (ParquetMeta).
 const unchangedField = "_sdc_unchanged"
@@ -182,7 +178,7 @@ func AthenaSchema(streams []record.Stream, opt AthenaOptions) (*Schema, error) {
 func versionsTable(opt AthenaOptions, root string) Table {
 	return Table{
 		Name:       VersionsTableName(opt.Pipeline),
-		Location:   root + VersionsPrefix,
+		Location:   root + layout.VersionsPrefix,
 		Columns:    VersionsColumns,
 		Storage:    jsonStorage(nil),
 		Properties: map[string]string{"classification": "json", "pg2s3.kind": "versions"},
@@ -243,7 +239,7 @@ func streamTable(s *record.Stream, format layout.Format, root string) (Table, []
 		storage = jsonStorage(mapping)
 	}
 	t := Table{
-		Name: TableName(s.ID), Stream: s.ID, Location: root + s.ID + "/", Columns: cols, Storage: storage,
+		Name: TableName(s.ID), Stream: s.ID, Location: root + layout.StreamPrefix(s.ID), Columns: cols, Storage: storage,
 		Properties: map[string]string{"classification": storage.Classification, "pg2s3.stream": s.ID, "pg2s3.replication_method": s.Method},
 	}
 	for _, k := range s.KeyColumns {
@@ -343,7 +339,7 @@ func (s *Schema) ViewQuery(t Table) string {
 		db, trinoIdent(s.Versions.Name), trinoString(t.Stream))
 	b.WriteString("  ordered AS (\n    SELECT t.*,\n")
 	b.WriteString("      lpad(CAST(coalesce(t.\"_sdc_lsn\", 0) AS varchar), 20, '0')\n")
-	b.WriteString("        || if(t.\"$path\" LIKE '%/wal-%', '1', '0')\n")
+	b.WriteString("        || if(t.\"$path\" LIKE '%/" + layout.WALDataPrefix + "%', '1', '0')\n")
 	b.WriteString("        || lpad(CAST(t.\"_sdc_sequence\" AS varchar), 20, '0') AS \"_pg2s3_order\"")
 	parquet := t.hasColumn(unchangedField)
 	if parquet {
