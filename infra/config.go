@@ -253,7 +253,7 @@ func (c *StackConfig) defaults() {
 		}
 		d.Prefix = strings.Trim(d.Prefix, "/")
 		if d.Catalog.S3Key == "" {
-			d.Catalog.S3Key = "_catalog/catalog.json" // below the prefix, where the functions read it
+			d.Catalog.S3Key = layout.CatalogKey // below the prefix, where the functions read it
 		}
 		if d.Functions == nil {
 			d.Functions = map[string]*FunctionConfig{}
