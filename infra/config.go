@@ -167,7 +167,7 @@ var (
 	subnetPattern = regexp.MustCompile(`^subnet-[0-9a-f]+$`)
 	sgPattern     = regexp.MustCompile(`^sg-[0-9a-f]+$`)
 	sslModes      = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
-	methods       = []string{"FULL_TABLE", "INCREMENTAL", "LOG_BASED"}
+	methods       = []string{string(layout.FullTable), string(layout.Incremental), string(layout.LogBased)}
 )
 
 // LoadStackConfig reads and validates a stack config file.

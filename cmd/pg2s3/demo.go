@@ -23,16 +23,19 @@ func init() {
 	register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
 }
 
-// demoMethods chooses a method per sample stream.
-var demoMethods = map[string][2]string{
-	"shop-shop-customers":    {"FULL_TABLE", ""},
-	"shop-shop-products":     {"INCREMENTAL", "updated_at"},
-	"shop-shop-orders":       {"LOG_BASED", ""},
-	"shop-shop-Order Items":  {"LOG_BASED", ""},
-	"shop-shop-events":       {"FULL_TABLE", ""},
-	"shop-shop-page_views":   {"FULL_TABLE", ""},
-	"shop-shop-select":       {"INCREMENTAL", "updated_at"},
-	"shop-shop-order_totals": {"INCREMENTAL", "updated_at"},
+// demoMethods chooses a method (and replication key) per sample stream.
+var demoMethods = map[string]struct {
+	method layout.Method
+	key    string
+}{
+	"shop-shop-customers":    {layout.FullTable, ""},
+	"shop-shop-products":     {layout.Incremental, "updated_at"},
+	"shop-shop-orders":       {layout.LogBased, ""},
+	"shop-shop-Order Items":  {layout.LogBased, ""},
+	"shop-shop-events":       {layout.FullTable, ""},
+	"shop-shop-page_views":   {layout.FullTable, ""},
+	"shop-shop-select":       {layout.Incremental, "updated_at"},
+	"shop-shop-order_totals": {layout.Incremental, "updated_at"},
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -121,11 +124,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			continue
 		}
 		s.SetTableMetadata("selected", true)
-		s.SetTableMetadata("replication-method", m[0])
-		if m[1] != "" {
-			s.SetTableMetadata("replication-key", m[1])
+		s.SetTableMetadata("replication-method", string(m.method))
+		if m.key != "" {
+			s.SetTableMetadata("replication-key", m.key)
 		}
-		fmt.Fprintf(stdout, "    selected %-26s %s %s\n", s.TapStreamID, m[0], m[1])
+		fmt.Fprintf(stdout, "    selected %-26s %s %s\n", s.TapStreamID, m.method, m.key)
 	}
 	out, err := cat.Marshal()
 	if err != nil {

@@ -121,7 +121,7 @@ func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Strea
 	var ok []*record.Stream
 	var bad []report.Stream
 	for _, s := range all {
-		if s.Method != record.LogBased {
+		if s.Method != layout.LogBased {
 			continue
 		}
 		if len(s.KeyColumns) == 0 {
@@ -250,13 +250,13 @@ func (a *App) drain(ctx context.Context, sess *pgsource.Session, eng *replicate.
 			return nil, err
 		}
 		st := cur.State
-		if cur.Rev == 0 || st.Method != record.LogBased || st.StartLSN == 0 {
+		if cur.Rev == 0 || st.Method != layout.LogBased || st.StartLSN == 0 {
 			lsn, err := sess.CurrentWALLSN(ctx)
 			if err != nil {
 				return nil, err
 			}
-			if cur.Rev == 0 || st.Method != record.LogBased {
-				st = bookmark.State{Method: record.LogBased, Version: bookmark.NewVersion(st.Version, time.Now()), KeyColumns: s.KeyColumns}
+			if cur.Rev == 0 || st.Method != layout.LogBased {
+				st = bookmark.State{Method: layout.LogBased, Version: bookmark.NewVersion(st.Version, time.Now()), KeyColumns: s.KeyColumns}
 			}
 			st.StartLSN, st.UpdatedAt = lsn, time.Now()
 			if _, err := a.Stores.Bookmarks.Put(ctx, s.ID, st, cur.Rev); err != nil {
@@ -312,7 +312,7 @@ func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 	}
 	n := 0
 	for id, v := range all {
-		if v.State.Method != record.LogBased {
+		if v.State.Method != layout.LogBased {
 			continue
 		}
 		if _, err := a.Stores.Bookmarks.Put(ctx, id, bookmark.Reset(v.State, time.Now()), v.Rev); err != nil {

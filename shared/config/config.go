@@ -51,7 +51,7 @@ type Config struct {
 	MaxRunDuration time.Duration
 	IdleTimeout    time.Duration // logical_poll_total_seconds
 
-	DefaultReplicationMethod   string
+	DefaultReplicationMethod   layout.Method
 	IncludeSchemasInStreamName bool
 	// Pipeline names this configuration in the bookmark store and in object
 	// keys; defaults to the database name.
@@ -177,7 +177,7 @@ func Parse(data []byte) (*Config, error) {
 		idle = 1800
 	}
 	c.IdleTimeout = time.Duration(idle) * time.Second
-	c.DefaultReplicationMethod = strings.ToUpper(p.str("default_replication_method", ""))
+	c.DefaultReplicationMethod = layout.Method(strings.ToUpper(p.str("default_replication_method", "")))
 	c.IncludeSchemasInStreamName = p.bool("include_schemas_in_destination_stream_name", false)
 	c.Pipeline = p.str("pipeline", "")
 	c.MaxRetainedWALBytes = int64(p.int("max_retained_wal_mb", 1024)) << 20

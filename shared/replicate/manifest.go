@@ -23,7 +23,7 @@ type Manifest struct {
 	TapStreamID  string        `json:"tap_stream_id"`
 	Schema       string        `json:"schema_name"`
 	Table        string        `json:"table_name"`
-	Method       string        `json:"replication_method"`
+	Method       layout.Method `json:"replication_method"`
 	TableVersion int64         `json:"table_version"`
 	Sequence     int64         `json:"sequence"`
 	// VersionStarted marks the first batch of a table version;
@@ -103,16 +103,16 @@ func sameBookmark(a, b bookmark.State) bool {
 // It is written after the batch's manifest and before its bookmark: a redo
 // writes the same marker again.
 type Activation struct {
-	Stream       string `json:"stream"`
-	TableVersion int64  `json:"table_version"`
-	Method       string `json:"replication_method"`
-	ActivatedAt  string `json:"activated_at"`
+	Stream       string        `json:"stream"`
+	TableVersion int64         `json:"table_version"`
+	Method       layout.Method `json:"replication_method"`
+	ActivatedAt  string        `json:"activated_at"`
 }
 
 // activate writes the activation marker when batch m makes its version
 // the one to read.
 func (c *copier) activate(ctx context.Context, m *Manifest) error {
-	if !m.VersionComplete && !(m.Method == record.Incremental && m.VersionStarted) {
+	if !m.VersionComplete && !(m.Method == layout.Incremental && m.VersionStarted) {
 		return nil
 	}
 	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})

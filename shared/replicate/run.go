@@ -44,7 +44,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 	run.Streams = append(run.Streams, job.Failed...)
 	streams := e.fairOrder(ctx, job.Streams)
 	for _, s := range streams {
-		if s.Method == record.LogBased {
+		if s.Method == layout.LogBased {
 			continue
 		}
 		if err := ctx.Err(); err != nil {

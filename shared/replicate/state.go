@@ -11,7 +11,6 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/record"
 )
 
 // Reset clears a stream's progress and starts a new table version; the
@@ -87,14 +86,14 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 // It leaves the pg2s3 extension out: tap-postgres rejects unknown keys in
 // an INCREMENTAL bookmark.
 func ToSingerBookmark(st bookmark.State, committed uint64) SingerBookmark {
-	b := SingerBookmark{Version: st.Version, LastReplicationMethod: st.Method}
+	b := SingerBookmark{Version: st.Version, LastReplicationMethod: string(st.Method)}
 	switch st.Method {
-	case record.Incremental:
+	case layout.Incremental:
 		b.ReplicationKey = st.ReplicationKey
 		if st.ReplicationKeyValue != nil {
 			b.ReplicationKeyValue, _ = json.Marshal(*st.ReplicationKeyValue)
 		}
-	case record.LogBased:
+	case layout.LogBased:
 		b.LSN = max(st.StartLSN, committed)
 	}
 	return b
@@ -138,16 +137,16 @@ func fromSinger(id string, b SingerBookmark, now time.Time) (bookmark.State, err
 	if b.Pg2s3 != nil {
 		return *b.Pg2s3, nil
 	}
-	method := strings.ToUpper(b.LastReplicationMethod)
+	method := layout.Method(strings.ToUpper(b.LastReplicationMethod))
 	st := bookmark.State{Method: method, Version: b.Version, UpdatedAt: now}
 	if st.Version == 0 {
 		st.Version = bookmark.NewVersion(0, now)
 	}
 	unfinished := len(b.Xmin) > 0 && string(b.Xmin) != "null"
 	switch method {
-	case record.FullTable:
+	case layout.FullTable:
 		st.CopyDone = !unfinished
-	case record.Incremental:
+	case layout.Incremental:
 		if b.ReplicationKey == "" {
 			return st, fmt.Errorf("import %s: INCREMENTAL bookmark without replication_key", id)
 		}
@@ -156,7 +155,7 @@ func fromSinger(id string, b SingerBookmark, now time.Time) (bookmark.State, err
 			v := scalarText(b.ReplicationKeyValue)
 			st.ReplicationKeyValue = &v
 		}
-	case record.LogBased:
+	case layout.LogBased:
 		st.StartLSN = b.LSN
 		st.CopyDone = !unfinished && b.LSN > 0
 	default:

@@ -88,7 +88,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 		return nil, err
 	}
 	dr.st, dr.rev = cur.State, cur.Rev
-	dr.st.Method = "SLOT"
+	dr.st.Method = layout.SlotDrain
 	dr.saved = dr.st
 	all, err := e.Bookmarks.All(ctx)
 	if err != nil {
@@ -96,7 +96,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 	}
 	for _, s := range d.Streams {
 		v := all[s.ID].State.Version
-		rep := &report.Stream{Stream: s.ID, Method: record.LogBased, TableVersion: v}
+		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: v}
 		dr.stats[s.ID] = rep
 		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep}
 	}
@@ -267,7 +267,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
-	m := &Manifest{Format: layout.ManifestFormat, DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+	m := &Manifest{Format: layout.ManifestFormat, DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: layout.LogBased,
 		Sequence: dr.st.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}}
 	var truncated []string
 	for _, ls := range dr.open {

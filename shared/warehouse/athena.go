@@ -240,7 +240,7 @@ func streamTable(s *record.Stream, format layout.Format, root string) (Table, []
 	}
 	t := Table{
 		Name: TableName(s.ID), Stream: s.ID, Location: root + layout.StreamPrefix(s.ID), Columns: cols, Storage: storage,
-		Properties: map[string]string{"classification": storage.Classification, "pg2s3.stream": s.ID, "pg2s3.replication_method": s.Method},
+		Properties: map[string]string{"classification": storage.Classification, "pg2s3.stream": s.ID, "pg2s3.replication_method": string(s.Method)},
 	}
 	for _, k := range s.KeyColumns {
 		name, ok := t.athenaName(k)
