@@ -16,6 +16,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -132,11 +133,10 @@ func (e *Env) NewPipeline(ctx context.Context, name string, extra map[string]any
 	if p.App, err = app.Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
 		return nil, err
 	}
-	const catKey = "_catalog/catalog.json"
-	if _, err := p.App.RefreshCatalog(ctx, nil, catKey); err != nil {
+	if _, err := p.App.RefreshCatalog(ctx, nil, layout.CatalogKey); err != nil {
 		return nil, err
 	}
-	raw, err := p.App.Stores.Sink.Get(ctx, catKey)
+	raw, err := p.App.Stores.Sink.Get(ctx, layout.CatalogKey)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
@@ -60,7 +60,7 @@ type Database struct {
 	Catalog         CatalogConfig `json:"catalog"`
 	// Format of the data objects: jsonl (default) or parquet; the
 	// functions' sink.format.
-	Format string `json:"format"`
+	Format layout.Format `json:"format"`
 	// GlueCatalog is a catalog.json (from pg2s3 discover) read at synth:
 	// the stack creates a Glue table per selected stream from its columns.
 	// With inline catalog.streams, those streams are the selection; else
@@ -168,7 +168,7 @@ var (
 	subnetPattern = regexp.MustCompile(`^subnet-[0-9a-f]+$`)
 	sgPattern     = regexp.MustCompile(`^sg-[0-9a-f]+$`)
 	sslModes      = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
-	methods       = []string{"FULL_TABLE", "INCREMENTAL", "LOG_BASED"}
+	methods       = []string{string(layout.FullTable), string(layout.Incremental), string(layout.LogBased)}
 )
 
 // LoadStackConfig reads and validates a stack config file.
@@ -243,9 +243,9 @@ func (c *StackConfig) defaults() {
 			d.LogicalPlugin = DefaultPlugin
 		}
 		if d.Format == "" {
-			d.Format = config.FormatJSONL
+			d.Format = layout.JSONL
 		}
-		d.Format = strings.ToLower(d.Format)
+		d.Format = layout.Format(strings.ToLower(string(d.Format)))
 		if d.SlotName == "" {
 			d.SlotName = "pg2s3_" + strings.ReplaceAll(d.Name, "-", "_")
 		}
@@ -254,7 +254,7 @@ func (c *StackConfig) defaults() {
 		}
 		d.Prefix = strings.Trim(d.Prefix, "/")
 		if d.Catalog.S3Key == "" {
-			d.Catalog.S3Key = "_catalog/catalog.json" // below the prefix, where the functions read it
+			d.Catalog.S3Key = layout.CatalogKey // below the prefix, where the functions read it
 		}
 		if d.Functions == nil {
 			d.Functions = map[string]*FunctionConfig{}

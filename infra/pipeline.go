@@ -49,7 +49,7 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		"PG2S3_SLOT":        jsii.String(db.SlotName),
 		"PG2S3_PLUGIN":      jsii.String(db.LogicalPlugin),
 		"PG2S3_SSLMODE":     jsii.String(db.SSLMode),
-		"PG2S3_FORMAT":      jsii.String(db.Format),
+		"PG2S3_FORMAT":      jsii.String(string(db.Format)),
 		"PG2S3_METRICS":     jsii.String(MetricsNamespace),
 	}
 	if len(db.Catalog.Streams) > 0 {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
@@ -122,7 +122,7 @@ func (d *Database) validate(entry string, e *errs) {
 	if d.Alarms.DurationRatio <= 0 || d.Alarms.DurationRatio > 1 {
 		e.add(entry+": alarms.duration_ratio", "%g is outside (0, 1]", d.Alarms.DurationRatio)
 	}
-	if d.Format != config.FormatJSONL && d.Format != config.FormatParquet {
+	if !d.Format.Valid() {
 		e.add(entry, "format %q is not jsonl or parquet", d.Format)
 	}
 	d.validateCatalog(entry, e)
@@ -173,10 +173,10 @@ func (d *Database) validateCatalog(entry string, e *errs) {
 		if !contains(methods, s.ReplicationMethod) {
 			e.add(se, "replication_method %q is not one of %s", s.ReplicationMethod, strings.Join(methods, ", "))
 		}
-		if s.ReplicationMethod == "INCREMENTAL" && s.ReplicationKey == "" {
+		if layout.Method(s.ReplicationMethod) == layout.Incremental && s.ReplicationKey == "" {
 			e.add(se, "INCREMENTAL needs a replication_key")
 		}
-		if s.ReplicationMethod == "LOG_BASED" && d.WAL == nil {
+		if layout.Method(s.ReplicationMethod) == layout.LogBased && d.WAL == nil {
 			e.add(se, "LOG_BASED needs a wal schedule to drain the slot")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 )
 
@@ -42,7 +43,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		for _, s := range sels {
-			if s.Method == "LOG_BASED" {
+			if s.Method == layout.LogBased {
 				logTables = append(logTables, [2]string{s.Schema, s.Table})
 			}
 		}

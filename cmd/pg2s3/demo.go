@@ -14,6 +14,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -22,16 +23,19 @@ func init() {
 	register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
 }
 
-// demoMethods chooses a method per sample stream.
-var demoMethods = map[string][2]string{
-	"shop-shop-customers":    {"FULL_TABLE", ""},
-	"shop-shop-products":     {"INCREMENTAL", "updated_at"},
-	"shop-shop-orders":       {"LOG_BASED", ""},
-	"shop-shop-Order Items":  {"LOG_BASED", ""},
-	"shop-shop-events":       {"FULL_TABLE", ""},
-	"shop-shop-page_views":   {"FULL_TABLE", ""},
-	"shop-shop-select":       {"INCREMENTAL", "updated_at"},
-	"shop-shop-order_totals": {"INCREMENTAL", "updated_at"},
+// demoMethods chooses a method (and replication key) per sample stream.
+var demoMethods = map[string]struct {
+	method layout.Method
+	key    string
+}{
+	"shop-shop-customers":    {layout.FullTable, ""},
+	"shop-shop-products":     {layout.Incremental, "updated_at"},
+	"shop-shop-orders":       {layout.LogBased, ""},
+	"shop-shop-Order Items":  {layout.LogBased, ""},
+	"shop-shop-events":       {layout.FullTable, ""},
+	"shop-shop-page_views":   {layout.FullTable, ""},
+	"shop-shop-select":       {layout.Incremental, "updated_at"},
+	"shop-shop-order_totals": {layout.Incremental, "updated_at"},
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -120,11 +124,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			continue
 		}
 		s.SetTableMetadata("selected", true)
-		s.SetTableMetadata("replication-method", m[0])
-		if m[1] != "" {
-			s.SetTableMetadata("replication-key", m[1])
+		s.SetTableMetadata("replication-method", string(m.method))
+		if m.key != "" {
+			s.SetTableMetadata("replication-key", m.key)
 		}
-		fmt.Fprintf(stdout, "    selected %-26s %s %s\n", s.TapStreamID, m[0], m[1])
+		fmt.Fprintf(stdout, "    selected %-26s %s %s\n", s.TapStreamID, m.method, m.key)
 	}
 	out, err := cat.Marshal()
 	if err != nil {
@@ -154,7 +158,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	step("a change from the log (shop-shop-orders)")
-	showLastChange(ctx, stdout, a.Stores.Sink, "shop-shop-orders/")
+	showLastChange(ctx, stdout, a.Stores.Sink, layout.StreamPrefix("shop-shop-orders"))
 	step("is replication healthy?")
 	if err := run("status", "--config", cfgPath, "--catalog", catPath); err != nil {
 		return err
@@ -258,7 +262,7 @@ func showLastChange(ctx context.Context, w io.Writer, sink replicate.Sink, prefi
 	keys, _ := sink.List(ctx, prefix)
 	var last string
 	for _, k := range keys {
-		if strings.Contains(k, "/wal-") {
+		if o, ok := layout.ParseObject(k); ok && o.Kind == layout.WALData {
 			last = k
 		}
 	}

@@ -207,7 +207,7 @@ func TestDiscoverKeepsSelections(t *testing.T) {
 		}
 		var out []string
 		for _, s := range sels {
-			out = append(out, s.StreamID+" "+s.Method+" "+s.ReplicationKey+" "+strings.Join(s.Columns, ","))
+			out = append(out, s.StreamID+" "+string(s.Method)+" "+s.ReplicationKey+" "+strings.Join(s.Columns, ","))
 		}
 		return out
 	}

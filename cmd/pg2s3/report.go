@@ -13,6 +13,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -46,7 +47,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *since > 0 {
 		q.Since = time.Now().Add(-*since)
 	}
-	where := sinkLocation(cfg) + report.RunsPrefix
+	where := sinkLocation(cfg) + layout.RunsPrefix
 	runs, err := readReports(ctx, cfg, q)
 	if err != nil {
 		return fmt.Errorf("cannot read the run reports in %s: %w (check the sink settings in %s and, for S3, your AWS credentials)", where, err, *cfgPath)

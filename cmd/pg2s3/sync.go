@@ -13,6 +13,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -78,10 +79,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // hasLogBased says whether the catalog selects a LOG_BASED stream.
-func hasLogBased(cat *catalog.Catalog, defaultMethod string) bool {
+func hasLogBased(cat *catalog.Catalog, defaultMethod layout.Method) bool {
 	sels, _ := cat.Selections(defaultMethod)
 	for _, s := range sels {
-		if s.Method == "LOG_BASED" {
+		if s.Method == layout.LogBased {
 			return true
 		}
 	}

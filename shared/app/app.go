@@ -13,6 +13,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -73,7 +74,7 @@ func (a *App) Budget(opts RunOptions) replicate.Budget {
 // Resolve types the catalog's selected streams against the live database.
 // Streams that fail are returned as report entries, so one bad stream
 // never stops the others.
-func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, defaultMethod string, only []string) ([]*record.Stream, []report.Stream, error) {
+func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, defaultMethod layout.Method, only []string) ([]*record.Stream, []report.Stream, error) {
 	sels, selErr := cat.Selections(defaultMethod)
 	var failed []report.Stream
 	if selErr != nil {

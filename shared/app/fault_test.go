@@ -20,6 +20,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
@@ -267,7 +268,7 @@ func checkSlotBehindBookmark(t *testing.T, dsn string, p *pipeline) {
 	if err := conn.QueryRow(ctx, "SELECT coalesce(confirmed_flush_lsn::text, '') FROM pg_replication_slots WHERE slot_name = $1", p.app.Cfg.SlotName).Scan(&confirmed); err != nil || confirmed == "" {
 		return
 	}
-	bm, err := p.app.Stores.Bookmarks.Get(ctx, replicate.SlotBookmarkID(p.app.Cfg.SlotName))
+	bm, err := p.app.Stores.Bookmarks.Get(ctx, layout.SlotBookmarkID(p.app.Cfg.SlotName))
 	if err != nil {
 		t.Fatal(err)
 	}

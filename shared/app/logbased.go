@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -47,7 +48,7 @@ func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Strea
 	var ok []*record.Stream
 	var bad []report.Stream
 	for _, s := range all {
-		if s.Method != record.LogBased {
+		if s.Method != layout.LogBased {
 			continue
 		}
 		if len(s.KeyColumns) == 0 {

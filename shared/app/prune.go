@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 
-	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Deleter is a sink that can remove objects (both real sinks can).
@@ -38,13 +37,13 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 	if !ok && !dryRun {
 		return nil, fmt.Errorf("the sink (%s) cannot delete objects", a.Stores.Where)
 	}
-	markers, err := a.Stores.Sink.List(ctx, replicate.VersionsPrefix)
+	markers, err := a.Stores.Sink.List(ctx, layout.VersionsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list version markers: %w", err)
 	}
 	active := map[string][]int64{} // stream -> activated versions
 	for _, k := range markers {
-		if stream, v, ok := replicate.ParseActivationKey(k); ok {
+		if stream, v, ok := layout.ParseActivationKey(k); ok {
 			active[stream] = append(active[stream], v)
 		}
 	}
@@ -58,14 +57,13 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 		}
 		cutoff := versions[keep-1] // the oldest version kept
 		p := PrunedStream{Stream: stream, Kept: versions[:keep], Versions: versions[keep:]}
-		keys, err := a.Stores.Sink.List(ctx, stream+"/")
+		keys, err := a.Stores.Sink.List(ctx, layout.StreamPrefix(stream))
 		if err != nil {
 			return out, fmt.Errorf("list %s: %w", stream, err)
 		}
 		var doomed []string
 		for _, k := range keys {
-			dir, _, _ := strings.Cut(strings.TrimPrefix(k, stream+"/"), "/")
-			if v, ok := replicate.ParseVersionDir(dir); ok && v < cutoff {
+			if of, v, ok := layout.ParseVersionFolder(k); ok && of == stream && v < cutoff {
 				doomed = append(doomed, k)
 				if !slices.Contains(p.Versions, v) {
 					p.Versions = append(p.Versions, v) // copied but never activated
@@ -74,7 +72,7 @@ func (a *App) Prune(ctx context.Context, keep int, dryRun bool) ([]PrunedStream,
 		}
 		for _, v := range p.Versions {
 			if slices.Contains(versions, v) {
-				doomed = append(doomed, replicate.ActivationKey(stream, v))
+				doomed = append(doomed, layout.ActivationKey(stream, v))
 			}
 		}
 		p.Objects = len(doomed)

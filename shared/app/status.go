@@ -9,9 +9,8 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
-	"github.com/pg2s3/pg2s3/shared/record"
-	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -30,9 +29,9 @@ type Status struct {
 
 // StreamStatus is one stream's state.
 type StreamStatus struct {
-	Stream   string `json:"stream"`
-	Method   string `json:"method"`
-	Selected bool   `json:"selected"`
+	Stream   string        `json:"stream"`
+	Method   layout.Method `json:"method"`
+	Selected bool          `json:"selected"`
 	// Version is the table version being written (0: never run).
 	Version int64 `json:"table_version"`
 	// Bookmark says where the next batch starts, for people.
@@ -83,13 +82,13 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	if err != nil {
 		return nil, fmt.Errorf("read bookmarks: %w", err)
 	}
-	slotBM, hasSlotBM := bms[replicate.SlotBookmarkID(a.Cfg.SlotName)]
+	slotBM, hasSlotBM := bms[layout.SlotBookmarkID(a.Cfg.SlotName)]
 	runs, err := report.Newest(ctx, a.Stores.Sink, statusRuns, lastRunsFound(bms))
 	if err != nil {
 		return nil, err
 	}
 	byID := map[string]*StreamStatus{}
-	add := func(id, method string, selected bool) *StreamStatus {
+	add := func(id string, method layout.Method, selected bool) *StreamStatus {
 		if s := byID[id]; s != nil {
 			return s
 		}
@@ -108,7 +107,7 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	}
 	logBased := false
 	for id, v := range bms {
-		if strings.HasPrefix(id, "_") {
+		if !layout.IsStreamID(id) {
 			continue
 		}
 		s := add(id, v.State.Method, cat == nil)
@@ -135,7 +134,7 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	}
 	for _, s := range byID {
 		st.Streams = append(st.Streams, *s)
-		logBased = logBased || s.Method == record.LogBased && s.Selected
+		logBased = logBased || s.Method == layout.LogBased && s.Selected
 		if strings.HasPrefix(s.LastResult, "error: ") && s.Selected {
 			st.Attention = append(st.Attention, fmt.Sprintf("stream %s failed in its last run (%s): %s", s.Stream, s.LastRun.Format(time.RFC3339), strings.TrimPrefix(s.LastResult, "error: ")))
 		}
@@ -169,8 +168,8 @@ func lastRunsFound(bms map[string]bookmark.Versioned) func([]*report.Run) bool {
 		}
 		for id, v := range bms {
 			switch {
-			case strings.HasPrefix(id, "_"):
-			case !seen[id] || v.State.Method == record.LogBased && !seen["wal"]:
+			case !layout.IsStreamID(id):
+			case !seen[id] || v.State.Method == layout.LogBased && !seen["wal"]:
 				return false
 			}
 		}
@@ -237,7 +236,7 @@ func (a *App) slotAttention(ss *SlotStatus, logBased, drained bool) []string {
 // describeBookmark says where a stream's next batch starts, for people.
 func describeBookmark(st bookmark.State) string {
 	switch {
-	case st.Method == record.Incremental:
+	case st.Method == layout.Incremental:
 		if st.ReplicationKeyValue == nil {
 			return "no rows yet"
 		}
@@ -246,7 +245,7 @@ func describeBookmark(st bookmark.State) string {
 		return fmt.Sprintf("copying: after key (%s), up to (%s)", strings.Join(st.LastKey, ", "), strings.Join(st.UpperKey, ", "))
 	case !st.CopyDone:
 		return "copy not started"
-	case st.Method == record.LogBased:
+	case st.Method == layout.LogBased:
 		return fmt.Sprintf("copy done; log from %s", pgsource.FormatLSN(st.StartLSN))
 	}
 	return "copy done"

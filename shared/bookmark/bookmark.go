@@ -6,11 +6,13 @@ package bookmark
 import (
 	"errors"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // State is one stream's bookmark. Fields unused by a method stay zero.
 type State struct {
-	Method string `json:"method"`
+	Method layout.Method `json:"method"`
 	// Version is the table version (milliseconds since the epoch when it
 	// began, as tap-postgres does); a reset or a new full copy bumps it.
 	Version int64 `json:"version"`
@@ -37,11 +39,12 @@ type State struct {
 	// copy; changes at or after it are applied after the copy.
 	StartLSN uint64 `json:"start_lsn,omitempty"`
 
-	// Slot drains (the "_slot:<name>" bookmark): CommittedLSN is the end of
-	// the last transaction written in full, the position the slot may be
-	// acknowledged to. A batch that ended inside a transaction leaves
-	// PartialCommitLSN (that transaction's commit LSN) and PartialLSN (its
-	// last change written); the next drain skips those changes.
+	// Slot drains (the layout.SlotBookmarkID bookmark, method
+	// layout.SlotDrain): CommittedLSN is the end of the last transaction
+	// written in full, the position the slot may be acknowledged to. A
+	// batch that ended inside a transaction leaves PartialCommitLSN (that
+	// transaction's commit LSN) and PartialLSN (its last change written);
+	// the next drain skips those changes.
 	CommittedLSN     uint64 `json:"committed_lsn,omitempty"`
 	PartialCommitLSN uint64 `json:"partial_commit_lsn,omitempty"`
 	PartialLSN       uint64 `json:"partial_lsn,omitempty"`
@@ -76,9 +79,9 @@ func NewVersion(prev int64, now time.Time) int64 {
 // new version; a full-table stream whose copy finished starts a new
 // version too (each finished copy is followed by a fresh one, like
 // tap-postgres' ACTIVATE_VERSION).
-func Begin(prev State, exists bool, method, replicationKey string, keyColumns []string, now time.Time) (State, bool) {
+func Begin(prev State, exists bool, method layout.Method, replicationKey string, keyColumns []string, now time.Time) (State, bool) {
 	if exists && prev.Method == method && prev.ReplicationKey == replicationKey {
-		if method == "FULL_TABLE" && prev.CopyDone {
+		if method == layout.FullTable && prev.CopyDone {
 			return fresh(prev.Version, method, replicationKey, keyColumns, now), true
 		}
 		return prev, false
@@ -86,7 +89,7 @@ func Begin(prev State, exists bool, method, replicationKey string, keyColumns []
 	return fresh(prev.Version, method, replicationKey, keyColumns, now), true
 }
 
-func fresh(prevVersion int64, method, rk string, keys []string, now time.Time) State {
+func fresh(prevVersion int64, method layout.Method, rk string, keys []string, now time.Time) State {
 	return State{
 		Method:         method,
 		Version:        NewVersion(prevVersion, now),

@@ -31,6 +31,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Catalog is a Singer catalog.
@@ -119,14 +121,24 @@ func NewStream(t Table) *Stream {
 	}
 	switch {
 	case !isView:
-		tmd["valid-replication-methods"] = []string{"FULL_TABLE", "INCREMENTAL", "LOG_BASED"}
+		tmd["valid-replication-methods"] = methodNames(layout.Methods()...)
 	case orderable:
-		tmd["valid-replication-methods"] = []string{"FULL_TABLE", "INCREMENTAL"}
+		tmd["valid-replication-methods"] = methodNames(layout.FullTable, layout.Incremental)
 	default:
-		tmd["valid-replication-methods"] = []string{"FULL_TABLE"}
-		tmd["forced-replication-method"] = "FULL_TABLE"
+		tmd["valid-replication-methods"] = methodNames(layout.FullTable)
+		tmd["forced-replication-method"] = string(layout.FullTable)
 	}
 	return s
+}
+
+// methodNames lists methods as metadata holds them, and as a catalog read
+// from JSON has them: strings.
+func methodNames(ms ...layout.Method) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
 }
 
 // SchemaFor builds a stream's JSON Schema from its columns: type object,

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -84,13 +85,13 @@ func TestSelections(t *testing.T) {
 		t.Fatalf("selections = %+v", sels)
 	}
 	s := sels[0]
-	if !slices.Equal(s.Columns, []string{"id", "a", "u"}) || s.Method != record.Incremental || s.ReplicationKey != "u" || s.RowCount != 42 || s.Schema != "s" {
+	if !slices.Equal(s.Columns, []string{"id", "a", "u"}) || s.Method != layout.Incremental || s.ReplicationKey != "u" || s.RowCount != 42 || s.Schema != "s" {
 		t.Errorf("t = %+v", s)
 	}
 	if props := s.JSONSchema["properties"].(map[string]any); len(props) != 3 || props["b"] != nil {
 		t.Errorf("narrowed schema = %v", props)
 	}
-	if v := sels[1]; !v.IsView || v.Method != record.FullTable || !slices.Equal(v.KeyColumns, []string{"x"}) {
+	if v := sels[1]; !v.IsView || v.Method != layout.FullTable || !slices.Equal(v.KeyColumns, []string{"x"}) {
 		t.Errorf("v = %+v", v)
 	}
 

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Selection is one selected stream as the catalog describes it. The sync
@@ -21,7 +21,7 @@ type Selection struct {
 	// always, available columns unless "selected": false, never
 	// unsupported ones; the replication key is always included.
 	Columns        []string
-	Method         string // record.FullTable, record.Incremental, record.LogBased
+	Method         layout.Method
 	ReplicationKey string
 	IsView         bool
 	// KeyColumns are table-key-properties, or a view's view-key-properties.
@@ -41,7 +41,7 @@ type Selection struct {
 // Unlike tap-postgres, a column without a "selected" key follows its
 // selected-by-default (true for available columns), so a catalog with only
 // table-level selections replicates every supported column.
-func (c *Catalog) Selections(defaultMethod string) ([]Selection, error) {
+func (c *Catalog) Selections(defaultMethod layout.Method) ([]Selection, error) {
 	var out []Selection
 	var errs []error
 	for _, s := range c.Streams {
@@ -70,7 +70,7 @@ func (c *Catalog) SelectedStreams() []*Stream {
 	return out
 }
 
-func (s *Stream) selection(defaultMethod string) (Selection, error) {
+func (s *Stream) selection(defaultMethod layout.Method) (Selection, error) {
 	tmd := s.TableMetadata()
 	sel := Selection{
 		StreamID: s.TapStreamID,
@@ -82,18 +82,18 @@ func (s *Stream) selection(defaultMethod string) (Selection, error) {
 	if sel.Schema == "" {
 		return sel, errors.New("table metadata has no schema-name: run pg2s3 discover again")
 	}
-	sel.Method = strings.ToUpper(mdString(tmd, "replication-method"))
+	sel.Method = layout.Method(strings.ToUpper(mdString(tmd, "replication-method")))
 	if sel.Method == "" {
-		sel.Method = strings.ToUpper(defaultMethod)
+		sel.Method = defaultMethod
 	}
 	switch sel.Method {
 	case "":
 		return sel, errors.New("no replication-method in its metadata and no default_replication_method in the config: set one of FULL_TABLE, INCREMENTAL, LOG_BASED")
-	case record.FullTable, record.Incremental, record.LogBased:
+	case layout.FullTable, layout.Incremental, layout.LogBased:
 	default:
 		return sel, fmt.Errorf("replication-method %q is not FULL_TABLE, INCREMENTAL or LOG_BASED", sel.Method)
 	}
-	if sel.Method == record.LogBased && sel.IsView {
+	if sel.Method == layout.LogBased && sel.IsView {
 		return sel, errors.New("a view cannot be LOG_BASED (views have no changes in the WAL): use FULL_TABLE or INCREMENTAL")
 	}
 	sel.KeyColumns = mdStrings(tmd, "table-key-properties")
@@ -107,7 +107,7 @@ func (s *Stream) selection(defaultMethod string) (Selection, error) {
 		known[col] = true
 	}
 	sel.ReplicationKey = mdString(tmd, "replication-key")
-	if sel.Method == record.Incremental {
+	if sel.Method == layout.Incremental {
 		if sel.ReplicationKey == "" {
 			return sel, errors.New("INCREMENTAL needs a replication-key in its table metadata (a column that grows, such as updated_at)")
 		}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Config is the validated settings of one pipeline (one database).
@@ -56,7 +58,7 @@ type Config struct {
 	MaxRunDuration time.Duration
 	IdleTimeout    time.Duration // logical_poll_total_seconds
 
-	DefaultReplicationMethod   string
+	DefaultReplicationMethod   layout.Method
 	IncludeSchemasInStreamName bool
 	// Pipeline names this configuration in the bookmark store and in object
 	// keys; defaults to the database name.
@@ -68,12 +70,6 @@ type Config struct {
 	MaxRetainedWALBytes int64
 	MaxLag              time.Duration
 }
-
-// Output formats of data objects.
-const (
-	FormatJSONL   = "jsonl"
-	FormatParquet = "parquet"
-)
 
 // SSHTunnel configures a bastion host.
 type SSHTunnel struct {
@@ -109,7 +105,7 @@ type Sink struct {
 	Concurrency int
 	// Format of data objects: jsonl (gzip JSON Lines, the default) or
 	// parquet (columnar, typed from the catalog).
-	Format string
+	Format layout.Format
 }
 
 // Bookmarks says where bookmarks are checkpointed.
@@ -191,7 +187,7 @@ func Parse(data []byte) (*Config, error) {
 		idle = 1800
 	}
 	c.IdleTimeout = time.Duration(idle) * time.Second
-	c.DefaultReplicationMethod = strings.ToUpper(p.str("default_replication_method", ""))
+	c.DefaultReplicationMethod = layout.Method(strings.ToUpper(p.str("default_replication_method", "")))
 	c.IncludeSchemasInStreamName = p.bool("include_schemas_in_destination_stream_name", false)
 	c.Pipeline = p.str("pipeline", "")
 	c.MaxRetainedWALBytes = int64(p.int("max_retained_wal_mb", 1024)) << 20
@@ -324,7 +320,7 @@ func FromURL(dsn string) (*Config, error) {
 }
 
 func (p *parser) sink() Sink {
-	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4, Format: FormatJSONL}
+	s := Sink{Type: "local", Path: DefaultSinkPath, PartSizeMB: 16, Concurrency: 4, Format: layout.JSONL}
 	q := p.sub("sink")
 	if q == nil {
 		return s
@@ -339,8 +335,8 @@ func (p *parser) sink() Sink {
 	s.KMSKeyID = q.str("kms_key_id", "")
 	s.PartSizeMB = q.int("part_size_mb", 16)
 	s.Concurrency = q.int("concurrency", 4)
-	s.Format = strings.ToLower(q.str("format", FormatJSONL))
-	if s.Format != FormatJSONL && s.Format != FormatParquet {
+	s.Format = layout.Format(strings.ToLower(q.str("format", string(layout.JSONL))))
+	if !s.Format.Valid() {
 		q.errf("format: %q is not an output format: use jsonl or parquet", s.Format)
 	}
 	if s.PartSizeMB < 5 {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 func TestParseTapPostgresConfig(t *testing.T) {
@@ -79,11 +81,11 @@ func TestOutputFormatAndHealthThresholds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Sink.Format != FormatParquet || c.MaxRetainedWALBytes != 50<<20 || c.MaxLag.Seconds() != 60 {
+	if c.Sink.Format != layout.Parquet || c.MaxRetainedWALBytes != 50<<20 || c.MaxLag.Seconds() != 60 {
 		t.Fatalf("got format %q, %d bytes, %v", c.Sink.Format, c.MaxRetainedWALBytes, c.MaxLag)
 	}
 	d, err := Parse([]byte(`{"host":"h","user":"u","dbname":"d"}`))
-	if err != nil || d.Sink.Format != FormatJSONL || d.MaxRetainedWALBytes != 1<<30 {
+	if err != nil || d.Sink.Format != layout.JSONL || d.MaxRetainedWALBytes != 1<<30 {
 		t.Fatalf("defaults: %v %+v", err, d)
 	}
 	_, err = Parse([]byte(`{"host":"h","user":"u","dbname":"d","sink":{"format":"csv"},"max_lag_seconds":0}`))

@@ -1,5 +1,11 @@
 package config
 
+import (
+	"slices"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
+)
+
 func (p *parser) validate(c *Config) {
 	if c.Host == "" {
 		p.errf("host: required (the PostgreSQL server's address)")
@@ -31,9 +37,7 @@ func (p *parser) validate(c *Config) {
 	default:
 		p.errf("logical_plugin: %q is not pgoutput or wal2json", c.LogicalPlugin)
 	}
-	switch c.DefaultReplicationMethod {
-	case "", "FULL_TABLE", "INCREMENTAL", "LOG_BASED":
-	default:
+	if m := c.DefaultReplicationMethod; m != "" && !slices.Contains(layout.Methods(), m) {
 		p.errf("default_replication_method: %q is not FULL_TABLE, INCREMENTAL or LOG_BASED", c.DefaultReplicationMethod)
 	}
 	if c.BatchRows < 1 {

@@ -5,13 +5,8 @@ import (
 	"io"
 
 	"github.com/klauspost/pgzip"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
-)
-
-// Output formats of data objects (the config's sink.format).
-const (
-	FormatJSONL   = "jsonl"
-	FormatParquet = "parquet"
 )
 
 // LineWriter writes a batch's encoded rows (JSON lines from RowEncoder) in
@@ -29,27 +24,19 @@ type LineWriter interface {
 
 // NewLineWriter returns the writer of format ("" is jsonl) for stream s's
 // rows, writing to w.
-func NewLineWriter(format string, w io.Writer, s *record.Stream) (LineWriter, error) {
+func NewLineWriter(format layout.Format, w io.Writer, s *record.Stream) (LineWriter, error) {
 	switch format {
-	case FormatJSONL, "":
+	case layout.JSONL, "":
 		return NewGzipLines(w), nil
-	case FormatParquet:
+	case layout.Parquet:
 		return NewParquetLines(w, s)
 	}
-	return nil, fmt.Errorf("output format %q is unknown: use %s or %s", format, FormatJSONL, FormatParquet)
-}
-
-// Extension returns the data object key suffix of format.
-func Extension(format string) string {
-	if format == FormatParquet {
-		return ".parquet"
-	}
-	return ".jsonl.gz"
+	return nil, fmt.Errorf("output format %q is unknown: use %s or %s", format, layout.JSONL, layout.Parquet)
 }
 
 // ContentType returns the data object content type of format.
-func ContentType(format string) string {
-	if format == FormatParquet {
+func ContentType(format layout.Format) string {
+	if format == layout.Parquet {
 		return "application/vnd.apache.parquet"
 	}
 	return "application/x-ndjson"

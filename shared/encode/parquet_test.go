@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -92,7 +93,7 @@ func lines(t *testing.T, s *record.Stream, rows [][]any, lsn uint64) [][]byte {
 func writeBoth(t *testing.T, s *record.Stream, ls [][]byte) (jsonl, pq []map[string]any, pqBody []byte) {
 	t.Helper()
 	var bodies [2]bytes.Buffer
-	for i, format := range []string{FormatJSONL, FormatParquet} {
+	for i, format := range []layout.Format{layout.JSONL, layout.Parquet} {
 		w, err := NewLineWriter(format, &bodies[i], s)
 		if err != nil {
 			t.Fatal(err)
@@ -445,8 +446,8 @@ func BenchmarkLineWriters(b *testing.B) {
 	}
 	ls := lines(&testing.T{}, s, rows, 0)
 	plain := int64(len(bytes.Join(ls, nil)))
-	for _, format := range []string{FormatJSONL, FormatParquet} {
-		b.Run(format, func(b *testing.B) {
+	for _, format := range []layout.Format{layout.JSONL, layout.Parquet} {
+		b.Run(string(format), func(b *testing.B) {
 			out := &countingDiscard{}
 			w, err := NewLineWriter(format, out, s)
 			if err != nil {
@@ -500,7 +501,7 @@ func TestParseContractInstant(t *testing.T) {
 // Parquet is an error naming the key.
 func TestParquetEmptyBatch(t *testing.T) {
 	var body bytes.Buffer
-	w, err := NewLineWriter(FormatParquet, &body, typesStream)
+	w, err := NewLineWriter(layout.Parquet, &body, typesStream)
 	if err != nil {
 		t.Fatal(err)
 	}

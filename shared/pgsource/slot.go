@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -167,6 +168,16 @@ func DropSlot(ctx context.Context, cfg *config.Config, name string) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	info, err := GetSlot(ctx, conn, name)
+	// A walsender that just ended (a run that stopped or was refused) may
+	// hold the slot a moment longer: wait a little, as OpenLog does.
+	for deadline := time.Now().Add(activeSlotWait); err == nil && info.Active && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		info, err = GetSlot(ctx, conn, name)
+	}
 	if err != nil || !info.Exists {
 		return err
 	}

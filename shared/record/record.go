@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Column is one replicated column of a stream.
@@ -51,7 +53,7 @@ type Stream struct {
 	// KeyColumns are the primary key columns (table-key-properties).
 	KeyColumns []string
 	IsView     bool
-	Method     string // FULL_TABLE, INCREMENTAL, LOG_BASED
+	Method     layout.Method // FULL_TABLE, INCREMENTAL, LOG_BASED
 	// ReplicationKey is the INCREMENTAL stream's ordering column.
 	ReplicationKey string
 	// ReplicationKeyIndexed says an index leads with the replication key,
@@ -82,7 +84,10 @@ func (s *Stream) ColumnIndex(name string) int {
 	return -1
 }
 
-// Methods replicated from a stream's metadata.
+// Deprecated: use layout.FullTable, layout.Incremental and
+// layout.LogBased. These stay, untyped so they still serve where a string
+// is wanted, only until shared/pgsource (being changed elsewhere) uses
+// layout; record_test.go keeps them equal to layout's.
 const (
 	FullTable   = "FULL_TABLE"
 	Incremental = "INCREMENTAL"

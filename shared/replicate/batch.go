@@ -9,6 +9,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -34,15 +35,15 @@ type Engine struct {
 	Log       *slog.Logger
 	Progress  *report.Progress
 	Now       func() time.Time
-	// Format is the data objects' format: encode.FormatJSONL (also when
-	// empty) or encode.FormatParquet.
-	Format string
+	// Format is the data objects' format: layout.JSONL (also when empty)
+	// or layout.Parquet.
+	Format layout.Format
 }
 
 // format returns the engine's data object format, JSON Lines by default.
-func (e *Engine) format() string {
+func (e *Engine) format() layout.Format {
 	if e.Format == "" {
-		return encode.FormatJSONL
+		return layout.JSONL
 	}
 	return e.Format
 }
@@ -95,7 +96,7 @@ func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget)
 		rep.BookmarkBefore = &before
 	}
 	st, isNew := bookmark.Begin(cur.State, cur.Rev > 0, s.Method, s.ReplicationKey, s.KeyColumns, e.now())
-	if !isNew && s.Method == record.FullTable && len(st.LastKey) == 0 && st.Seq > 0 {
+	if !isNew && s.Method == layout.FullTable && len(st.LastKey) == 0 && st.Seq > 0 {
 		// An unfinished copy without a key (a view or a table without a
 		// primary key) cannot resume: start a new version.
 		st = bookmark.Reset(st, e.now())
@@ -106,7 +107,7 @@ func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget)
 		rep.Error = err.Error()
 		return rep
 	}
-	if s.Method != record.Incremental && st.Seq == 0 && len(st.UpperKey) == 0 && len(s.KeyColumns) > 0 {
+	if s.Method != layout.Incremental && st.Seq == 0 && len(st.UpperKey) == 0 && len(s.KeyColumns) > 0 {
 		// A copy reads the rows that exist when it begins, up to the
 		// largest key then: it ends however fast rows are inserted.
 		upper, err := e.Tables.MaxKey(ctx, s)
@@ -117,7 +118,7 @@ func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget)
 		c.st.UpperKey = upper
 	}
 	c.started = isNew || st.Seq == 0
-	if s.Method == record.LogBased {
+	if s.Method == layout.LogBased {
 		c.lsn = st.StartLSN // copy rows sort before the changes after it
 	}
 	rep.NewVersion = isNew
@@ -145,7 +146,7 @@ func (e *Engine) newCopier(s *record.Stream, budget Budget, st bookmark.State, r
 	if len(st.LastKey) > 0 && !slices.Equal(st.KeyColumns, s.KeyColumns) {
 		return nil, fmt.Errorf("stream %s: the primary key changed from (%v) to (%v) since the copy began: reset the stream to copy it again", s.ID, st.KeyColumns, s.KeyColumns)
 	}
-	if s.Method == record.Incremental {
+	if s.Method == layout.Incremental {
 		if c.rkIdx = s.ColumnIndex(s.ReplicationKey); c.rkIdx < 0 {
 			return nil, fmt.Errorf("stream %s: replication key %q is not a selected column", s.ID, s.ReplicationKey)
 		}

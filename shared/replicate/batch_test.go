@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
@@ -20,7 +21,7 @@ INSERT INTO items SELECT g, 'item ' || g, g * 1.25, '2024-01-01'::timestamptz + 
   FROM generate_series(1, 1000) g;
 `
 
-func itemsStream(method string) *record.Stream {
+func itemsStream(method layout.Method) *record.Stream {
 	s := &record.Stream{
 		ID: "db-public-items", Schema: "public", Table: "items", Method: method, KeyColumns: []string{"id"},
 		Columns: []record.Column{
@@ -30,7 +31,7 @@ func itemsStream(method string) *record.Stream {
 			{Name: "updated_at", Kind: record.KindTimestampTZ, SQLType: "timestamp with time zone"},
 		},
 	}
-	if method == record.Incremental {
+	if method == layout.Incremental {
 		s.ReplicationKey = "updated_at"
 	}
 	return s
@@ -47,7 +48,7 @@ func seq(from, to int) []string {
 
 func TestFullTableMultiRunCopy(t *testing.T) {
 	f := newFixture(t, itemsSchema)
-	s := itemsStream(record.FullTable)
+	s := itemsStream(layout.FullTable)
 	budget := replicate.Budget{BatchRows: 70, BatchBytes: 1 << 20, MaxBatches: 4}
 	runs := 0
 	for {
@@ -104,7 +105,7 @@ func incrementalTies(t *testing.T, indexed bool) {
 CREATE TABLE items (id bigint PRIMARY KEY, name text, price numeric(12,2), updated_at timestamptz NOT NULL);
 INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 100) * interval '1 day'
   FROM generate_series(1, 1000) g;`) // ties: 100 rows share each value
-	s := itemsStream(record.Incremental)
+	s := itemsStream(layout.Incremental)
 	if indexed {
 		f.exec("CREATE INDEX ON items (updated_at)")
 		s.ReplicationKeyIndexed = true
@@ -161,7 +162,7 @@ INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 10
 
 func TestResetRecopies(t *testing.T) {
 	f := newFixture(t, itemsSchema)
-	s := itemsStream(record.FullTable)
+	s := itemsStream(layout.FullTable)
 	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if rep.Error != "" || rep.CopyDone {
 		t.Fatalf("first run: %+v", rep)
@@ -204,7 +205,7 @@ func (s *failingSink) PutIfAbsent(ctx context.Context, key string, body []byte, 
 
 func TestSinkFailureMovesNoBookmark(t *testing.T) {
 	f := newFixture(t, itemsSchema)
-	s := itemsStream(record.FullTable)
+	s := itemsStream(layout.FullTable)
 	fs := &failingSink{Sink: f.sink}
 	f.engine.Sink = fs
 	budget := replicate.Budget{BatchRows: 300, BatchBytes: 1 << 20, MaxBatches: 1}
@@ -239,10 +240,10 @@ func TestSinkFailureMovesNoBookmark(t *testing.T) {
 
 func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
 	f := newFixture(t, itemsSchema+"CREATE TABLE gone (id int PRIMARY KEY);")
-	gone := &record.Stream{ID: "db-public-gone", Schema: "public", Table: "gone", Method: record.FullTable, KeyColumns: []string{"id"},
+	gone := &record.Stream{ID: "db-public-gone", Schema: "public", Table: "gone", Method: layout.FullTable, KeyColumns: []string{"id"},
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}}
 	f.exec("DROP TABLE gone")
-	run := f.engine.RunTables(f.ctx, replicate.Job{Streams: []*record.Stream{gone, itemsStream(record.FullTable)},
+	run := f.engine.RunTables(f.ctx, replicate.Job{Streams: []*record.Stream{gone, itemsStream(layout.FullTable)},
 		Budget: replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30}, Leaser: f.bms})
 	if !run.Failed() || run.Streams[0].Error == "" || !contains(run.Streams[0].Error, "no longer exists") {
 		t.Fatalf("dropped table: %+v", run.Streams)
@@ -273,16 +274,16 @@ func TestVersionMarkers(t *testing.T) {
 		}
 		return &a
 	}
-	full := itemsStream(record.FullTable)
+	full := itemsStream(layout.FullTable)
 	rep := f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if rep.Error != "" || rep.CopyDone || marker(full.ID, rep.TableVersion) != nil {
 		t.Fatalf("a half-done copy is marked: %+v", rep)
 	}
 	rep = f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20})
-	if a := marker(full.ID, rep.TableVersion); !rep.CopyDone || a == nil || a.Stream != full.ID || a.Method != record.FullTable {
+	if a := marker(full.ID, rep.TableVersion); !rep.CopyDone || a == nil || a.Stream != full.ID || a.Method != layout.FullTable {
 		t.Fatalf("a finished copy is not marked: %+v %+v", rep, a)
 	}
-	inc := itemsStream(record.Incremental)
+	inc := itemsStream(layout.Incremental)
 	inc.ID = "db-public-items-inc"
 	rep = f.engine.SyncTable(f.ctx, inc, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if a := marker(inc.ID, rep.TableVersion); rep.Error != "" || a == nil || a.TableVersion != rep.TableVersion {
@@ -294,7 +295,7 @@ func TestVersionMarkers(t *testing.T) {
 // batch_rows does; every row still arrives exactly once.
 func TestBatchBytesCutsCopyBatches(t *testing.T) {
 	f := newFixture(t, itemsSchema)
-	s := itemsStream(record.FullTable)
+	s := itemsStream(layout.FullTable)
 	const limit = 8 << 10
 	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 100000, BatchBytes: limit})
 	if rep.Error != "" || !rep.CopyDone {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -116,11 +117,11 @@ func (e *Engine) createObject(ctx context.Context, key string, s *record.Stream)
 // activate writes the activation marker when batch m makes its version
 // the one to read.
 func (e *Engine) activate(ctx context.Context, m *Manifest) error {
-	if !m.VersionComplete && !(m.Method == record.Incremental && m.VersionStarted) {
+	if !m.VersionComplete && !(m.Method == layout.Incremental && m.VersionStarted) {
 		return nil
 	}
 	body, _ := json.Marshal(Activation{Stream: m.TapStreamID, TableVersion: m.TableVersion, Method: m.Method, ActivatedAt: m.ExtractedAt})
-	key := ActivationKey(m.TapStreamID, m.TableVersion)
+	key := layout.ActivationKey(m.TapStreamID, m.TableVersion)
 	if err := e.Sink.Put(ctx, key, append(body, '\n'), "application/x-ndjson"); err != nil {
 		return fmt.Errorf("write version marker %s: %w", key, err)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -18,16 +19,16 @@ import (
 // a key read with one ordered scan per run, cut into batches as rows
 // arrive: one sort per run without an index.
 func (c *copier) run(ctx context.Context) error {
-	if c.st.Method != record.Incremental && c.st.CopyDone {
+	if c.st.Method != layout.Incremental && c.st.CopyDone {
 		return nil
 	}
 	keyed := len(c.keyIdx) > 0
 	switch {
-	case c.s.Method != record.Incremental && keyed:
+	case c.s.Method != layout.Incremental && keyed:
 		return c.pages(ctx, func() record.PageQuery {
 			return record.PageQuery{Stream: c.s, After: c.st.LastKey, Upto: c.st.UpperKey}
 		})
-	case c.s.Method == record.Incremental && keyed && c.s.ReplicationKeyIndexed:
+	case c.s.Method == layout.Incremental && keyed && c.s.ReplicationKeyIndexed:
 		// The first page reads >= the last value: rows that arrived with it
 		// since the last run are not lost (the rows read again carry the
 		// same key). The pages after it continue strictly after the last
@@ -43,7 +44,7 @@ func (c *copier) run(ctx context.Context) error {
 		})
 	}
 	q := record.PageQuery{Stream: c.s}
-	if c.s.Method == record.Incremental {
+	if c.s.Method == layout.Incremental {
 		q.From = c.st.ReplicationKeyValue // >= the last value, as above
 	}
 	_, err := c.scan(ctx, q, false)
@@ -101,7 +102,7 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	// The read reached the end. A copy commits its last batch as done,
 	// even empty (it announces the version); INCREMENTAL writes nothing
 	// when nothing is new.
-	if b == nil && c.s.Method != record.Incremental {
+	if b == nil && c.s.Method != layout.Incremental {
 		if b, err = c.open(ctx); err != nil {
 			return false, err
 		}
@@ -138,7 +139,7 @@ func (c *copier) open(ctx context.Context) (*openBatch, error) {
 	now := c.e.now().UTC().Format(tsLayout)
 	b := &openBatch{seq: st.Seq, meta: encode.Meta{ExtractedAt: now, BatchedAt: now, TableVersion: st.Version, LSN: c.lsn}}
 	var err error
-	if b.obj, err = c.e.createObject(ctx, dataKey(c.s.ID, st.Version, st.Seq, c.e.format()), c.s); err != nil {
+	if b.obj, err = c.e.createObject(ctx, layout.DataKey(c.s.ID, st.Version, st.Seq, c.e.format()), c.s); err != nil {
 		return nil, fmt.Errorf("batch %d of %s: %w", st.Seq, c.s.ID, err)
 	}
 	return b, nil
@@ -180,22 +181,22 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 			lastKey = append(lastKey, string(k))
 		}
 	}
-	if s.Method == record.Incremental {
+	if s.Method == layout.Incremental {
 		v := string(b.lastRK)
 		next = st.Increment(&v, lastKey, c.e.now())
 	} else {
 		next = st.Page(lastKey, last, c.e.now())
 	}
 	m := &Manifest{
-		Format: "pg2s3.manifest.v1", DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
+		Format: layout.ManifestFormat, DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
 		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
 		VersionStarted:  c.started && st.Seq == 0,
-		VersionComplete: s.Method != record.Incremental && next.CopyDone,
+		VersionComplete: s.Method != layout.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
 		Rows: b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
 	b.obj.meta = ManifestObject{Rows: b.rows, Columns: s.ColumnNames()}
-	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: manifestKey(s.ID, st.Version, st.Seq),
+	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: layout.CopyManifestKey(s.ID, st.Version, st.Seq),
 		bookmarkID: s.ID, next: next, rev: c.rev})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -79,13 +80,13 @@ type drainer struct {
 // as data objects, a manifest, the slot bookmark and then the slot
 // acknowledgment. It returns per-stream reports.
 func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([]report.Stream, error) {
-	dr := &drainer{e: e, d: d, slotID: SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
+	dr := &drainer{e: e, d: d, slotID: layout.SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
 	cur, err := e.Bookmarks.Get(ctx, dr.slotID)
 	if err != nil {
 		return nil, err
 	}
 	dr.st, dr.rev = cur.State, cur.Rev
-	dr.st.Method = "SLOT"
+	dr.st.Method = layout.SlotDrain
 	dr.saved = dr.st
 	all, err := e.Bookmarks.All(ctx)
 	if err != nil {
@@ -93,7 +94,7 @@ func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([
 	}
 	for _, s := range d.Streams {
 		v := all[s.ID].State.Version
-		rep := &report.Stream{Stream: s.ID, Method: record.LogBased, TableVersion: v}
+		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: v}
 		dr.stats[s.ID] = rep
 		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
 	}
@@ -199,7 +200,7 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		return nil
 	}
 	if ls.obj == nil {
-		obj, err := dr.e.createObject(ctx, walDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
+		obj, err := dr.e.createObject(ctx, layout.WALDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
 		if err != nil {
 			return err
 		}
@@ -268,7 +269,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 	}
 	next.Seq++
 	next.UpdatedAt = dr.e.now()
-	m := &Manifest{Format: "pg2s3.manifest.v1", DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: record.LogBased,
+	m := &Manifest{Format: layout.ManifestFormat, DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: layout.LogBased,
 		Sequence: before.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}, Objects: []ManifestObject{},
 		TruncatedStreams: truncated, BookmarkBefore: before, BookmarkAfter: next}
 	step := &commitStep{manifest: m, bookmarkID: dr.slotID, next: next, rev: dr.rev}
@@ -278,7 +279,7 @@ func (dr *drainer) commit(ctx context.Context) error {
 		m.Rows += ls.rows
 	}
 	if len(dr.open) > 0 || len(truncated) > 0 {
-		step.manifestKey = fmt.Sprintf("_wal/%s/%010d.manifest.json", dr.d.Slot, before.Seq)
+		step.manifestKey = layout.SlotManifestKey(dr.d.Slot, before.Seq)
 	}
 	// Only once committed may the server release the WAL: everything
 	// before CommittedLSN is in the sink and the bookmark says so.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -193,7 +194,7 @@ func (e *Engine) drainSlot(ctx context.Context, job LogJob, streams []*record.St
 	if created {
 		e.log().Info("created replication slot", "slot", job.Slot, "plugin", job.Plugin, "lsn", formatLSN(confirmed))
 	}
-	slotBM, err := e.Bookmarks.Get(ctx, SlotBookmarkID(job.Slot))
+	slotBM, err := e.Bookmarks.Get(ctx, layout.SlotBookmarkID(job.Slot))
 	if err != nil {
 		return nil, err
 	}
@@ -236,15 +237,15 @@ func (e *Engine) startPosition(ctx context.Context, src SlotSource, s *record.St
 		return bookmark.State{}, err
 	}
 	st := cur.State
-	if cur.Rev != 0 && st.Method == record.LogBased && st.StartLSN != 0 {
+	if cur.Rev != 0 && st.Method == layout.LogBased && st.StartLSN != 0 {
 		return st, nil
 	}
 	lsn, err := src.CurrentWALLSN(ctx)
 	if err != nil {
 		return bookmark.State{}, err
 	}
-	if cur.Rev == 0 || st.Method != record.LogBased {
-		st = bookmark.State{Method: record.LogBased, Version: bookmark.NewVersion(st.Version, e.now()), KeyColumns: s.KeyColumns}
+	if cur.Rev == 0 || st.Method != layout.LogBased {
+		st = bookmark.State{Method: layout.LogBased, Version: bookmark.NewVersion(st.Version, e.now()), KeyColumns: s.KeyColumns}
 	}
 	st.StartLSN, st.UpdatedAt = lsn, e.now()
 	if _, err := e.Bookmarks.Put(ctx, s.ID, st, cur.Rev); err != nil {

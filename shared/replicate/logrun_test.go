@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -131,11 +132,11 @@ func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
 func bookmarkAt(committed uint64) bookmark.State { return bookmark.State{CommittedLSN: committed} }
 
 func bookmarkStart(start uint64) bookmark.State {
-	return bookmark.State{Method: record.LogBased, Version: 1, StartLSN: start}
+	return bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: start}
 }
 
 func logStream(table string) *record.Stream {
-	return &record.Stream{ID: "db-public-" + table, Schema: "public", Table: table, Method: record.LogBased,
+	return &record.Stream{ID: "db-public-" + table, Schema: "public", Table: table, Method: layout.LogBased,
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}, KeyColumns: []string{"id"}}
 }
 
@@ -176,7 +177,7 @@ func TestLogRunOrder(t *testing.T) {
 	if want := []string{"ready", "publish", "ensure", "heartbeat", "open 0x0"}; !slices.Equal(src.calls, want) {
 		t.Errorf("calls %q, want %q", src.calls, want)
 	}
-	slot, _ := bms.Get(ctx, replicate.SlotBookmarkID("s"))
+	slot, _ := bms.Get(ctx, layout.SlotBookmarkID("s"))
 	if slot.State.CommittedLSN != 0x401 || len(log.acks) == 0 || log.acks[len(log.acks)-1] != 0x401 || !log.closed {
 		t.Fatalf("slot bookmark %#x, acks %#x, closed %v: want the fence's end 0x401 acknowledged last", slot.State.CommittedLSN, log.acks, log.closed)
 	}
@@ -215,7 +216,7 @@ func TestLogRunNoAckPastAFailedCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slot, _ := bms.Get(ctx, replicate.SlotBookmarkID("s"))
+	slot, _ := bms.Get(ctx, layout.SlotBookmarkID("s"))
 	if len(log.acks) != 0 || slot.Rev != 0 || !run.Failed() || !strings.Contains(run.Streams[0].Error, "injected") {
 		t.Fatalf("acks %#x, slot bookmark rev %d, run %+v: want no ack, no bookmark and the error reported", log.acks, slot.Rev, run.Streams)
 	}
@@ -226,7 +227,7 @@ func TestLogRunNoAckPastAFailedCommit(t *testing.T) {
 func TestLogRunSlotPassedTheBookmark(t *testing.T) {
 	ctx := context.Background()
 	eng, _, bms := logEngine(t, memTable{})
-	if _, err := bms.Put(ctx, replicate.SlotBookmarkID("s"), bookmarkAt(0x100), 0); err != nil {
+	if _, err := bms.Put(ctx, layout.SlotBookmarkID("s"), bookmarkAt(0x100), 0); err != nil {
 		t.Fatal(err)
 	}
 	src := &fakeSlot{confirmed: 0x200, log: &scriptLog{}}

@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
-	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -19,15 +17,15 @@ import (
 // data objects and before the bookmark moves: a loader that reads only
 // manifests never sees a half-written batch.
 type Manifest struct {
-	Format       string `json:"format"`      // "pg2s3.manifest.v1"
-	DataFormat   string `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
-	Stream       string `json:"stream"`
-	TapStreamID  string `json:"tap_stream_id"`
-	Schema       string `json:"schema_name"`
-	Table        string `json:"table_name"`
-	Method       string `json:"replication_method"`
-	TableVersion int64  `json:"table_version"`
-	Sequence     int64  `json:"sequence"`
+	Format       string        `json:"format"`      // layout.ManifestFormat
+	DataFormat   layout.Format `json:"data_format"` // of the data objects: "jsonl" (gzip JSON Lines) or "parquet"
+	Stream       string        `json:"stream"`
+	TapStreamID  string        `json:"tap_stream_id"`
+	Schema       string        `json:"schema_name"`
+	Table        string        `json:"table_name"`
+	Method       layout.Method `json:"replication_method"`
+	TableVersion int64         `json:"table_version"`
+	Sequence     int64         `json:"sequence"`
 	// VersionStarted marks the first batch of a table version;
 	// VersionComplete the last batch of a finished copy: from then on a
 	// loader may drop rows of older versions (Singer's ACTIVATE_VERSION).
@@ -64,23 +62,6 @@ type ManifestObject struct {
 	TableVersion int64  `json:"table_version,omitempty"`
 	LSNFirst     uint64 `json:"lsn_first,omitempty"`
 	LSNLast      uint64 `json:"lsn_last,omitempty"`
-}
-
-// Object key layout (below the sink's prefix); the extension names the
-// data format (.jsonl.gz or .parquet).
-func dataKey(stream string, version, seq int64, format string) string {
-	return fmt.Sprintf("%s/v%d/%010d%s", stream, version, seq, encode.Extension(format))
-}
-
-// walDataKey is the key of a stream's object in slot batch seq.
-func walDataKey(stream string, version, seq int64, format string) string {
-	return fmt.Sprintf("%s/v%d/wal-%010d%s", stream, version, seq, encode.Extension(format))
-}
-
-// manifestKey starts with an underscore: Athena, Glue and Hive treat such
-// files as hidden, so a table over <stream>/ reads only the data objects.
-func manifestKey(stream string, version, seq int64) string {
-	return fmt.Sprintf("%s/v%d/_%010d.manifest.json", stream, version, seq)
 }
 
 // putManifest writes m under key unless another writer's manifest is
@@ -121,46 +102,13 @@ func sameBookmark(a, b bookmark.State) bool {
 
 // Activation marks the table version a query should read: written once a
 // copy's version is complete (FULL_TABLE, LOG_BASED) or with the first
-// batch of an INCREMENTAL version, under versions/<stream>/v<version>.json
-// as one JSON line, so query engines can read all markers as one table.
+// batch of an INCREMENTAL version, under layout.ActivationKey as one JSON
+// line, so query engines can read all markers as one table.
 // It is written after the batch's manifest and before its bookmark: a redo
 // writes the same marker again.
 type Activation struct {
-	Stream       string `json:"stream"`
-	TableVersion int64  `json:"table_version"`
-	Method       string `json:"replication_method"`
-	ActivatedAt  string `json:"activated_at"`
-}
-
-// VersionsPrefix is where activation markers live below the sink's prefix.
-// Unlike the other metadata it does not start with "_": Athena (Hive)
-// treats such paths as hidden, and query engines read the markers as a
-// table. Stream folders always hold a "-", so none is called "versions".
-const VersionsPrefix = "versions/"
-
-// ActivationKey is the key of a stream's marker for version.
-func ActivationKey(stream string, version int64) string {
-	return fmt.Sprintf("%s%s/v%d.json", VersionsPrefix, stream, version)
-}
-
-// ParseActivationKey returns the stream and version a marker key names
-// (stream names may hold "/").
-func ParseActivationKey(key string) (stream string, version int64, ok bool) {
-	rest, ok := strings.CutPrefix(key, VersionsPrefix)
-	i := strings.LastIndex(rest, "/")
-	if !ok || i <= 0 || !strings.HasSuffix(rest, ".json") {
-		return "", 0, false
-	}
-	version, ok = ParseVersionDir(strings.TrimSuffix(rest[i+1:], ".json"))
-	return rest[:i], version, ok
-}
-
-// ParseVersionDir parses a table version folder's name, "v<version>".
-func ParseVersionDir(dir string) (int64, bool) {
-	digits, ok := strings.CutPrefix(dir, "v")
-	if !ok {
-		return 0, false
-	}
-	v, err := strconv.ParseInt(digits, 10, 64)
-	return v, err == nil
+	Stream       string        `json:"stream"`
+	TableVersion int64         `json:"table_version"`
+	Method       layout.Method `json:"replication_method"`
+	ActivatedAt  string        `json:"activated_at"`
 }

@@ -5,10 +5,10 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -44,7 +44,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 	run.Streams = append(run.Streams, job.Failed...)
 	streams := e.fairOrder(ctx, job.Streams)
 	for _, s := range streams {
-		if s.Method == record.LogBased {
+		if s.Method == layout.LogBased {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
@@ -103,13 +103,13 @@ func (e *Engine) fairOrder(ctx context.Context, in []*record.Stream) []*record.S
 	return out
 }
 
-// Finish stamps the report and stores it under _runs/.
+// Finish stamps the report and stores it under layout.RunReportKey.
 func (e *Engine) Finish(ctx context.Context, run *report.Run) {
 	run.FinishedAt = e.now().UTC()
 	if run.Failed() && run.StopReason == "done" {
 		run.StopReason = "error"
 	}
-	key := fmt.Sprintf("_runs/%s-%s-%s.json", run.StartedAt.Format("20060102T150405Z"), run.Kind, run.RunID)
+	key := layout.RunReportKey(run.StartedAt, run.Kind, run.RunID)
 	body, _ := json.MarshalIndent(run, "", "  ")
 	if err := e.Sink.Put(context.WithoutCancel(ctx), key, body, "application/json"); err != nil {
 		e.log().Error("write run report", "key", key, "err", err)

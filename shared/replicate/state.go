@@ -10,12 +10,8 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
-	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
-
-// SlotBookmarkID is the bookmark item of a replication slot's drain: its
-// CommittedLSN is the last LSN committed to the sink.
-func SlotBookmarkID(slot string) string { return "_slot:" + slot }
 
 // Reset clears a stream's progress and starts a new table version; the
 // next run copies it again. known lists the streams a user may name.
@@ -50,15 +46,15 @@ func ResetSlot(ctx context.Context, bms Bookmarks, slot string, now time.Time) (
 	if err != nil {
 		return 0, err
 	}
-	if v, ok := all[SlotBookmarkID(slot)]; ok {
+	if v, ok := all[layout.SlotBookmarkID(slot)]; ok {
 		fresh := bookmark.State{Seq: v.State.Seq, UpdatedAt: now}
-		if _, err := bms.Put(ctx, SlotBookmarkID(slot), fresh, v.Rev); err != nil {
+		if _, err := bms.Put(ctx, layout.SlotBookmarkID(slot), fresh, v.Rev); err != nil {
 			return 0, fmt.Errorf("reset slot %s: %w", slot, err)
 		}
 	}
 	n := 0
 	for id, v := range all {
-		if v.State.Method != record.LogBased {
+		if v.State.Method != layout.LogBased {
 			continue
 		}
 		if _, err := bms.Put(ctx, id, bookmark.Reset(v.State, now), v.Rev); err != nil {
@@ -95,13 +91,13 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 	}
 	var committed uint64
 	for id, v := range all {
-		if strings.HasPrefix(id, "_slot:") && v.State.CommittedLSN > committed {
+		if _, isSlot := layout.ParseSlotBookmarkID(id); isSlot && v.State.CommittedLSN > committed {
 			committed = v.State.CommittedLSN
 		}
 	}
 	out := &SingerState{Bookmarks: map[string]SingerBookmark{}}
 	for id, v := range all {
-		if strings.HasPrefix(id, "_") {
+		if !layout.IsStreamID(id) {
 			continue
 		}
 		st := v.State
@@ -119,14 +115,14 @@ func ExportState(ctx context.Context, bms Bookmarks) (*SingerState, error) {
 // It leaves the pg2s3 extension out: tap-postgres rejects unknown keys in
 // an INCREMENTAL bookmark.
 func ToSingerBookmark(st bookmark.State, committed uint64) SingerBookmark {
-	b := SingerBookmark{Version: st.Version, LastReplicationMethod: st.Method}
+	b := SingerBookmark{Version: st.Version, LastReplicationMethod: string(st.Method)}
 	switch st.Method {
-	case record.Incremental:
+	case layout.Incremental:
 		b.ReplicationKey = st.ReplicationKey
 		if st.ReplicationKeyValue != nil {
 			b.ReplicationKeyValue, _ = json.Marshal(*st.ReplicationKeyValue)
 		}
-	case record.LogBased:
+	case layout.LogBased:
 		b.LSN = max(st.StartLSN, committed)
 	}
 	return b
@@ -170,16 +166,16 @@ func fromSinger(id string, b SingerBookmark, now time.Time) (bookmark.State, err
 	if b.Pg2s3 != nil {
 		return *b.Pg2s3, nil
 	}
-	method := strings.ToUpper(b.LastReplicationMethod)
+	method := layout.Method(strings.ToUpper(b.LastReplicationMethod))
 	st := bookmark.State{Method: method, Version: b.Version, UpdatedAt: now}
 	if st.Version == 0 {
 		st.Version = bookmark.NewVersion(0, now)
 	}
 	unfinished := len(b.Xmin) > 0 && string(b.Xmin) != "null"
 	switch method {
-	case record.FullTable:
+	case layout.FullTable:
 		st.CopyDone = !unfinished
-	case record.Incremental:
+	case layout.Incremental:
 		if b.ReplicationKey == "" {
 			return st, fmt.Errorf("import %s: INCREMENTAL bookmark without replication_key", id)
 		}
@@ -188,7 +184,7 @@ func fromSinger(id string, b SingerBookmark, now time.Time) (bookmark.State, err
 			v := scalarText(b.ReplicationKeyValue)
 			st.ReplicationKeyValue = &v
 		}
-	case record.LogBased:
+	case layout.LogBased:
 		st.StartLSN = b.LSN
 		st.CopyDone = !unfinished && b.LSN > 0
 	default:

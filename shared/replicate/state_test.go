@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/localstore"
-	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
@@ -33,10 +33,11 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 		t.Fatalf("import: %v %v", ids, err)
 	}
 	get := func(id string) (v struct {
-		m, rk, val string
-		ver        int64
-		done       bool
-		lsn        uint64
+		m       layout.Method
+		rk, val string
+		ver     int64
+		done    bool
+		lsn     uint64
 	}) {
 		b, err := f.bms.Get(f.ctx, id)
 		if err != nil || b.Rev == 0 {
@@ -48,7 +49,7 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 		}
 		return v
 	}
-	if o := get("shop-public-orders"); o.m != record.Incremental || o.rk != "updated_at" || o.val != "2024-03-01T10:00:00.123456+00:00" || o.ver != 1700000000000 {
+	if o := get("shop-public-orders"); o.m != layout.Incremental || o.rk != "updated_at" || o.val != "2024-03-01T10:00:00.123456+00:00" || o.ver != 1700000000000 {
 		t.Fatalf("orders: %+v", o)
 	}
 	if o := get("shop-public-items"); o.val != "12345678901234567890" {
@@ -100,17 +101,17 @@ func TestToSingerBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
 		committed uint64
 		want      string
 	}{
-		{"full table", bookmark.State{Method: record.FullTable, Version: 7, Seq: 3, LastKey: []string{"9"}, CopyDone: true}, 500,
+		{"full table", bookmark.State{Method: layout.FullTable, Version: 7, Seq: 3, LastKey: []string{"9"}, CopyDone: true}, 500,
 			`{"version":7,"last_replication_method":"FULL_TABLE"}`},
-		{"incremental", bookmark.State{Method: record.Incremental, Version: 8, ReplicationKey: "updated_at", ReplicationKeyValue: &val, LastKey: []string{"4"}}, 500,
+		{"incremental", bookmark.State{Method: layout.Incremental, Version: 8, ReplicationKey: "updated_at", ReplicationKeyValue: &val, LastKey: []string{"4"}}, 500,
 			`{"version":8,"last_replication_method":"INCREMENTAL","replication_key":"updated_at","replication_key_value":"2024-03-01T10:00:00.123456Z"}`},
-		{"incremental before its first row", bookmark.State{Method: record.Incremental, Version: 8, ReplicationKey: "id"}, 0,
+		{"incremental before its first row", bookmark.State{Method: layout.Incremental, Version: 8, ReplicationKey: "id"}, 0,
 			`{"version":8,"last_replication_method":"INCREMENTAL","replication_key":"id"}`},
-		{"log-based copy", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000}, 0,
+		{"log-based copy", bookmark.State{Method: layout.LogBased, Version: 9, StartLSN: 1000}, 0,
 			`{"version":9,"last_replication_method":"LOG_BASED","lsn":1000}`},
-		{"log-based, slot behind the start", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 600,
+		{"log-based, slot behind the start", bookmark.State{Method: layout.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 600,
 			`{"version":9,"last_replication_method":"LOG_BASED","lsn":1000}`},
-		{"log-based, slot past the start", bookmark.State{Method: record.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 2000,
+		{"log-based, slot past the start", bookmark.State{Method: layout.LogBased, Version: 9, StartLSN: 1000, CopyDone: true}, 2000,
 			`{"version":9,"last_replication_method":"LOG_BASED","lsn":2000}`},
 	}
 	for _, tc := range cases {
@@ -135,9 +136,9 @@ func TestExportStateLSNFollowsTheSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	put(replicate.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
-	put("db-public-a", bookmark.State{Method: record.LogBased, Version: 1, StartLSN: 3000, CopyDone: true})
-	put("db-public-b", bookmark.State{Method: record.LogBased, Version: 2, StartLSN: 7000})
+	put(layout.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
+	put("db-public-a", bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: 3000, CopyDone: true})
+	put("db-public-b", bookmark.State{Method: layout.LogBased, Version: 2, StartLSN: 7000})
 	exp, err := replicate.ExportState(ctx, bms)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +146,7 @@ func TestExportStateLSNFollowsTheSlot(t *testing.T) {
 	if a, b := exp.Bookmarks["db-public-a"].LSN, exp.Bookmarks["db-public-b"].LSN; a != 5000 || b != 7000 {
 		t.Fatalf("lsn a %d (want the slot's 5000), b %d (want its start 7000)", a, b)
 	}
-	if _, ok := exp.Bookmarks[replicate.SlotBookmarkID("s")]; ok {
+	if _, ok := exp.Bookmarks[layout.SlotBookmarkID("s")]; ok {
 		t.Fatal("the slot's own bookmark was exported as a stream")
 	}
 }

@@ -7,6 +7,3 @@ type Store interface {
 	List(ctx context.Context, prefix string) ([]string, error)
 	Get(ctx context.Context, key string) ([]byte, error)
 }
-
-// RunsPrefix is where run reports live below the sink's prefix.
-const RunsPrefix = "_runs/"

@@ -109,7 +109,7 @@ func newTableRun(r *Run) tableRun {
 		Head: fmt.Sprintf("run %s · %s · %s rows · %s · stopped: %s", r.RunID, plural(len(r.Streams), "stream"),
 			GroupDigits(r.Rows()), ShortDuration(r.Duration()), orDash(r.StopReason))}
 	for _, s := range r.Streams {
-		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: s.Method, Rows: GroupDigits(s.Rows), Bytes: humanBytes(s.Bytes),
+		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: string(s.Method), Rows: GroupDigits(s.Rows), Bytes: humanBytes(s.Bytes),
 			Batches: GroupDigits(int64(s.Batches)), Duration: streamTime(s),
 			Result: streamResult(s), Error: s.Error})
 	}

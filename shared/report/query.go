@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Query selects run reports for Find.
@@ -22,11 +24,8 @@ type Query struct {
 	Streams []string
 }
 
-// keyTimeLayout is how a run report's key starts (after RunsPrefix).
-const keyTimeLayout = "20060102T150405Z"
-
 // Find reads the run reports q selects, oldest first. Keys start with the
-// run's start time to the second, so reports older than Since are not
+// run's start time to the second (layout.RunReportKey), so reports older than Since are not
 // read, and reading stops once Last runs matched (and the runs of the
 // same second were read: within a second, only the reports' own start
 // times tell the order). A report that cannot be read is an error naming
@@ -97,7 +96,7 @@ func Newest(ctx context.Context, st Store, max int, enough func(newestFirst []*R
 
 // runKeys lists the run reports' keys in key (start time) order.
 func runKeys(ctx context.Context, st Store) ([]string, error) {
-	keys, err := st.List(ctx, RunsPrefix)
+	keys, err := st.List(ctx, layout.RunsPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list run reports: %w", err)
 	}
@@ -111,19 +110,19 @@ func runKeys(ctx context.Context, st Store) ([]string, error) {
 	return reports, nil
 }
 
-// keySecond is the part of a run report's key that names its second.
+// keySecond names the second a run report's key starts with; a key of
+// another shape names only itself.
 func keySecond(key string) string {
-	return key[:min(len(key), len(RunsPrefix)+len(keyTimeLayout))]
+	if t, ok := keyTime(key); ok {
+		return t.Format(time.RFC3339)
+	}
+	return key
 }
 
-// keyTime is the start time a run report's key begins with.
+// keyTime is the start time, to the second, a run report's key names.
 func keyTime(key string) (time.Time, bool) {
-	rest := strings.TrimPrefix(key, RunsPrefix)
-	if len(rest) < len(keyTimeLayout) {
-		return time.Time{}, false
-	}
-	t, err := time.Parse(keyTimeLayout, rest[:len(keyTimeLayout)])
-	return t, err == nil
+	t, _, _, ok := layout.ParseRunReportKey(key)
+	return t, ok
 }
 
 func readRun(ctx context.Context, st Store, key string) (*Run, error) {

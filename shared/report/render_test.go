@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
@@ -316,7 +318,7 @@ func TestFind(t *testing.T) {
 	st := memStore{"_runs/notes.txt": []byte("not a report")}
 	for _, r := range sampleRuns(10) {
 		b, _ := json.Marshal(r)
-		st[fmt.Sprintf("_runs/%s-%s-%s.json", r.StartedAt.Format(keyTimeLayout), r.Kind, r.RunID)] = b
+		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
 	}
 	ctx := context.Background()
 	ids := func(runs []*Run) string {
@@ -356,7 +358,7 @@ func TestFind(t *testing.T) {
 	early.RunID, early.StartedAt = "early", t0.Add(5*time.Hour+100*time.Millisecond)
 	for _, r := range []*Run{late, early} {
 		b, _ := json.Marshal(r)
-		st[fmt.Sprintf("_runs/%s-%s-%s.json", r.StartedAt.Format(keyTimeLayout), r.Kind, r.RunID)] = b
+		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
 	}
 	for last, want := range map[int]string{1: "late", 2: "early late", 3: "r0009 early late"} {
 		if runs, err := Find(ctx, st, Query{Last: last}); err != nil || ids(runs) != want {
@@ -401,7 +403,7 @@ func TestNewestStopsWhenEnough(t *testing.T) {
 	st := memStore{}
 	for _, r := range sampleRuns(10) {
 		b, _ := json.Marshal(r)
-		st[fmt.Sprintf("_runs/%s-%s-%s.json", r.StartedAt.Format(keyTimeLayout), r.Kind, r.RunID)] = b
+		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
 	}
 	ctx := context.Background()
 	runs, err := Newest(ctx, st, 100, func(read []*Run) bool { return len(read) >= 3 })

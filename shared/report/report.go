@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Run is the report of one invocation.
@@ -28,7 +29,7 @@ type Run struct {
 // Stream is one stream's part of a run.
 type Stream struct {
 	Stream         string          `json:"stream"`
-	Method         string          `json:"method"`
+	Method         layout.Method   `json:"method"`
 	Rows           int64           `json:"rows"`
 	Bytes          int64           `json:"bytes"`
 	Batches        int             `json:"batches"`

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Summary totals a list of runs.
@@ -138,11 +140,11 @@ func streamResult(s Stream) string {
 	switch {
 	case s.Error != "":
 		return "ERROR"
-	case s.CopyDone && s.BookmarkBefore == nil && s.Method == "LOG_BASED":
+	case s.CopyDone && s.BookmarkBefore == nil && s.Method == layout.LogBased:
 		return "ok" // a drain's report cannot tell when the copy finished
 	case s.CopyDone && copyFinishedNow(s):
 		return "ok, copy done"
-	case !s.CopyDone && s.Method != "INCREMENTAL" && s.Rows > 0:
+	case !s.CopyDone && s.Method != layout.Incremental && s.Rows > 0:
 		return "ok, copying"
 	case s.NewVersion:
 		return "ok, new version"

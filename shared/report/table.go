@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // TableWidth is the terminal width WriteTable fits.
@@ -206,7 +208,7 @@ func (e *errWriter) printf(format string, a ...any) {
 // changes share the drain's time, which the run's line shows: "-" unless
 // the stream spent time of its own (an initial copy).
 func streamTime(s Stream) string {
-	if s.DurationMS == 0 && s.Method == "LOG_BASED" {
+	if s.DurationMS == 0 && s.Method == layout.LogBased {
 		return "-"
 	}
 	return ShortDuration(time.Duration(s.DurationMS) * time.Millisecond)

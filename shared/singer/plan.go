@@ -5,10 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
@@ -22,10 +21,9 @@ type version struct {
 }
 
 // listVersions returns the table versions stored for stream, oldest
-// first, from the keys below "<stream>/": v<version>/_<seq>.manifest.json
-// (copy batches) and v<version>/wal-<seq>.* (log objects).
+// first, from the keys of its copy manifests and WAL data objects.
 func listVersions(ctx context.Context, st Store, stream string) ([]version, error) {
-	prefix := stream + "/"
+	prefix := layout.StreamPrefix(stream)
 	keys, err := st.List(ctx, prefix)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
@@ -37,23 +35,19 @@ func listVersions(ctx context.Context, st Store, stream string) ([]version, erro
 	byVersion := map[int64]*version{}
 	batches := map[int64][]batch{}
 	for _, k := range keys {
-		dir, name, ok := strings.Cut(strings.TrimPrefix(k, prefix), "/")
-		n, isVersion := replicate.ParseVersionDir(dir)
-		if !ok || strings.Contains(name, "/") || !isVersion {
+		o, ok := layout.ParseObject(k)
+		if !ok || o.Stream != stream {
 			continue // another stream whose name continues with "/", or not ours
 		}
-		v := byVersion[n]
+		v := byVersion[o.Version]
 		if v == nil {
-			v = &version{number: n}
-			byVersion[n] = v
+			v = &version{number: o.Version}
+			byVersion[o.Version] = v
 		}
-		switch {
-		case strings.HasPrefix(name, "_") && strings.HasSuffix(name, ".manifest.json"):
-			seq, err := strconv.ParseInt(strings.TrimSuffix(name[1:], ".manifest.json"), 10, 64)
-			if err == nil {
-				batches[n] = append(batches[n], batch{seq, k})
-			}
-		case strings.HasPrefix(name, "wal-"):
+		switch o.Kind {
+		case layout.CopyManifest:
+			batches[o.Version] = append(batches[o.Version], batch{o.Seq, k})
+		case layout.WALData:
 			v.hasLog = true
 		}
 	}
@@ -96,32 +90,18 @@ type truncation struct {
 	committed uint64
 }
 
-// slotManifestKey parses _wal/<slot>/<seq>.manifest.json.
-func slotManifestKey(key string) (slot string, seq int64, ok bool) {
-	rest, found := strings.CutPrefix(key, "_wal/")
-	if !found {
-		return "", 0, false
-	}
-	slot, name, found := strings.Cut(rest, "/")
-	if !found || strings.Contains(name, "/") || !strings.HasSuffix(name, ".manifest.json") {
-		return "", 0, false
-	}
-	seq, err := strconv.ParseInt(strings.TrimSuffix(name, ".manifest.json"), 10, 64)
-	return slot, seq, err == nil
-}
-
-// loadLogIndex reads every slot manifest under _wal/ (a few at a time)
+// loadLogIndex reads every slot manifest (a few at a time)
 // and keeps the objects of streams. Within a version, objects are in
 // log order: by the commit LSN of their first change, then by slot batch
 // (a batch may end inside a transaction that the next one finishes).
 func loadLogIndex(ctx context.Context, st Store, streams map[string]bool) (*logIndex, error) {
-	keys, err := st.List(ctx, "_wal/")
+	keys, err := st.List(ctx, layout.SlotManifestPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list slot manifests: %w", err)
 	}
 	var manifests []string
 	for _, k := range keys {
-		if _, _, ok := slotManifestKey(k); ok {
+		if _, _, ok := layout.ParseSlotManifestKey(k); ok {
 			manifests = append(manifests, k)
 		}
 	}
@@ -141,7 +121,7 @@ func loadLogIndex(ctx context.Context, st Store, streams map[string]bool) (*logI
 		if err := json.Unmarshal(body, &m); err != nil {
 			return fmt.Errorf("slot manifest %s: %w", manifests[i], err)
 		}
-		slot, seq, _ := slotManifestKey(manifests[i])
+		slot, seq, _ := layout.ParseSlotManifestKey(manifests[i])
 		p := &parts[i]
 		p.committed = m.BookmarkAfter.CommittedLSN
 		for _, o := range m.Objects {
@@ -242,18 +222,18 @@ feed:
 }
 
 // KnownStreams returns the streams with an activated table version in
-// st (markers under versions/) together with extra (for example the
-// bookmark store's streams), sorted and without duplicates.
+// st (version markers) together with extra (for example the bookmark
+// store's streams), sorted and without duplicates.
 func KnownStreams(ctx context.Context, st Store, extra []string) []string {
 	set := map[string]bool{}
 	for _, s := range extra {
-		if s != "" && !strings.HasPrefix(s, "_") {
+		if layout.IsStreamID(s) {
 			set[s] = true
 		}
 	}
-	if keys, err := st.List(ctx, replicate.VersionsPrefix); err == nil {
+	if keys, err := st.List(ctx, layout.VersionsPrefix); err == nil {
 		for _, k := range keys {
-			if stream, _, ok := replicate.ParseActivationKey(k); ok {
+			if stream, _, ok := layout.ParseActivationKey(k); ok {
 				set[stream] = true
 			}
 		}

@@ -41,12 +41,4 @@ func TestListVersionsReadsOnlyItsStream(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("versions:\n got %+v\nwant %+v", got, want)
 	}
-	if slot, seq, ok := slotManifestKey("_wal/pg2s3_db/0000000042.manifest.json"); !ok || slot != "pg2s3_db" || seq != 42 {
-		t.Errorf("slot manifest key: %q %d %v", slot, seq, ok)
-	}
-	for _, k := range []string{"_wal/s/x.manifest.json", "_wal/s/1.json", "_wal/s/a/1.manifest.json", "db/_wal/s/1.manifest.json"} {
-		if _, _, ok := slotManifestKey(k); ok {
-			t.Errorf("%s taken for a slot manifest", k)
-		}
-	}
 }

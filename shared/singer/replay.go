@@ -42,7 +42,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
-	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
@@ -266,7 +266,7 @@ func (r *replayer) current(ctx context.Context, versions []version) (int, error)
 		if err != nil {
 			return 0, err
 		}
-		if m.VersionComplete || m.Method == record.Incremental {
+		if m.VersionComplete || m.Method == layout.Incremental {
 			return i, nil
 		}
 	}
@@ -292,7 +292,7 @@ func (r *replayer) manifest(ctx context.Context, key string) (*replicate.Manifes
 // its log changes.
 func (r *replayer) version(ctx context.Context, id string, v version, oldest bool) (records int64, batches int, err error) {
 	var last *replicate.Manifest
-	var method string
+	var method layout.Method
 	for i, key := range v.manifests {
 		m, err := r.manifest(ctx, key)
 		if err != nil {
@@ -303,7 +303,7 @@ func (r *replayer) version(ctx context.Context, id string, v version, oldest boo
 		if err := r.schema(copySchema(name, m)); err != nil {
 			return records, batches, err
 		}
-		if i == 0 && (m.Method == record.Incremental || oldest) {
+		if i == 0 && (m.Method == layout.Incremental || oldest) {
 			if err := r.w.activate(name, m.TableVersion); err != nil {
 				return records, batches, err
 			}
@@ -315,7 +315,7 @@ func (r *replayer) version(ctx context.Context, id string, v version, oldest boo
 				return records, batches, err
 			}
 		}
-		if m.VersionComplete && m.Method != record.Incremental {
+		if m.VersionComplete && m.Method != layout.Incremental {
 			if err := r.w.activate(name, m.TableVersion); err != nil {
 				return records, batches, err
 			}
@@ -327,7 +327,7 @@ func (r *replayer) version(ctx context.Context, id string, v version, oldest boo
 		batches++
 		last = m
 	}
-	if method != record.LogBased {
+	if method != layout.LogBased {
 		return records, batches, nil
 	}
 	n, b, err := r.log(ctx, id, v.number, last)

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 
-	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
@@ -41,7 +41,7 @@ func (s *schemaMsg) same(o *schemaMsg) bool {
 // keys; bookmark_properties [replication_key] for INCREMENTAL, else [].
 func copySchema(name string, m *replicate.Manifest) *schemaMsg {
 	s := &schemaMsg{stream: name, schema: cloneSchema(m.JSONSchema), keys: m.KeyProperties, bookmarks: []string{}}
-	if m.Method == record.Incremental && m.ReplicationKey != "" {
+	if m.Method == layout.Incremental && m.ReplicationKey != "" {
 		s.bookmarks = []string{m.ReplicationKey}
 	}
 	return s

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -51,9 +51,9 @@ type AthenaOptions struct {
 	// Location is the sink's root: s3://bucket/prefix/ (a trailing slash
 	// is added). It may hold CDK tokens: it is only concatenated.
 	Location string
-	// Format is the data objects' format: config.FormatJSONL (default) or
-	// config.FormatParquet.
-	Format string
+	// Format is the data objects' format: layout.JSONL (default) or
+	// layout.Parquet.
+	Format layout.Format
 	// Pipeline names the table of version markers, <pipeline>_versions.
 	Pipeline string
 }
@@ -115,10 +115,6 @@ var VersionsColumns = []Column{
 	{Name: "activated_at", Source: "activated_at", Type: "timestamp"},
 }
 
-// VersionsPrefix is where the activation markers live below the sink's
-// root (replicate.VersionsPrefix).
-const VersionsPrefix = "versions/"
-
 // unchangedField is the Parquet field listing the columns a log change did
 // not carry (ParquetMeta).
 const unchangedField = "_sdc_unchanged"
@@ -147,9 +143,9 @@ func ViewName(table string) string { return table + "_current" }
 // share) is reported in the joined error, naming the stream.
 func AthenaSchema(streams []record.Stream, opt AthenaOptions) (*Schema, error) {
 	if opt.Format == "" {
-		opt.Format = config.FormatJSONL
+		opt.Format = layout.JSONL
 	}
-	if opt.Format != config.FormatJSONL && opt.Format != config.FormatParquet {
+	if !opt.Format.Valid() {
 		return nil, fmt.Errorf("format %q is not jsonl or parquet", opt.Format)
 	}
 	if opt.Database == "" || AthenaName(opt.Database) != opt.Database {
@@ -182,7 +178,7 @@ func AthenaSchema(streams []record.Stream, opt AthenaOptions) (*Schema, error) {
 func versionsTable(opt AthenaOptions, root string) Table {
 	return Table{
 		Name:       VersionsTableName(opt.Pipeline),
-		Location:   root + VersionsPrefix,
+		Location:   root + layout.VersionsPrefix,
 		Columns:    VersionsColumns,
 		Storage:    jsonStorage(nil),
 		Properties: map[string]string{"classification": "json", "pg2s3.kind": "versions"},
@@ -206,10 +202,10 @@ func parquetStorage() Storage {
 // case. Parquet is read by (case-insensitive) name with no mapping, so a
 // Parquet column keeps its source name, lower-cased and quoted, and a
 // warning says Athena may refuse it.
-func streamTable(s *record.Stream, format, root string) (Table, []string, []error) {
+func streamTable(s *record.Stream, format layout.Format, root string) (Table, []string, []error) {
 	fields := Fields(s)
 	storage := parquetStorage()
-	if format == config.FormatParquet {
+	if format == layout.Parquet {
 		fields = ParquetFields(s)
 	}
 	var cols []Column
@@ -219,7 +215,7 @@ func streamTable(s *record.Stream, format, root string) (Table, []string, []erro
 	seen := map[string]string{}
 	for _, f := range fields {
 		name := AthenaName(f.Name)
-		if format == config.FormatParquet {
+		if format == layout.Parquet {
 			name = strings.ToLower(f.Name)
 			if name != AthenaName(name) {
 				warnings = append(warnings, fmt.Sprintf("stream %s: column %q holds characters Athena does not support in names; Parquet columns are read by name, so it keeps its name (quoted), which some Athena queries may refuse: rename it or use the jsonl format", s.ID, f.Name))
@@ -239,12 +235,12 @@ func streamTable(s *record.Stream, format, root string) (Table, []string, []erro
 		seen[name] = f.Name
 		cols = append(cols, Column{Name: name, Source: f.Name, Type: f.Type.Hive(), Meta: f.Column == nil})
 	}
-	if format == config.FormatJSONL {
+	if format == layout.JSONL {
 		storage = jsonStorage(mapping)
 	}
 	t := Table{
-		Name: TableName(s.ID), Stream: s.ID, Location: root + s.ID + "/", Columns: cols, Storage: storage,
-		Properties: map[string]string{"classification": storage.Classification, "pg2s3.stream": s.ID, "pg2s3.replication_method": s.Method},
+		Name: TableName(s.ID), Stream: s.ID, Location: root + layout.StreamPrefix(s.ID), Columns: cols, Storage: storage,
+		Properties: map[string]string{"classification": storage.Classification, "pg2s3.stream": s.ID, "pg2s3.replication_method": string(s.Method)},
 	}
 	for _, k := range s.KeyColumns {
 		name, ok := t.athenaName(k)
@@ -343,7 +339,7 @@ func (s *Schema) ViewQuery(t Table) string {
 		db, trinoIdent(s.Versions.Name), trinoString(t.Stream))
 	b.WriteString("  ordered AS (\n    SELECT t.*,\n")
 	b.WriteString("      lpad(CAST(coalesce(t.\"_sdc_lsn\", 0) AS varchar), 20, '0')\n")
-	b.WriteString("        || if(t.\"$path\" LIKE '%/wal-%', '1', '0')\n")
+	b.WriteString("        || if(t.\"$path\" LIKE '%/" + layout.WALDataPrefix + "%', '1', '0')\n")
 	b.WriteString("        || lpad(CAST(t.\"_sdc_sequence\" AS varchar), 20, '0') AS \"_pg2s3_order\"")
 	parquet := t.hasColumn(unchangedField)
 	if parquet {

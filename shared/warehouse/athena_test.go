@@ -4,13 +4,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 func ordersStream() record.Stream {
 	return record.Stream{
-		ID: "shop-public-Order Items", Schema: "public", Table: "Order Items", Method: record.LogBased,
+		ID: "shop-public-Order Items", Schema: "public", Table: "Order Items", Method: layout.LogBased,
 		KeyColumns: []string{"Order ID", "line"},
 		Columns: []record.Column{
 			{Name: "Order ID", SQLType: "bigint", Kind: record.KindInteger},
@@ -125,7 +126,7 @@ func TestAthenaParquet(t *testing.T) {
 }
 
 func TestAthenaKeylessView(t *testing.T) {
-	s := record.Stream{ID: "db-public-log", Method: record.FullTable, Columns: []record.Column{{Name: "msg", SQLType: "text"}}}
+	s := record.Stream{ID: "db-public-log", Method: layout.FullTable, Columns: []record.Column{{Name: "msg", SQLType: "text"}}}
 	sch, err := warehouse.AthenaSchema([]record.Stream{s}, warehouse.AthenaOptions{Database: "d", Location: "s3://b/p/", Pipeline: "db"})
 	if err != nil {
 		t.Fatal(err)

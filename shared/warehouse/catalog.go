@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -18,7 +19,7 @@ import (
 // written from a catalog matches the objects runs write. Streams with
 // problems are reported in the joined error, each naming its stream; the
 // others are still returned.
-func StreamsFromCatalog(cat *catalog.Catalog, defaultMethod string) ([]record.Stream, error) {
+func StreamsFromCatalog(cat *catalog.Catalog, defaultMethod layout.Method) ([]record.Stream, error) {
 	sels, selErr := cat.Selections(defaultMethod)
 	errs := []error{selErr}
 	var out []record.Stream

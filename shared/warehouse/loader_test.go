@@ -18,6 +18,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -213,7 +214,7 @@ func loadSink(t *testing.T, a *app.App, keys map[string][]string) string {
 			t.Fatal(err)
 		}
 		switch {
-		case strings.HasPrefix(key, replicate.VersionsPrefix):
+		case strings.HasPrefix(key, layout.VersionsPrefix):
 			for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
 				markers = append(markers, []any{line})
 			}

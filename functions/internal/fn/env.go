@@ -13,6 +13,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
 // Env is a function's settings, read from its environment variables.
@@ -60,7 +61,7 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 		e.Safety = time.Duration(n) * time.Second
 	}
 	if e.CatalogKey == "" {
-		e.CatalogKey = "_catalog/catalog.json"
+		e.CatalogKey = layout.CatalogKey
 	}
 	var errs []error
 	for name, v := range map[string]string{"PG2S3_SECRET_ARN": e.SecretARN, "PG2S3_BUCKET": e.Bucket, "PG2S3_TABLE": e.Table} {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -36,7 +37,7 @@ func (l *stallingLog) Ack(ctx context.Context, lsn uint64) error { l.acked = lsn
 // deadline, committing and acknowledging what it read.
 func TestDrainStopsWhenIdle(t *testing.T) {
 	f := newFixture(t, "")
-	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: record.LogBased,
+	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: layout.LogBased,
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}, KeyColumns: []string{"id"}}
 	log := &stallingLog{events: []record.Event{
 		{Kind: record.EventBegin, CommitLSN: 0x200},
@@ -65,7 +66,7 @@ func TestDrainStopsWhenIdle(t *testing.T) {
 // changes reach batch_bytes, between transactions or inside one.
 func TestBatchBytesCutsSlotBatches(t *testing.T) {
 	f := newFixture(t, "")
-	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: record.LogBased,
+	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: layout.LogBased,
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}, {Name: "pad", Kind: record.KindString}}, KeyColumns: []string{"id"}}
 	pad := []byte(strings.Repeat("x", 200))
 	log := &stallingLog{events: []record.Event{{Kind: record.EventBegin, CommitLSN: 0x10000}}}
