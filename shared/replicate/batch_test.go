@@ -117,9 +117,11 @@ INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 10
 	wg.Add(1)
 	go func() { // concurrent inserts and updates throughout the runs
 		defer wg.Done()
+		// The statements run on f.ctx: cancelling one mid-flight would
+		// close the admin connection the checks below read with.
 		for i := 2000; ctx.Err() == nil && i < 2300; i++ {
-			f.admin.Exec(ctx, "INSERT INTO items VALUES ($1, 'new', 1, clock_timestamp())", i)
-			f.admin.Exec(ctx, "UPDATE items SET updated_at = clock_timestamp(), name = 'upd' WHERE id = $1", i-1500)
+			f.admin.Exec(f.ctx, "INSERT INTO items VALUES ($1, 'new', 1, clock_timestamp())", i)
+			f.admin.Exec(f.ctx, "UPDATE items SET updated_at = clock_timestamp(), name = 'upd' WHERE id = $1", i-1500)
 		}
 	}()
 	for run := 0; run < 200; run++ {
