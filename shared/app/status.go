@@ -235,18 +235,22 @@ func (a *App) slotAttention(ss *SlotStatus, logBased, drained bool) []string {
 
 // describeBookmark says where a stream's next batch starts, for people.
 func describeBookmark(st bookmark.State) string {
-	switch {
-	case st.Method == layout.Incremental:
+	switch st.Phase() {
+	case bookmark.PhaseIncremental:
 		if st.ReplicationKeyValue == nil {
 			return "no rows yet"
 		}
 		return fmt.Sprintf("%s >= %s", st.ReplicationKey, *st.ReplicationKeyValue)
-	case !st.CopyDone && len(st.LastKey) > 0:
-		return fmt.Sprintf("copying: after key (%s), up to (%s)", strings.Join(st.LastKey, ", "), strings.Join(st.UpperKey, ", "))
-	case !st.CopyDone:
-		return "copy not started"
-	case st.Method == layout.LogBased:
+	case bookmark.PhaseLog:
 		return fmt.Sprintf("copy done; log from %s", pgsource.FormatLSN(st.StartLSN))
+	case bookmark.PhaseCopied:
+		return "copy done"
 	}
-	return "copy done"
+	switch {
+	case st.Method == layout.Incremental:
+		return "no rows yet"
+	case len(st.LastKey) > 0:
+		return fmt.Sprintf("copying: after key (%s), up to (%s)", strings.Join(st.LastKey, ", "), strings.Join(st.UpperKey, ", "))
+	}
+	return "copy not started"
 }

@@ -53,6 +53,67 @@ type State struct {
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }
 
+// Phase is where a stream is in its life, read from its State (stores
+// keep only the State, so bookmarks written before phases existed have one
+// too). A stream goes initial → copying → log (LOG_BASED), initial →
+// copying → copied (FULL_TABLE, then a new version starts), or initial →
+// incremental (INCREMENTAL).
+type Phase uint8
+
+const (
+	// PhaseInitial: nothing of the current version is written yet (a
+	// LOG_BASED stream has no start position in the slot yet).
+	PhaseInitial Phase = iota
+	// PhaseCopying: the version's copy is under way (a LOG_BASED stream
+	// has its start position; changes after it wait in the slot).
+	PhaseCopying
+	// PhaseCopied: a FULL_TABLE copy finished; the next run begins a new
+	// version.
+	PhaseCopied
+	// PhaseIncremental: INCREMENTAL reads rows from the replication key's
+	// last value on.
+	PhaseIncremental
+	// PhaseLog: a LOG_BASED copy finished; the stream follows the slot.
+	PhaseLog
+)
+
+var phaseNames = [...]string{"initial", "copying", "copied", "incremental", "log"}
+
+func (p Phase) String() string {
+	if int(p) < len(phaseNames) {
+		return phaseNames[p]
+	}
+	return "unknown"
+}
+
+// Phase reads the stream's phase from s.
+func (s State) Phase() Phase {
+	switch s.Method {
+	case layout.Incremental:
+		if s.ReplicationKeyValue != nil || s.Seq > 0 {
+			return PhaseIncremental
+		}
+		return PhaseInitial
+	case layout.LogBased:
+		// Without a start position nothing ties the copy to the slot yet,
+		// however far it got: the next run records one.
+		switch {
+		case s.StartLSN == 0:
+			return PhaseInitial
+		case s.CopyDone:
+			return PhaseLog
+		}
+		return PhaseCopying
+	}
+	switch {
+	case s.CopyDone:
+		return PhaseCopied
+	case s.Seq > 0 || len(s.LastKey) > 0:
+		return PhaseCopying
+	}
+	return PhaseInitial
+}
+
 // Versioned is a State with the store's version number, for conditional
 // writes: Rev 0 means the stream has no bookmark yet.
 type Versioned struct {

@@ -175,7 +175,7 @@ func (e *Engine) publish(ctx context.Context, src SlotSource, streams []*record.
 		if gerr != nil {
 			return nil, nil, gerr
 		}
-		if bm.State.StartLSN != 0 {
+		if bm.State.Method == layout.LogBased && bm.State.Phase() != bookmark.PhaseInitial {
 			return nil, nil, fmt.Errorf("stream %s follows the log but its table is no longer published; draining now would skip its changes: %w", s.ID, err)
 		}
 		failed = append(failed, report.Stream{Stream: s.ID, Method: s.Method, Error: fmt.Sprintf("not published yet: %v", err)})
@@ -237,8 +237,8 @@ func (e *Engine) startPosition(ctx context.Context, src SlotSource, s *record.St
 		return bookmark.State{}, err
 	}
 	st := cur.State
-	if cur.Rev != 0 && st.Method == layout.LogBased && st.StartLSN != 0 {
-		return st, nil
+	if st.Method == layout.LogBased && st.Phase() != bookmark.PhaseInitial {
+		return st, nil // it has its start position
 	}
 	lsn, err := src.CurrentWALLSN(ctx)
 	if err != nil {
