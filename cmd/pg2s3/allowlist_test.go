@@ -161,8 +161,20 @@ func readBookmarks(t *testing.T, path string) string {
 // under root name, in manifest order.
 func logKinds(t *testing.T, root string) map[string][]string {
 	t.Helper()
-	ms, _ := filepath.Glob(filepath.Join(root, "_wal", "*", "*.manifest.json"))
 	out := map[string][]string{}
+	for _, r := range slotRows(t, root) {
+		id := fmt.Sprint(r["id"])
+		out[id] = append(out[id], fmt.Sprint(r["kind"]))
+	}
+	return out
+}
+
+// slotRows reads the change rows of every object the slot manifests under
+// root name, in manifest order.
+func slotRows(t *testing.T, root string) []map[string]any {
+	t.Helper()
+	ms, _ := filepath.Glob(filepath.Join(root, "_wal", "*", "*.manifest.json"))
+	var rows []map[string]any
 	for _, m := range ms {
 		body, _ := os.ReadFile(m)
 		var man struct{ Objects []struct{ Key string } }
@@ -174,14 +186,12 @@ func logKinds(t *testing.T, root string) map[string][]string {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rows, err := encode.ReadObject(o.Key, data)
+			got, err := encode.ReadObject(o.Key, data)
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, r := range rows {
-				out[fmt.Sprint(r["id"])] = append(out[fmt.Sprint(r["id"])], fmt.Sprint(r["kind"]))
-			}
+			rows = append(rows, got...)
 		}
 	}
-	return out
+	return rows
 }

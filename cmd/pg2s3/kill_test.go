@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -100,34 +97,9 @@ func TestSIGKILLDuringDrain(t *testing.T) {
 // logIDs counts the ids of the change rows that slot manifests name.
 func logIDs(t *testing.T, root string) map[string]int {
 	t.Helper()
-	ms, _ := filepath.Glob(filepath.Join(root, "_wal", "*", "*.manifest.json"))
 	seen := map[string]int{}
-	for _, m := range ms {
-		body, _ := os.ReadFile(m)
-		var man struct{ Objects []struct{ Key string } }
-		if err := json.Unmarshal(body, &man); err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range man.Objects {
-			f, err := os.Open(filepath.Join(root, o.Key))
-			if err != nil {
-				t.Fatal(err)
-			}
-			zr, err := gzip.NewReader(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sc := bufio.NewScanner(zr)
-			sc.Buffer(make([]byte, 1<<20), 1<<20)
-			for sc.Scan() {
-				var row struct {
-					ID json.Number `json:"id"`
-				}
-				json.Unmarshal(sc.Bytes(), &row)
-				seen[row.ID.String()]++
-			}
-			f.Close()
-		}
+	for _, r := range slotRows(t, root) {
+		seen[fmt.Sprint(r["id"])]++
 	}
 	return seen
 }
