@@ -81,6 +81,11 @@ func (e *Engine) RunLog(ctx context.Context, job LogJob) (*report.Run, error) {
 			return run, nil
 		}
 	}
+	if err := e.holdForUnreadable(ctx, job.Failed); err != nil {
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
+		e.Finish(ctx, run)
+		return run, nil
+	}
 	streams, failed, err := e.publish(ctx, job.Source, streams)
 	if err != nil {
 		return nil, err
@@ -123,6 +128,30 @@ func (e *Engine) RunLog(ctx context.Context, job LogJob) (*report.Run, error) {
 	}
 	e.Finish(ctx, run)
 	return run, nil
+}
+
+// holdForUnreadable returns an error when a stream that follows the log
+// failed before the run (a selected column dropped or renamed, SELECT
+// revoked, the table renamed or dropped): draining would acknowledge past
+// its changes, which nothing would ever copy again. So the slot holds for
+// every stream, loudly, until that one is fixed, deselected or reset.
+func (e *Engine) holdForUnreadable(ctx context.Context, failed []report.Stream) error {
+	for _, f := range failed {
+		if f.Method != layout.LogBased {
+			continue
+		}
+		bm, err := e.Bookmarks.Get(ctx, f.Stream)
+		if err != nil {
+			return err
+		}
+		if bm.State.Method != layout.LogBased || bm.State.Phase() == bookmark.PhaseInitial {
+			continue // not following the log yet: nothing of it to lose
+		}
+		return fmt.Errorf("the slot holds: stream %s follows the log but cannot be read now (%s), and draining on would acknowledge past its changes; "+
+			"fix it (pg2s3 discover, grants), deselect it in the catalog, or reset it (pg2s3 reset --stream %s); meanwhile no log-based stream advances and the slot retains WAL",
+			f.Stream, f.Error, f.Stream)
+	}
+	return nil
 }
 
 // logStreamReport is a stream's part of a log run: its drain, then maybe

@@ -18,6 +18,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // The log run's commit logic against a scripted slot: no server, so each
@@ -306,5 +307,40 @@ func TestLogRunLeaseHeld(t *testing.T) {
 	j.Leaser = bms
 	if _, err := eng.RunLog(ctx, j); err == nil || !strings.Contains(err.Error(), "already running") || slices.Contains(src.calls, "ensure") {
 		t.Fatalf("lease held elsewhere: %v, calls %q", err, src.calls)
+	}
+}
+
+// TestLogRunHeldByAnUnreadableStream: a stream that follows the log but
+// failed to resolve holds the slot for every stream; one that has not
+// started following it does not.
+func TestLogRunHeldByAnUnreadableStream(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{"a": {1}})
+	broken := report.Stream{Stream: "db-public-b", Method: layout.LogBased, Error: `selected column "x" no longer exists`}
+	newcomer := report.Stream{Stream: "db-public-c", Method: layout.LogBased, Error: "table c no longer exists"}
+
+	src := &fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: &scriptLog{events: tx("a", 0x200, 5)}}
+	j := job(src, logStream("a"))
+	j.Failed = []report.Stream{newcomer}
+	if run, err := eng.RunLog(ctx, j); err != nil || run.Streams[1].Error != "" {
+		t.Fatalf("a failed stream not following the log yet held the others: %v %+v", err, run)
+	}
+
+	st := bookmarkStart(0x150)
+	st.CopyDone = true
+	if _, err := bms.Put(ctx, "db-public-b", st, 0); err != nil {
+		t.Fatal(err)
+	}
+	src = &fakeSlot{confirmed: 0x201, current: 0x250, fence: 0x300, log: &scriptLog{events: tx("a", 0x300, 6)}}
+	j = job(src, logStream("a"))
+	j.Failed = []report.Stream{broken, newcomer}
+	run, err := eng.RunLog(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := run.Streams[len(run.Streams)-1]
+	if !strings.Contains(last.Error, "the slot holds: stream db-public-b follows the log") || !strings.Contains(last.Error, "pg2s3 reset --stream db-public-b") ||
+		slices.Contains(src.calls, "ensure") || len(src.log.acks) != 0 {
+		t.Fatalf("calls %q, acks %#x, run %+v", src.calls, src.log.acks, run.Streams)
 	}
 }
