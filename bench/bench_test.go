@@ -119,7 +119,7 @@ func BenchmarkWAL(b *testing.B) {
 	b.ResetTimer()
 	for _, dec := range []Decoder{Pgoutput, Wal2json} {
 		cpu := processCPU()
-		ours, err := DrainWAL(ctx, w.Pipelines["wal_"+dec.Plugin])
+		ours, err := Drain(ctx, w.Pipelines["wal_"+dec.Plugin])
 		cpu = processCPU() - cpu
 		must(b, err)
 		if ours.Rows != w.Changes {

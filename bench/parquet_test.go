@@ -26,7 +26,7 @@ func BenchmarkParquet(b *testing.B) {
 			if err != nil {
 				return Throughput{}, err
 			}
-			t, err := SyncTables(ctx, p)
+			t, err := Sync(ctx, p)
 			if err == nil {
 				size[format], err = dataBytes(filepath.Join(p.Dir, "out"))
 			}

@@ -90,10 +90,10 @@ func CopyBinary(ctx context.Context, dsn, query string) (Throughput, error) {
 	return Throughput{Rows: tag.RowsAffected(), Dur: time.Since(t0)}, nil
 }
 
-// SyncTables runs one unbounded App.SyncTables over p's selected streams.
-func SyncTables(ctx context.Context, p *Pipeline) (Throughput, error) {
+// Sync runs one unbounded App.Sync over p's selected streams.
+func Sync(ctx context.Context, p *Pipeline) (Throughput, error) {
 	t0 := time.Now()
-	run, err := p.App.SyncTables(ctx, p.Cat, app.RunOptions{})
+	run, err := p.App.Sync(ctx, p.Cat, app.RunOptions{})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -148,7 +148,7 @@ func (e *Env) FullTable(ctx context.Context, table string) (ours, ref Throughput
 		if err != nil {
 			return Throughput{}, err
 		}
-		return SyncTables(ctx, p)
+		return Sync(ctx, p)
 	}, func(int) (Throughput, error) {
 		return CopyBinary(ctx, e.DSN, "SELECT "+selectList+" FROM "+pgx.Identifier{table}.Sanitize())
 	})
@@ -175,7 +175,7 @@ func (e *Env) Incremental(ctx context.Context, table string) (ours, ref Throughp
 		if err := ImportIncremental(ctx, p, p.StreamID(table), "updated_at", mid); err != nil {
 			return Throughput{}, err
 		}
-		return SyncTables(ctx, p)
+		return Sync(ctx, p)
 	}, func(int) (Throughput, error) {
 		return CopyBinary(ctx, e.DSN, fmt.Sprintf("SELECT %s FROM %s WHERE updated_at >= '%s'", selectList, pgx.Identifier{table}.Sanitize(), mid))
 	})

@@ -57,7 +57,7 @@ func (e *Env) NewWALSetup(ctx context.Context, table string, pipelines map[strin
 		if err != nil {
 			return nil, err
 		}
-		if _, err := DrainWAL(ctx, p); err != nil {
+		if _, err := Drain(ctx, p); err != nil {
 			return nil, fmt.Errorf("prime %s: %w", name, err)
 		}
 		w.Pipelines[name] = p
@@ -139,10 +139,10 @@ func (e *Env) LargeTransaction(ctx context.Context, w *WALSetup, n int64) error 
 	return conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&w.EndLSN)
 }
 
-// DrainWAL runs one unbounded App.DrainWAL; Rows counts the changes read.
-func DrainWAL(ctx context.Context, p *Pipeline) (Throughput, error) {
+// Drain runs one unbounded App.Drain; Rows counts the changes read.
+func Drain(ctx context.Context, p *Pipeline) (Throughput, error) {
 	t0 := time.Now()
-	run, err := p.App.DrainWAL(ctx, p.Cat, app.RunOptions{})
+	run, err := p.App.Drain(ctx, p.Cat, app.RunOptions{})
 	if err != nil {
 		return Throughput{}, err
 	}

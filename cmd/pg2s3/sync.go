@@ -60,14 +60,14 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	opts.Deadline = a.RunDeadline(opts.Deadline)
 	var failed error
 	if *onlyKind != "wal" {
-		run, err := a.SyncTables(ctx, cat, opts)
+		run, err := a.Sync(ctx, cat, opts)
 		if err != nil {
 			return err
 		}
 		failed = printRun(stdout, run, *asJSON)
 	}
 	if *onlyKind != "tables" && hasLogBased(cat, cfg.DefaultReplicationMethod) {
-		run, err := a.DrainWAL(ctx, cat, opts)
+		run, err := a.Drain(ctx, cat, opts)
 		if err != nil {
 			return err
 		}

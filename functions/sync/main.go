@@ -14,7 +14,7 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.SyncEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
-		run, err := a.SyncTables(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx)})
+		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx)})
 		if err != nil {
 			return fn.Result{}, err
 		}

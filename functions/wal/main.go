@@ -15,7 +15,7 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.WalEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
-		run, err := a.DrainWAL(ctx, cat, app.RunOptions{Streams: ev.Streams, Deadline: env.Deadline(ctx)})
+		run, err := a.Drain(ctx, cat, app.RunOptions{Streams: ev.Streams, Deadline: env.Deadline(ctx)})
 		if err != nil {
 			return fn.Result{}, err
 		}

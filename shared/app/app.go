@@ -108,9 +108,9 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 	return streams, failed, nil
 }
 
-// SyncTables runs one bounded batch run over the FULL_TABLE and
+// Sync runs one bounded batch run over the FULL_TABLE and
 // INCREMENTAL streams, on the secondary with use_secondary.
-func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	opts.Deadline = a.RunDeadline(opts.Deadline)
 	sess, err := pgsource.Open(ctx, a.Cfg.ForReads())
 	if err != nil {
@@ -125,7 +125,7 @@ func (a *App) SyncTables(ctx context.Context, cat *catalog.Catalog, opts RunOpti
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}
-	run := eng.RunTables(ctx, replicate.Job{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed})
+	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed})
 	a.Progress.Done()
 	return run, nil
 }

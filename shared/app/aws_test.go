@@ -24,7 +24,7 @@ func TestAWSStoresMatchLocal(t *testing.T) {
 	remote := newPipeline(t, dsn, remoteKeys, methods)
 	for _, p := range []*pipeline{local, remote} {
 		for i := 0; i < 3; i++ {
-			run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})
+			run, err := p.app.Sync(ctx, p.cat, app.RunOptions{})
 			if err != nil || run.Failed() {
 				t.Fatalf("sync: %v %+v", err, run)
 			}

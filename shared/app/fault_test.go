@@ -198,9 +198,9 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 		var rep interface{ Failed() bool }
 		var err error
 		if kind == "wal" {
-			rep, err = p.app.DrainWAL(ctx, p.cat, app.RunOptions{MaxBatches: 2})
+			rep, err = p.app.Drain(ctx, p.cat, app.RunOptions{MaxBatches: 2})
 		} else {
-			rep, err = p.app.SyncTables(ctx, p.cat, app.RunOptions{MaxBatches: 2})
+			rep, err = p.app.Sync(ctx, p.cat, app.RunOptions{MaxBatches: 2})
 		}
 		if err != nil || rep.Failed() {
 			failures++
@@ -226,7 +226,7 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 	}
 	// Finish the copy under way, then one whole copy of the quiet table.
 	for done := false; !done; {
-		rep, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})
+		rep, err := p.app.Sync(ctx, p.cat, app.RunOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 }
 
 func drainQuiet(p *pipeline) (int64, error) {
-	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{})
+	run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{})
 	if err != nil {
 		return 0, err
 	}

@@ -31,7 +31,7 @@ INSERT INTO other VALUES (2, 'b')`); err != nil {
 				t.Fatal(err)
 			}
 			confirmed := slotConfirmed(t, dsn, slot)
-			run, err := p.app.DrainWAL(ctx, p.cat, app.RunOptions{})
+			run, err := p.app.Drain(ctx, p.cat, app.RunOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}

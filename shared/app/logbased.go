@@ -15,12 +15,12 @@ import (
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// DrainWAL runs one bounded log-based run of the config's slot (see
-// replicate.Engine.RunLog): the streams resolved here, the slot and the
+// Drain runs one bounded log-based run of the config's slot (see
+// replicate.Engine.Drain): the streams resolved here, the slot and the
 // log read through a session on the primary, use_secondary or not: an
 // initial copy's snapshot must not be older than the stream's start
 // position in the slot.
-func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
+func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
 	opts.Deadline = a.RunDeadline(opts.Deadline)
 	sess, err := pgsource.Open(ctx, cfg)
@@ -34,7 +34,7 @@ func (a *App) DrainWAL(ctx context.Context, cat *catalog.Catalog, opts RunOption
 	}
 	streams, bad := logStreams(ctx, sess, all)
 	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
-	return eng.RunLog(ctx, replicate.LogJob{
+	return eng.Drain(ctx, replicate.DrainJob{
 		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
 		Streams: streams, Failed: append(failed, bad...), Source: sess,
 		Budget: a.Budget(opts), IdleTimeout: cfg.IdleTimeout, Leaser: a.Stores.Leaser,

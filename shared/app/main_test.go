@@ -209,7 +209,7 @@ func TestRunOnlyTheStreamsAsked(t *testing.T) {
 		for _, table := range only {
 			ids = append(ids, streamID(p, table))
 		}
-		run, err := p.app.SyncTables(context.Background(), p.cat, app.RunOptions{Streams: ids})
+		run, err := p.app.Sync(context.Background(), p.cat, app.RunOptions{Streams: ids})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -77,7 +77,7 @@ func TestParquetMatchesJSONL(t *testing.T) {
 		"sink": map[string]any{"type": "local", "path": t.TempDir(), "format": "parquet"}}, methods)
 	round := func() {
 		for _, p := range []*pipeline{jl, pq} {
-			run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})
+			run, err := p.app.Sync(ctx, p.cat, app.RunOptions{})
 			if err != nil || run.Failed() {
 				t.Fatalf("sync: %v %+v", err, run)
 			}

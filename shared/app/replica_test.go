@@ -74,7 +74,7 @@ func standbyAsPrimary(t *testing.T, sb *testenv.Postgres, sbDSN, plugin string) 
 		return strings.Contains(msg, fmt.Sprintf("127.0.0.1:%d is a standby (in recovery)", sb.Port)) &&
 			strings.Contains(msg, "set host to the primary for log-based streams") && strings.Contains(msg, "use_secondary") && !strings.Contains(msg, "\n")
 	}
-	run, err := p.app.DrainWAL(ctx, p.cat, app.RunOptions{})
+	run, err := p.app.Drain(ctx, p.cat, app.RunOptions{})
 	if err != nil || len(run.Streams) != 1 || run.Streams[0].Stream != streamID(p, "ledger") || !isLine(run.Streams[0].Error) || run.StopReason != "error" {
 		t.Fatalf("drain on a standby: %v %+v", err, run)
 	}
@@ -96,7 +96,7 @@ func standbyAsPrimary(t *testing.T, sb *testenv.Postgres, sbDSN, plugin string) 
 		t.Errorf("slot or publication made: %v", n)
 	}
 	// Full-table streams read from a standby.
-	if run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{}); err != nil || run.Failed() {
+	if run, err := p.app.Sync(ctx, p.cat, app.RunOptions{}); err != nil || run.Failed() {
 		t.Fatalf("sync of a full-table stream on a standby: %v %+v", err, run)
 	}
 }
@@ -124,7 +124,7 @@ INSERT INTO ledger SELECT g, g FROM generate_series(101, 150) g;`); err != nil {
 	state := func(dsn, table string) map[string]map[string]any { return tableState(t, dsn, queries[table]) }
 	sync := func() {
 		t.Helper()
-		run, err := p.app.SyncTables(ctx, p.cat, app.RunOptions{})
+		run, err := p.app.Sync(ctx, p.cat, app.RunOptions{})
 		if err != nil || run.Failed() {
 			t.Fatalf("sync: %v %+v", err, run)
 		}

@@ -93,7 +93,7 @@ func workload(t *testing.T, dsn string, seed int64, tables ...string) (stop func
 
 func drain(t *testing.T, p *pipeline, opts app.RunOptions) (rows int64, copyDone bool) {
 	t.Helper()
-	run, err := p.app.DrainWAL(context.Background(), p.cat, opts)
+	run, err := p.app.Drain(context.Background(), p.cat, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +281,7 @@ func TestLargeTransactionBoundedAndResumable(t *testing.T) {
 			}
 		}
 	}()
-	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{})
+	run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +329,7 @@ func TestTerminatedWalsender(t *testing.T) {
 		}
 	}
 	p.app.Stores.Sink = fs
-	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{})
+	run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestIdleDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{Deadline: time.Now().Add(30 * time.Second)})
+	run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{Deadline: time.Now().Add(30 * time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -398,7 +398,7 @@ func TestIdleDrain(t *testing.T) {
 func TestKeylessLogBasedNeedsReplicaIdentityFull(t *testing.T) {
 	dsn, _ := newDB(t, "CREATE TABLE log (at timestamptz, msg text); INSERT INTO log VALUES ('2024-01-01', 'a');")
 	p := newPipeline(t, dsn, nil, map[string]string{"log": "LOG_BASED"})
-	run, err := p.app.DrainWAL(context.Background(), p.cat, app.RunOptions{})
+	run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func TestPublicationOwnedByAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := newPipeline(t, dsn, map[string]any{"user": role, "publication": pub}, map[string]string{"acct": "LOG_BASED", "other": "LOG_BASED"})
-	run, err := p.app.DrainWAL(ctx, p.cat, app.RunOptions{})
+	run, err := p.app.Drain(ctx, p.cat, app.RunOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

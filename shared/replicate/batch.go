@@ -79,10 +79,10 @@ type copier struct {
 	started bool
 }
 
-// SyncTable runs bounded batches of one FULL_TABLE or INCREMENTAL stream
+// CopyStream runs bounded batches of one FULL_TABLE or INCREMENTAL stream
 // and reports what it did. It stops after a committed batch when the copy
 // is done, the budget's deadline passes or ctx ends.
-func (e *Engine) SyncTable(ctx context.Context, s *record.Stream, budget Budget) (rep report.Stream) {
+func (e *Engine) CopyStream(ctx context.Context, s *record.Stream, budget Budget) (rep report.Stream) {
 	start := e.now()
 	rep = report.Stream{Stream: s.ID, Method: s.Method}
 	defer func() { rep.DurationMS = e.now().Sub(start).Milliseconds() }()

@@ -53,7 +53,7 @@ func TestFullTableMultiRunCopy(t *testing.T) {
 	runs := 0
 	for {
 		runs++
-		rep := f.engine.SyncTable(f.ctx, s, budget)
+		rep := f.engine.CopyStream(f.ctx, s, budget)
 		if rep.Error != "" {
 			t.Fatal(rep.Error)
 		}
@@ -82,7 +82,7 @@ func TestFullTableMultiRunCopy(t *testing.T) {
 		t.Fatalf("rows: got %d, want %d (each exactly once)", len(got), len(want))
 	}
 	// The next run starts a new version and copies everything again.
-	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
+	rep := f.engine.CopyStream(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
 	if !rep.NewVersion || !rep.CopyDone || rep.Rows != 1001 {
 		t.Fatalf("second copy: %+v", rep)
 	}
@@ -125,7 +125,7 @@ INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 10
 		}
 	}()
 	for run := 0; run < 200; run++ {
-		rep := f.engine.SyncTable(f.ctx, s, budget)
+		rep := f.engine.CopyStream(f.ctx, s, budget)
 		if rep.Error != "" {
 			t.Fatal(rep.Error)
 		}
@@ -139,7 +139,7 @@ INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 10
 	cancel()
 	wg.Wait()
 	// One more run after the writers stopped.
-	f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 1000, BatchBytes: 1 << 30})
+	f.engine.CopyStream(f.ctx, s, replicate.Budget{BatchRows: 1000, BatchBytes: 1 << 30})
 	for _, r := range f.rows(f.manifests(s.ID)) {
 		seen[fmt.Sprint(r["id"], "@", r["updated_at"])] = true
 	}
@@ -165,7 +165,7 @@ INSERT INTO items SELECT g, 'item ' || g, g, '2024-01-01'::timestamptz + (g / 10
 func TestResetRecopies(t *testing.T) {
 	f := newFixture(t, itemsSchema)
 	s := itemsStream(layout.FullTable)
-	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	rep := f.engine.CopyStream(f.ctx, s, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if rep.Error != "" || rep.CopyDone {
 		t.Fatalf("first run: %+v", rep)
 	}
@@ -179,7 +179,7 @@ func TestResetRecopies(t *testing.T) {
 	if st.Version <= rep.TableVersion {
 		t.Fatalf("reset did not bump the version: %d -> %d", rep.TableVersion, st.Version)
 	}
-	rep2 := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
+	rep2 := f.engine.CopyStream(f.ctx, s, replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30})
 	if rep2.TableVersion != st.Version || rep2.Rows != 1000 || !rep2.CopyDone {
 		t.Fatalf("after reset: %+v", rep2)
 	}
@@ -211,13 +211,13 @@ func TestSinkFailureMovesNoBookmark(t *testing.T) {
 	fs := &failingSink{Sink: f.sink}
 	f.engine.Sink = fs
 	budget := replicate.Budget{BatchRows: 300, BatchBytes: 1 << 20, MaxBatches: 1}
-	if rep := f.engine.SyncTable(f.ctx, s, budget); rep.Error != "" {
+	if rep := f.engine.CopyStream(f.ctx, s, budget); rep.Error != "" {
 		t.Fatal(rep.Error)
 	}
 	before, _ := f.bms.Get(f.ctx, s.ID)
 	for _, mode := range []string{"data", "manifest"} {
 		fs.failWrite, fs.failManifest = mode == "data", mode == "manifest"
-		rep := f.engine.SyncTable(f.ctx, s, budget)
+		rep := f.engine.CopyStream(f.ctx, s, budget)
 		if rep.Error == "" {
 			t.Fatalf("%s failure not reported", mode)
 		}
@@ -228,7 +228,7 @@ func TestSinkFailureMovesNoBookmark(t *testing.T) {
 	}
 	fs.failWrite, fs.failManifest = false, false
 	for done := false; !done; {
-		rep := f.engine.SyncTable(f.ctx, s, budget)
+		rep := f.engine.CopyStream(f.ctx, s, budget)
 		if rep.Error != "" {
 			t.Fatal(rep.Error)
 		}
@@ -245,7 +245,7 @@ func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
 	gone := &record.Stream{ID: "db-public-gone", Schema: "public", Table: "gone", Method: layout.FullTable, KeyColumns: []string{"id"},
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}}
 	f.exec("DROP TABLE gone")
-	run := f.engine.RunTables(f.ctx, replicate.Job{Streams: []*record.Stream{gone, itemsStream(layout.FullTable)},
+	run := f.engine.Sync(f.ctx, replicate.SyncJob{Streams: []*record.Stream{gone, itemsStream(layout.FullTable)},
 		Budget: replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30}, Leaser: f.bms})
 	if !run.Failed() || run.Streams[0].Error == "" || !contains(run.Streams[0].Error, "no longer exists") {
 		t.Fatalf("dropped table: %+v", run.Streams)
@@ -277,17 +277,17 @@ func TestVersionMarkers(t *testing.T) {
 		return &a
 	}
 	full := itemsStream(layout.FullTable)
-	rep := f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	rep := f.engine.CopyStream(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if rep.Error != "" || rep.CopyDone || marker(full.ID, rep.TableVersion) != nil {
 		t.Fatalf("a half-done copy is marked: %+v", rep)
 	}
-	rep = f.engine.SyncTable(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20})
+	rep = f.engine.CopyStream(f.ctx, full, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20})
 	if a := marker(full.ID, rep.TableVersion); !rep.CopyDone || a == nil || a.Stream != full.ID || a.Method != layout.FullTable {
 		t.Fatalf("a finished copy is not marked: %+v %+v", rep, a)
 	}
 	inc := itemsStream(layout.Incremental)
 	inc.ID = "db-public-items-inc"
-	rep = f.engine.SyncTable(f.ctx, inc, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
+	rep = f.engine.CopyStream(f.ctx, inc, replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 1})
 	if a := marker(inc.ID, rep.TableVersion); rep.Error != "" || a == nil || a.TableVersion != rep.TableVersion {
 		t.Fatalf("an incremental version is not marked from its first batch: %+v %+v", rep, a)
 	}
@@ -299,7 +299,7 @@ func TestBatchBytesCutsCopyBatches(t *testing.T) {
 	f := newFixture(t, itemsSchema)
 	s := itemsStream(layout.FullTable)
 	const limit = 8 << 10
-	rep := f.engine.SyncTable(f.ctx, s, replicate.Budget{BatchRows: 100000, BatchBytes: limit})
+	rep := f.engine.CopyStream(f.ctx, s, replicate.Budget{BatchRows: 100000, BatchBytes: limit})
 	if rep.Error != "" || !rep.CopyDone {
 		t.Fatalf("copy: %+v", rep)
 	}

@@ -2,339 +2,303 @@ package replicate
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
-	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// LogSource is an open logical replication stream.
-type LogSource interface {
-	// Next returns the next event; it returns ctx's error when ctx ends.
-	Next(ctx context.Context) (record.Event, error)
-	// Ack confirms to the server that everything before flushLSN is
-	// durable; the slot may then release that WAL.
-	Ack(ctx context.Context, flushLSN uint64) error
+// SlotSource is the database side of a log run: the server's readiness,
+// the publication, the slot, positions in the WAL and the log itself.
+// pgsource's Session implements it.
+type SlotSource interface {
+	// LogReady fails, with the fix, when the server cannot serve the
+	// run (too old, the plugin not allowed, a standby).
+	LogReady(ctx context.Context) error
+	// Publish makes the log carry the tables' changes (pgoutput keeps its
+	// publication equal to them). When the user may not change what the
+	// log carries, it returns the tables the log does carry and an error
+	// saying what to run; carried is nil when that is unknown.
+	Publish(ctx context.Context, tables [][2]string) (carried [][2]string, err error)
+	// EnsureSlot creates the slot when it is missing and returns its
+	// confirmed position.
+	EnsureSlot(ctx context.Context) (confirmed uint64, created bool, err error)
+	// CurrentWALLSN is the server's current WAL position.
+	CurrentWALLSN(ctx context.Context) (uint64, error)
+	// Heartbeat writes a logical message and returns its LSN: a commit at
+	// or past it is the drain's fence, even on an idle server.
+	Heartbeat(ctx context.Context) (uint64, error)
+	// OpenLog streams the slot from start (a committed position, or 0 for
+	// the slot's own), keeping only the tables' changes.
+	OpenLog(ctx context.Context, start uint64, tables [][2]string) (record.Log, error)
+	// RetainedBytes is how much WAL the slot holds back.
+	RetainedBytes(ctx context.Context) (int64, error)
 }
 
-// Drain is one bounded drain of a slot.
-type Drain struct {
-	Slot    string
-	Streams []*record.Stream // LOG_BASED streams whose changes are written
-	Log     LogSource
-	// Fence is a commit LSN at or past which the drain stops: the LSN of a
-	// heartbeat emitted at the start of the run, so a commit always
-	// reaches it, even on an idle database.
-	Fence  uint64
-	Budget Budget
+// DrainJob is one bounded log-based run of a slot: drain the log up to a
+// fence, then spend what is left of the budget on initial copies.
+type DrainJob struct {
+	Pipeline string
+	RunID    string
+	Slot     string
+	Plugin   string // for the report
+	// Streams are the LOG_BASED streams to follow; Failed are streams that
+	// failed before the run, reported with it.
+	Streams []*record.Stream
+	Failed  []report.Stream
+	Source  SlotSource
+	Budget  Budget
 	// IdleTimeout ends a drain that receives nothing for this long.
 	IdleTimeout time.Duration
+	// Leaser, when set, gives the slot to one run at a time.
+	Leaser Leaser
 }
 
-// logStream is a stream's part of the current batch.
-type logStream struct {
-	s       *record.Stream
-	version int64
-	enc     *encode.RowEncoder
-	obj     *pendingObject // this batch's object, nil until a change arrives
-	rows    int64
-	first   uint64
-	last    uint64
-	idxOf   []string // the column list idx was built for
-	idx     []int
-	rep     *report.Stream
-	trunc   bool
-	cols    []string // the columns its objects hold, for the manifest
-}
-
-type drainer struct {
-	e      *Engine
-	d      Drain
-	slotID string
-	// st is the position as the drain reads on; saved is the bookmark as
-	// stored (revision rev), what the next batch starts from.
-	st      bookmark.State
-	saved   bookmark.State
-	rev     int64
-	streams map[[2]string]*logStream
-	open    []*logStream
-	rows    int64
-	bytes   int64
-	inTx    bool
-	txLSN   uint64
-	lastLSN uint64 // last change written in the open transaction
-	rep     *report.Slot
-	line    []byte
-	meta    encode.Meta
-	stamp   string // the batch's extraction time
-	stats   map[string]*report.Stream
-}
-
-// DrainLog writes the slot's changes for d.Streams in batches until the
-// fence, the deadline, the idle timeout or ctx ends, committing each batch
-// as data objects, a manifest, the slot bookmark and then the slot
-// acknowledgment. It returns per-stream reports.
-func (e *Engine) DrainLog(ctx context.Context, d Drain, slotRep *report.Slot) ([]report.Stream, error) {
-	dr := &drainer{e: e, d: d, slotID: layout.SlotBookmarkID(d.Slot), streams: map[[2]string]*logStream{}, rep: slotRep, stats: map[string]*report.Stream{}}
-	cur, err := e.Bookmarks.Get(ctx, dr.slotID)
+// Drain runs job and writes its report. The order is the handoff rule:
+// a stream's start position is recorded (before its copy begins) before
+// the log is read, changes after it come from the slot, and the slot is
+// acknowledged only past what the sink holds. It returns an error, and no
+// report, only when nothing could run: the slot's lease is held, or the
+// publication cannot be trusted.
+func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
+	run := &report.Run{RunID: job.RunID, Pipeline: job.Pipeline, Kind: "wal", StartedAt: e.now().UTC(), StopReason: "done"}
+	if run.RunID == "" {
+		run.RunID = NewRunID()
+	}
+	run.Streams = append(run.Streams, job.Failed...)
+	streams := job.Streams
+	if len(streams) > 0 {
+		// A server that cannot decode for this config fails every log
+		// stream before anything on the server, in the sink or in the
+		// bookmarks changes.
+		if err := job.Source.LogReady(ctx); err != nil {
+			run.Streams = append(run.Streams, streamErrors(streams, err)...)
+			e.Finish(ctx, run)
+			return run, nil
+		}
+	}
+	if err := e.holdForUnreadable(ctx, job.Failed); err != nil {
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
+		e.Finish(ctx, run)
+		return run, nil
+	}
+	streams, failed, err := e.publish(ctx, job.Source, streams)
 	if err != nil {
 		return nil, err
 	}
-	dr.st, dr.rev = cur.State, cur.Rev
-	dr.st.Method = layout.SlotDrain
-	dr.saved = dr.st
-	all, err := e.Bookmarks.All(ctx)
+	run.Streams = append(run.Streams, failed...)
+	if len(streams) == 0 {
+		e.Finish(ctx, run)
+		return run, nil
+	}
+	if job.Leaser != nil {
+		release, err := HoldLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+		if err != nil {
+			return nil, fmt.Errorf("slot %s: %w", job.Slot, err)
+		}
+		defer release()
+	}
+	slotRep := &report.Slot{Name: job.Slot, Plugin: job.Plugin}
+	run.Slot = slotRep
+	byID, err := e.drainSlot(ctx, job, streams, slotRep)
 	if err != nil {
-		return nil, err
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
+		e.Finish(ctx, run)
+		return run, nil
 	}
-	for _, s := range d.Streams {
-		v := all[s.ID].State.Version
-		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: v}
-		dr.stats[s.ID] = rep
-		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
+	for _, s := range streams {
+		rep := byID[s.ID]
+		if !rep.CopyDone && !job.Budget.Expired(e.now()) && ctx.Err() == nil {
+			rep.add(e.CopyStream(ctx, s, job.Budget))
+		}
+		run.Streams = append(run.Streams, rep.Stream)
 	}
-	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
-	err = dr.run(ctx)
-	slotRep.EndLSN = positionText(dr.st.CommittedLSN)
-	var out []report.Stream
-	for _, s := range d.Streams {
-		out = append(out, *dr.stats[s.ID])
+	if n, err := job.Source.RetainedBytes(ctx); err == nil {
+		slotRep.RetainedBytes = n
 	}
-	return out, err
+	if job.Budget.Expired(e.now()) {
+		run.StopReason = "deadline"
+	}
+	if e.Progress != nil {
+		e.Progress.Done()
+	}
+	e.Finish(ctx, run)
+	return run, nil
 }
 
-func (dr *drainer) run(ctx context.Context) error {
-	dctx := ctx
-	if !dr.d.Budget.Deadline.IsZero() {
-		var cancel context.CancelFunc
-		dctx, cancel = context.WithDeadline(ctx, dr.d.Budget.Deadline)
-		defer cancel()
-	}
-	idle := dr.d.IdleTimeout
-	if idle <= 0 {
-		idle = 30 * time.Minute
-	}
-	// One watchdog for the idle timeout, reset on every event, rather than
-	// a timeout context per event.
-	ictx, stopIdle := context.WithCancel(dctx)
-	defer stopIdle()
-	watchdog := time.AfterFunc(idle, stopIdle)
-	defer watchdog.Stop()
-	for {
-		ev, err := dr.d.Log.Next(ictx)
-		if err != nil {
-			if ictx.Err() != nil {
-				// Deadline, idle or cancelled: commit what is complete and stop.
-				return dr.commit(ctx)
-			}
-			dr.abort(err)
-			return fmt.Errorf("read slot %s: %w", dr.d.Slot, err)
+// holdForUnreadable returns an error when a stream that follows the log
+// failed before the run (a selected column dropped or renamed, SELECT
+// revoked, the table renamed or dropped): draining would acknowledge past
+// its changes, which nothing would ever copy again. So the slot holds for
+// every stream, loudly, until that one is fixed, deselected or reset.
+func (e *Engine) holdForUnreadable(ctx context.Context, failed []report.Stream) error {
+	for _, f := range failed {
+		if f.Method != layout.LogBased {
+			continue
 		}
-		watchdog.Reset(idle)
-		stop, err := dr.handle(ctx, ev)
-		if err != nil {
-			dr.abort(err)
-			return err
-		}
-		if stop {
-			dr.rep.ReachedFence = true
-			return dr.commit(ctx)
-		}
-	}
-}
-
-func (dr *drainer) handle(ctx context.Context, ev record.Event) (stop bool, err error) {
-	switch ev.Kind {
-	case record.EventBegin:
-		dr.inTx, dr.txLSN, dr.lastLSN = true, ev.CommitLSN, 0
-	case record.EventChange:
-		c := &ev.Change
-		if dr.st.PartialCommitLSN != 0 && c.CommitLSN == dr.st.PartialCommitLSN && c.LSN <= dr.st.PartialLSN {
-			return false, nil // written by the batch that ended inside this transaction
-		}
-		if err := dr.write(ctx, c); err != nil {
-			return false, err
-		}
-		dr.lastLSN = c.LSN
-		dr.rep.Changes++
-		if dr.full() {
-			return false, dr.commit(ctx)
-		}
-	case record.EventCommit:
-		dr.inTx = false
-		dr.st.CommittedLSN = ev.EndLSN
-		dr.st.PartialCommitLSN, dr.st.PartialLSN = 0, 0
-		dr.rep.Transactions++
-		if ev.CommitTimeMicros != 0 {
-			dr.rep.LagSeconds = time.Since(time.UnixMicro(ev.CommitTimeMicros)).Seconds()
-		}
-		if ev.CommitLSN >= dr.d.Fence {
-			return true, nil
-		}
-		if dr.full() {
-			return false, dr.commit(ctx)
-		}
-	}
-	return false, nil
-}
-
-func (dr *drainer) full() bool {
-	b := dr.d.Budget
-	return dr.rows >= int64(b.BatchRows) || dr.bytes >= b.BatchBytes || b.Expired(dr.e.now())
-}
-
-// write appends one change to its stream's object in the open batch.
-func (dr *drainer) write(ctx context.Context, c *record.Change) error {
-	ls := dr.streams[[2]string{c.Schema, c.Table}]
-	if ls == nil {
-		return nil // not a selected stream
-	}
-	if c.Op == record.Truncate {
-		ls.trunc = true
-		ls.rep.Truncates++
-		return nil
-	}
-	if ls.obj == nil {
-		obj, err := dr.e.createObject(ctx, layout.WALDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
+		bm, err := e.Bookmarks.Get(ctx, f.Stream)
 		if err != nil {
 			return err
 		}
-		ls.obj = obj
-		ls.first = c.CommitLSN
-		dr.open = append(dr.open, ls)
+		if bm.State.Method != layout.LogBased || bm.State.Phase() == bookmark.PhaseInitial {
+			continue // not following the log yet: nothing of it to lose
+		}
+		return fmt.Errorf("the slot holds: stream %s follows the log but cannot be read now (%s), and draining on would acknowledge past its changes; "+
+			"fix it (pg2s3 discover, grants), deselect it in the catalog, or reset it (pg2s3 reset --stream %s); meanwhile no log-based stream advances and the slot retains WAL",
+			f.Stream, f.Error, f.Stream)
 	}
-	ls.index(c.Columns)
-	if dr.stamp == "" { // once per batch, not per change
-		dr.stamp = dr.e.now().UTC().Format(tsLayout)
-	}
-	m := &dr.meta
-	m.ExtractedAt, m.BatchedAt, m.TableVersion = dr.stamp, dr.stamp, ls.version
-	m.LSN, m.Sequence, m.DeletedAt = c.CommitLSN, int64(c.LSN), ""
-	if c.Op == record.Delete {
-		m.DeletedAt = time.UnixMicro(c.CommitTimeMicros).UTC().Format(tsLayout)
-	}
-	var err error
-	if dr.line, err = ls.enc.AppendValues(dr.line[:0], c.Values, ls.idx, m); err != nil {
-		return fmt.Errorf("encode change of %s at %s: %w", ls.s.ID, formatLSN(c.LSN), err)
-	}
-	if err := ls.obj.out.WriteLine(dr.line); err != nil {
-		return fmt.Errorf("write %s: %w", ls.obj.key, err)
-	}
-	ls.rows++
-	ls.last = c.CommitLSN
-	dr.rows++
-	dr.bytes += int64(len(dr.line))
 	return nil
 }
 
-// index maps a change's column list to the encoder's columns (-1 for
-// columns not selected), reusing the last mapping when the list is the
-// same.
-func (ls *logStream) index(cols []string) {
-	if len(cols) == len(ls.idxOf) && (len(cols) == 0 || &cols[0] == &ls.idxOf[0] || slices.Equal(cols, ls.idxOf)) {
-		return
+// logStreamReport is a stream's part of a log run: its drain, then maybe
+// its initial copy.
+type logStreamReport struct{ report.Stream }
+
+// add folds a copy's report into the stream's.
+func (r *logStreamReport) add(c report.Stream) {
+	r.Rows += c.Rows
+	r.Bytes += c.Bytes
+	r.Batches += c.Batches
+	r.DurationMS += c.DurationMS
+	r.CopyDone, r.BookmarkAfter = c.CopyDone, c.BookmarkAfter
+	if r.BookmarkBefore == nil {
+		r.BookmarkBefore = c.BookmarkBefore
 	}
-	ls.idxOf, ls.idx = cols, ls.idx[:0]
-	for _, c := range cols {
-		ls.idx = append(ls.idx, ls.s.ColumnIndex(c))
+	if c.Error != "" {
+		r.Error = c.Error
 	}
 }
 
-// commit ends the batch (see Engine.commit), acknowledging the slot
-// once the bookmark holds. A batch may end inside a transaction: the
-// bookmark then records how far into it the batch wrote.
-func (dr *drainer) commit(ctx context.Context) error {
-	defer dr.reset()
-	// Compare with the stored bookmark, not the read position: commits of
-	// transactions without selected changes (and the fence's heartbeat)
-	// move only the read position, and the slot must still advance.
-	before := dr.saved
-	next := dr.st
-	if dr.inTx && dr.lastLSN != 0 {
-		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
+// publish makes the log carry the streams' tables. When the user may not
+// change what it carries, the run goes on with the streams it does carry;
+// a stream it does not carry fails with the statement that adds it, as
+// long as that stream has not started following the log: the slot is
+// about to pass its changes, so then nothing drains.
+func (e *Engine) publish(ctx context.Context, src SlotSource, streams []*record.Stream) ([]*record.Stream, []report.Stream, error) {
+	if len(streams) == 0 {
+		return nil, nil, nil
 	}
-	var truncated []string
-	for _, ls := range dr.streams {
-		if ls.trunc {
-			truncated = append(truncated, ls.s.ID)
-		}
-	}
-	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
-		return nil // nothing moved
-	}
-	next.Seq++
-	next.UpdatedAt = dr.e.now()
-	m := &Manifest{Format: layout.ManifestFormat, DataFormat: dr.e.format(), Stream: "_slot", TapStreamID: dr.slotID, Method: layout.LogBased,
-		Sequence: before.Seq, ExtractedAt: dr.e.now().UTC().Format(tsLayout), KeyProperties: []string{}, Objects: []ManifestObject{},
-		TruncatedStreams: truncated, BookmarkBefore: before, BookmarkAfter: next}
-	step := &commitStep{manifest: m, bookmarkID: dr.slotID, next: next, rev: dr.rev}
-	for _, ls := range dr.open {
-		ls.obj.meta = ManifestObject{Stream: ls.s.ID, TableVersion: ls.version, Rows: ls.rows, LSNFirst: ls.first, LSNLast: ls.last, Columns: ls.cols}
-		step.objects = append(step.objects, ls.obj)
-		m.Rows += ls.rows
-	}
-	if len(dr.open) > 0 || len(truncated) > 0 {
-		step.manifestKey = layout.SlotManifestKey(dr.d.Slot, before.Seq)
-	}
-	// Only once committed may the server release the WAL: everything
-	// before CommittedLSN is in the sink and the bookmark says so.
-	if next.CommittedLSN != 0 {
-		step.afterCommit = func(ctx context.Context) error {
-			if err := dr.d.Log.Ack(ctx, next.CommittedLSN); err != nil {
-				return fmt.Errorf("acknowledge %s on slot %s: %w", formatLSN(next.CommittedLSN), dr.d.Slot, err)
-			}
-			return nil
-		}
-	}
-	rev, err := dr.e.commit(ctx, step)
-	if rev != 0 {
-		dr.st, dr.saved, dr.rev = next, next, rev
-		for i, ls := range dr.open {
-			ls.rep.Rows += ls.rows
-			ls.rep.Bytes += m.Objects[i].Bytes
-			ls.rep.Batches++
-		}
-	}
+	carried, err := src.Publish(ctx, tablesOf(streams))
 	if err == nil {
-		dr.e.log().Debug("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
+		return streams, nil, nil
 	}
-	return err
-}
-
-func (dr *drainer) reset() {
-	for _, ls := range dr.open {
-		ls.obj, ls.rows, ls.first, ls.last = nil, 0, 0, 0
+	if len(carried) == 0 {
+		return nil, nil, err
 	}
-	for _, ls := range dr.streams {
-		ls.trunc = false
+	in := map[[2]string]bool{}
+	for _, t := range carried {
+		in[t] = true
 	}
-	dr.open = dr.open[:0]
-	dr.rows, dr.bytes, dr.stamp = 0, 0, ""
-}
-
-func (dr *drainer) abort(err error) {
-	for _, ls := range dr.open {
-		if ls.obj != nil {
-			ls.obj.w.Abort()
+	var ok []*record.Stream
+	var failed []report.Stream
+	for _, s := range streams {
+		if in[[2]string{s.Schema, s.Table}] {
+			ok = append(ok, s)
+			continue
 		}
+		bm, gerr := e.Bookmarks.Get(ctx, s.ID)
+		if gerr != nil {
+			return nil, nil, gerr
+		}
+		if bm.State.Method == layout.LogBased && bm.State.Phase() != bookmark.PhaseInitial {
+			return nil, nil, fmt.Errorf("stream %s follows the log but its table is no longer published; draining now would skip its changes: %w", s.ID, err)
+		}
+		failed = append(failed, report.Stream{Stream: s.ID, Method: s.Method, Error: fmt.Sprintf("not published yet: %v", err)})
 	}
-	dr.reset()
+	return ok, failed, nil
 }
 
-func formatLSN(lsn uint64) string {
-	return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF) // PostgreSQL's pg_lsn form
+// drainSlot prepares the slot and the streams' start positions and drains
+// the log up to a fence written now.
+func (e *Engine) drainSlot(ctx context.Context, job DrainJob, streams []*record.Stream, slotRep *report.Slot) (map[string]*logStreamReport, error) {
+	src := job.Source
+	confirmed, created, err := src.EnsureSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		e.log().Info("created replication slot", "slot", job.Slot, "plugin", job.Plugin, "lsn", formatLSN(confirmed))
+	}
+	slotBM, err := e.Bookmarks.Get(ctx, layout.SlotBookmarkID(job.Slot))
+	if err != nil {
+		return nil, err
+	}
+	if c := slotBM.State.CommittedLSN; c != 0 && c < confirmed {
+		return nil, fmt.Errorf("slot %s has moved past the last committed position (%s < %s): the WAL between is gone, and reading on would skip changes; run pg2s3 reset --slot --confirm to re-copy the log-based streams",
+			job.Slot, formatLSN(c), formatLSN(confirmed))
+	}
+	byID := map[string]*logStreamReport{}
+	for _, s := range streams {
+		st, err := e.startPosition(ctx, src, s)
+		if err != nil {
+			return nil, err
+		}
+		byID[s.ID] = &logStreamReport{report.Stream{Stream: s.ID, Method: s.Method, TableVersion: st.Version, CopyDone: st.CopyDone}}
+	}
+	fence, err := src.Heartbeat(ctx)
+	if err != nil {
+		return nil, err
+	}
+	slotRep.FenceLSN = formatLSN(fence)
+	log, err := src.OpenLog(ctx, slotBM.State.CommittedLSN, tablesOf(streams))
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close(context.WithoutCancel(ctx))
+	reps, err := e.ReadSlot(ctx, SlotRead{Slot: job.Slot, Streams: streams, Log: log, Fence: fence, Budget: job.Budget, IdleTimeout: job.IdleTimeout}, slotRep)
+	for _, r := range reps {
+		b := byID[r.Stream]
+		b.Rows, b.Bytes, b.Batches, b.Truncates = r.Rows, r.Bytes, r.Batches, r.Truncates
+	}
+	return byID, err
 }
 
-// positionText prints a slot position for reports: empty before the first
-// committed one (a new or reset slot starts where the server puts it).
-func positionText(lsn uint64) string {
-	if lsn == 0 {
-		return ""
+// startPosition returns s's bookmark, first recording the current WAL
+// position as its start when it has none: changes after it come from the
+// slot, rows before it from the copy that follows.
+func (e *Engine) startPosition(ctx context.Context, src SlotSource, s *record.Stream) (bookmark.State, error) {
+	cur, err := e.Bookmarks.Get(ctx, s.ID)
+	if err != nil {
+		return bookmark.State{}, err
 	}
-	return formatLSN(lsn)
+	st := cur.State
+	if st.Method == layout.LogBased && st.Phase() != bookmark.PhaseInitial {
+		return st, nil // it has its start position
+	}
+	lsn, err := src.CurrentWALLSN(ctx)
+	if err != nil {
+		return bookmark.State{}, err
+	}
+	if cur.Rev == 0 || st.Method != layout.LogBased {
+		st = bookmark.State{Method: layout.LogBased, Version: bookmark.NewVersion(st.Version, e.now()), KeyColumns: s.KeyColumns}
+	}
+	st.StartLSN, st.UpdatedAt = lsn, e.now()
+	if _, err := e.Bookmarks.Put(ctx, s.ID, st, cur.Rev); err != nil {
+		if errors.Is(err, bookmark.ErrConflict) {
+			return bookmark.State{}, fmt.Errorf("record start position of %s: %w: another run moved it", s.ID, err)
+		}
+		return bookmark.State{}, fmt.Errorf("record start position of %s: %w", s.ID, err)
+	}
+	return st, nil
+}
+
+// streamErrors reports err as the failure of each of streams.
+func streamErrors(streams []*record.Stream, err error) []report.Stream {
+	out := make([]report.Stream, 0, len(streams))
+	for _, s := range streams {
+		out = append(out, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+	}
+	return out
+}
+
+func tablesOf(streams []*record.Stream) [][2]string {
+	t := make([][2]string, 0, len(streams))
+	for _, s := range streams {
+		t = append(t, [2]string{s.Schema, s.Table})
+	}
+	return t
 }

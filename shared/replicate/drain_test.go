@@ -2,25 +2,75 @@ package replicate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// stallingLog delivers its events, then sends nothing until ctx ends, like
-// a slot whose server has nothing selected to decode.
-type stallingLog struct {
-	events []record.Event
-	acked  uint64
+// The log run's commit logic against a scripted slot: no server, so each
+// case sets up exactly the state it is about.
+
+// fakeSlot is a SlotSource whose answers the test sets; calls records
+// what the engine asked for, in order.
+type fakeSlot struct {
+	readyErr   error
+	carried    [][2]string // with publishErr: what the log still carries
+	publishErr error
+	confirmed  uint64
+	current    uint64 // CurrentWALLSN
+	fence      uint64
+	log        *scriptLog
+	calls      []string
 }
 
-func (l *stallingLog) Next(ctx context.Context) (record.Event, error) {
+func (f *fakeSlot) LogReady(context.Context) error {
+	f.calls = append(f.calls, "ready")
+	return f.readyErr
+}
+func (f *fakeSlot) Publish(_ context.Context, tables [][2]string) ([][2]string, error) {
+	f.calls = append(f.calls, "publish")
+	if f.publishErr != nil {
+		return f.carried, f.publishErr
+	}
+	return tables, nil
+}
+func (f *fakeSlot) EnsureSlot(context.Context) (uint64, bool, error) {
+	f.calls = append(f.calls, "ensure")
+	return f.confirmed, false, nil
+}
+func (f *fakeSlot) CurrentWALLSN(context.Context) (uint64, error) { return f.current, nil }
+func (f *fakeSlot) Heartbeat(context.Context) (uint64, error) {
+	f.calls = append(f.calls, "heartbeat")
+	return f.fence, nil
+}
+func (f *fakeSlot) OpenLog(_ context.Context, start uint64, tables [][2]string) (record.Log, error) {
+	f.calls = append(f.calls, fmt.Sprintf("open %#x", start))
+	return f.log, nil
+}
+func (f *fakeSlot) RetainedBytes(context.Context) (int64, error) { return 0, nil }
+
+// scriptLog delivers its events, then nothing until ctx ends.
+type scriptLog struct {
+	events []record.Event
+	acks   []uint64
+	closed bool
+}
+
+func (l *scriptLog) Next(ctx context.Context) (record.Event, error) {
 	if len(l.events) > 0 {
 		ev := l.events[0]
 		l.events = l.events[1:]
@@ -29,62 +79,268 @@ func (l *stallingLog) Next(ctx context.Context) (record.Event, error) {
 	<-ctx.Done()
 	return record.Event{}, ctx.Err()
 }
+func (l *scriptLog) Ack(_ context.Context, lsn uint64) error {
+	l.acks = append(l.acks, lsn)
+	return nil
+}
+func (l *scriptLog) Close(context.Context) error { l.closed = true; return nil }
 
-func (l *stallingLog) Ack(ctx context.Context, lsn uint64) error { l.acked = lsn; return nil }
+// tx returns the events of one transaction inserting ids into table t,
+// committed at commit (its end one past it).
+func tx(table string, commit uint64, ids ...int) []record.Event {
+	evs := []record.Event{{Kind: record.EventBegin, CommitLSN: commit}}
+	for i, id := range ids {
+		evs = append(evs, record.Event{Kind: record.EventChange, CommitLSN: commit, Change: record.Change{Op: record.Insert,
+			Schema: "public", Table: table, Columns: []string{"id"}, Values: []record.Value{{Text: []byte(strconv.Itoa(id))}},
+			LSN: commit - uint64(len(ids)-i), CommitLSN: commit}})
+	}
+	return append(evs, record.Event{Kind: record.EventCommit, CommitLSN: commit, EndLSN: commit + 1})
+}
 
-// TestDrainStopsWhenIdle: a drain that receives nothing for its
-// IdleTimeout (logical_poll_total_seconds) stops before its fence and
-// deadline, committing and acknowledging what it read.
-func TestDrainStopsWhenIdle(t *testing.T) {
-	f := newFixture(t, "")
-	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: layout.LogBased,
+// memTable is a TableSource over in-memory tables of integer ids.
+type memTable map[string][]int
+
+func (m memTable) Scan(_ context.Context, q record.PageQuery, fn func(row [][]byte) error) error {
+	n := 0
+	for _, id := range m[q.Stream.Table] {
+		if len(q.After) > 0 && id <= atoi(q.After[0]) || len(q.Upto) > 0 && id > atoi(q.Upto[0]) {
+			continue
+		}
+		if q.Limit > 0 && n == q.Limit {
+			return nil
+		}
+		n++
+		if err := fn([][]byte{[]byte(strconv.Itoa(id))}); err != nil {
+			if errors.Is(err, record.ErrStopPage) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func (m memTable) MaxKey(_ context.Context, s *record.Stream) ([]string, error) {
+	ids := m[s.Table]
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	return []string{strconv.Itoa(ids[len(ids)-1])}, nil
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func bookmarkAt(committed uint64) bookmark.State { return bookmark.State{CommittedLSN: committed} }
+
+func bookmarkStart(start uint64) bookmark.State {
+	return bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: start}
+}
+
+func logStream(table string) *record.Stream {
+	return &record.Stream{ID: "db-public-" + table, Schema: "public", Table: table, Method: layout.LogBased,
 		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}, KeyColumns: []string{"id"}}
-	log := &stallingLog{events: []record.Event{
-		{Kind: record.EventBegin, CommitLSN: 0x200},
-		{Kind: record.EventChange, CommitLSN: 0x200, Change: record.Change{Op: record.Insert, Schema: "public", Table: "t",
-			Columns: []string{"id"}, Values: []record.Value{{Text: []byte("1")}}, LSN: 0x100, CommitLSN: 0x200}},
-		{Kind: record.EventCommit, CommitLSN: 0x200, EndLSN: 0x210},
-	}}
-	const idle = 300 * time.Millisecond
-	drain := replicate.Drain{Slot: "s", Streams: []*record.Stream{s}, Log: log, Fence: 1 << 40, IdleTimeout: idle,
-		Budget: replicate.Budget{BatchRows: 1000, BatchBytes: 1 << 20, Deadline: time.Now().Add(time.Minute)}}
-	start := time.Now()
-	reps, err := f.engine.DrainLog(f.ctx, drain, &report.Slot{})
-	took := time.Since(start)
+}
+
+// logEngine is an engine over local stores and in-memory tables.
+func logEngine(t *testing.T, tables memTable) (*replicate.Engine, *localstore.Dir, *localstore.File) {
+	t.Helper()
+	dir := t.TempDir()
+	sink, err := localstore.NewDir(filepath.Join(dir, "out"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if took < idle || took > 20*idle {
-		t.Errorf("the drain stopped after %s; want about its idle timeout %s", took, idle)
+	bms, err := localstore.NewFile(filepath.Join(dir, "bookmarks.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(reps) != 1 || reps[0].Rows != 1 || log.acked != 0x210 {
-		t.Errorf("the idle drain wrote %+v and acknowledged %#x; want the one change, acknowledged at 0x210", reps, log.acked)
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	return &replicate.Engine{Tables: tables, Sink: sink, Bookmarks: bms, Log: quiet}, sink, bms
+}
+
+func job(src *fakeSlot, streams ...*record.Stream) replicate.DrainJob {
+	return replicate.DrainJob{Pipeline: "db", Slot: "s", Plugin: "pgoutput", Streams: streams, Source: src,
+		Budget: replicate.Budget{BatchRows: 2, BatchBytes: 1 << 20, Deadline: time.Now().Add(time.Minute)}, IdleTimeout: time.Minute}
+}
+
+// TestLogRunOrder: start position, fence, then the log from the slot's
+// committed position; every acknowledgment is a position the slot
+// bookmark already holds, and the last is the fence's commit. The initial
+// copy follows with the rest of the budget.
+func TestLogRunOrder(t *testing.T) {
+	ctx := context.Background()
+	eng, sink, bms := logEngine(t, memTable{"a": {1, 2, 3}})
+	log := &scriptLog{events: slices.Concat(tx("a", 0x200, 10, 11, 12), tx("other", 0x300, 1), tx("a", 0x400, 13))}
+	src := &fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x400, log: log}
+	run, err := eng.Drain(ctx, job(src, logStream("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"ready", "publish", "ensure", "heartbeat", "open 0x0"}; !slices.Equal(src.calls, want) {
+		t.Errorf("calls %q, want %q", src.calls, want)
+	}
+	slot, _ := bms.Get(ctx, layout.SlotBookmarkID("s"))
+	if slot.State.CommittedLSN != 0x401 || len(log.acks) == 0 || log.acks[len(log.acks)-1] != 0x401 || !log.closed {
+		t.Fatalf("slot bookmark %#x, acks %#x, closed %v: want the fence's end 0x401 acknowledged last", slot.State.CommittedLSN, log.acks, log.closed)
+	}
+	if !slices.IsSorted(log.acks) {
+		t.Errorf("acks go backwards: %#x", log.acks)
+	}
+	st, _ := bms.Get(ctx, "db-public-a")
+	if st.State.StartLSN != 0x150 || !st.State.CopyDone || run.Failed() || run.Slot == nil || !run.Slot.ReachedFence {
+		t.Fatalf("stream bookmark %+v, run %+v", st.State, run)
+	}
+	if len(run.Streams) != 1 || run.Streams[0].Rows != 4+3 {
+		t.Errorf("report %+v: want 4 changes and 3 copied rows", run.Streams)
+	}
+	// Batches of 2 rows, cut inside the first transaction and the last;
+	// the fence's commit moves only the bookmark.
+	if keys, _ := sink.List(ctx, "_wal/s/"); len(keys) != 2 {
+		t.Errorf("slot manifests %q, want 2", keys)
 	}
 }
 
-// TestBatchBytesCutsSlotBatches: a drain ends a slot batch once its
-// changes reach batch_bytes, between transactions or inside one.
-func TestBatchBytesCutsSlotBatches(t *testing.T) {
-	f := newFixture(t, "")
-	s := &record.Stream{ID: "db-public-t", Schema: "public", Table: "t", Method: layout.LogBased,
-		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}, {Name: "pad", Kind: record.KindString}}, KeyColumns: []string{"id"}}
-	pad := []byte(strings.Repeat("x", 200))
-	log := &stallingLog{events: []record.Event{{Kind: record.EventBegin, CommitLSN: 0x10000}}}
-	for i := 1; i <= 100; i++ {
-		log.events = append(log.events, record.Event{Kind: record.EventChange, CommitLSN: 0x10000, Change: record.Change{Op: record.Insert,
-			Schema: "public", Table: "t", Columns: []string{"id", "pad"}, Values: []record.Value{{Text: []byte(fmt.Sprint(i))}, {Text: pad}},
-			LSN: uint64(i), CommitLSN: 0x10000}})
-	}
-	log.events = append(log.events, record.Event{Kind: record.EventCommit, CommitLSN: 0x10000, EndLSN: 0x10010})
-	const limit = 4 << 10
-	drain := replicate.Drain{Slot: "s", Streams: []*record.Stream{s}, Log: log, Fence: 0x10000,
-		Budget: replicate.Budget{BatchRows: 100000, BatchBytes: limit}}
-	reps, err := f.engine.DrainLog(f.ctx, drain, &report.Slot{})
+// failManifests fails every manifest write.
+type failManifests struct{ replicate.Sink }
+
+func (failManifests) PutIfAbsent(context.Context, string, []byte, string) ([]byte, error) {
+	return nil, errors.New("injected: manifest write failed")
+}
+
+// TestLogRunNoAckPastAFailedCommit: a batch whose manifest cannot be
+// written moves neither the slot bookmark nor the slot.
+func TestLogRunNoAckPastAFailedCommit(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{})
+	eng.Sink = failManifests{eng.Sink}
+	log := &scriptLog{events: tx("a", 0x200, 1)}
+	run, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: log}, logStream("a")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 100 changes of about 300 encoded bytes: 4 KiB holds about 13.
-	if len(reps) != 1 || reps[0].Rows != 100 || reps[0].Batches < 5 {
-		t.Fatalf("drain of 100 changes in batches of %d bytes: %+v", limit, reps)
+	slot, _ := bms.Get(ctx, layout.SlotBookmarkID("s"))
+	if len(log.acks) != 0 || slot.Rev != 0 || !run.Failed() || !strings.Contains(run.Streams[0].Error, "injected") {
+		t.Fatalf("acks %#x, slot bookmark rev %d, run %+v: want no ack, no bookmark and the error reported", log.acks, slot.Rev, run.Streams)
+	}
+}
+
+// TestLogRunSlotPassedTheBookmark: a slot confirmed past the committed
+// position lost the changes in between: the run stops before reading.
+func TestLogRunSlotPassedTheBookmark(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{})
+	if _, err := bms.Put(ctx, layout.SlotBookmarkID("s"), bookmarkAt(0x100), 0); err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSlot{confirmed: 0x200, log: &scriptLog{}}
+	run, err := eng.Drain(ctx, job(src, logStream("a")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !run.Failed() || !strings.Contains(run.Streams[0].Error, "moved past the last committed position") || slices.Contains(src.calls, "heartbeat") {
+		t.Fatalf("calls %q, run %+v", src.calls, run.Streams)
+	}
+	if st, _ := bms.Get(ctx, "db-public-a"); st.Rev != 0 {
+		t.Errorf("the stream's start position was recorded: %+v", st.State)
+	}
+}
+
+// TestLogRunServerNotReady: a server that cannot serve the run is asked
+// nothing else, and nothing is written but the run report.
+func TestLogRunServerNotReady(t *testing.T) {
+	ctx := context.Background()
+	eng, sink, bms := logEngine(t, memTable{})
+	src := &fakeSlot{readyErr: errors.New("not allowed: fix it")}
+	run, err := eng.Drain(ctx, job(src, logStream("a"), logStream("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _ := bms.All(ctx)
+	keys, _ := sink.List(ctx, "")
+	if !slices.Equal(src.calls, []string{"ready"}) || len(all) != 0 || len(run.Streams) != 2 || !strings.Contains(run.Streams[1].Error, "fix it") ||
+		len(keys) != 1 || !strings.HasPrefix(keys[0], "_runs/") {
+		t.Fatalf("calls %q, bookmarks %v, objects %q, run %+v", src.calls, all, keys, run.Streams)
+	}
+}
+
+// TestLogRunPublicationNotChangeable: the log carries only some tables and
+// the user may not change that. A stream not yet following the log fails
+// alone; one that already follows it stops the run before the slot passes
+// its changes.
+func TestLogRunPublicationNotChangeable(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{"a": {1}})
+	notMine := errors.New(`not allowed to manage the publication: run ALTER PUBLICATION "p" ADD TABLE "public"."b"`)
+	log := &scriptLog{events: tx("a", 0x200, 5)}
+	src := &fakeSlot{carried: [][2]string{{"public", "a"}}, publishErr: notMine, confirmed: 0x100, current: 0x150, fence: 0x200, log: log}
+	run, err := eng.Drain(ctx, job(src, logStream("a"), logStream("b")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]string{}
+	for _, s := range run.Streams {
+		by[s.Stream] = s.Error
+	}
+	if by["db-public-a"] != "" || !strings.Contains(by["db-public-b"], "ADD TABLE") || len(log.acks) == 0 {
+		t.Fatalf("run %+v, acks %#x", run.Streams, log.acks)
+	}
+	// b has started following the log (by an earlier run): draining now
+	// would pass its changes.
+	if _, err := bms.Put(ctx, "db-public-b", bookmarkStart(0x150), 0); err != nil {
+		t.Fatal(err)
+	}
+	src.calls = nil
+	if _, err := eng.Drain(ctx, job(src, logStream("a"), logStream("b"))); err == nil || !strings.Contains(err.Error(), "would skip its changes") ||
+		slices.Contains(src.calls, "ensure") {
+		t.Fatalf("a followed stream left out of the publication: %v, calls %q", err, src.calls)
+	}
+}
+
+// TestLogRunLeaseHeld: another run drains the slot: this one reads nothing.
+func TestLogRunLeaseHeld(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{})
+	if err := bms.Acquire(ctx, "slot#s", "other-run", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	src := &fakeSlot{log: &scriptLog{}}
+	j := job(src, logStream("a"))
+	j.Leaser = bms
+	if _, err := eng.Drain(ctx, j); err == nil || !strings.Contains(err.Error(), "already running") || slices.Contains(src.calls, "ensure") {
+		t.Fatalf("lease held elsewhere: %v, calls %q", err, src.calls)
+	}
+}
+
+// TestLogRunHeldByAnUnreadableStream: a stream that follows the log but
+// failed to resolve holds the slot for every stream; one that has not
+// started following it does not.
+func TestLogRunHeldByAnUnreadableStream(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{"a": {1}})
+	broken := report.Stream{Stream: "db-public-b", Method: layout.LogBased, Error: `selected column "x" no longer exists`}
+	newcomer := report.Stream{Stream: "db-public-c", Method: layout.LogBased, Error: "table c no longer exists"}
+
+	src := &fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: &scriptLog{events: tx("a", 0x200, 5)}}
+	j := job(src, logStream("a"))
+	j.Failed = []report.Stream{newcomer}
+	if run, err := eng.Drain(ctx, j); err != nil || run.Streams[1].Error != "" {
+		t.Fatalf("a failed stream not following the log yet held the others: %v %+v", err, run)
+	}
+
+	st := bookmarkStart(0x150)
+	st.CopyDone = true
+	if _, err := bms.Put(ctx, "db-public-b", st, 0); err != nil {
+		t.Fatal(err)
+	}
+	src = &fakeSlot{confirmed: 0x201, current: 0x250, fence: 0x300, log: &scriptLog{events: tx("a", 0x300, 6)}}
+	j = job(src, logStream("a"))
+	j.Failed = []report.Stream{broken, newcomer}
+	run, err := eng.Drain(ctx, j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := run.Streams[len(run.Streams)-1]
+	if !strings.Contains(last.Error, "the slot holds: stream db-public-b follows the log") || !strings.Contains(last.Error, "pg2s3 reset --stream db-public-b") ||
+		slices.Contains(src.calls, "ensure") || len(src.log.acks) != 0 {
+		t.Fatalf("calls %q, acks %#x, run %+v", src.calls, src.log.acks, run.Streams)
 	}
 }

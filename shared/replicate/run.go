@@ -13,8 +13,8 @@ import (
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// Job is one bounded run over table streams.
-type Job struct {
+// SyncJob is one bounded run over table streams.
+type SyncJob struct {
 	Pipeline string
 	RunID    string
 	Streams  []*record.Stream
@@ -33,10 +33,10 @@ func NewRunID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// RunTables syncs the FULL_TABLE and INCREMENTAL streams of job, least
+// Sync syncs the FULL_TABLE and INCREMENTAL streams of job, least
 // recently moved first so a long copy cannot starve the others across
 // runs, and writes the run report to the sink.
-func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
+func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 	run := &report.Run{RunID: job.RunID, Pipeline: job.Pipeline, Kind: "sync", StartedAt: e.now().UTC(), StopReason: "done"}
 	if run.RunID == "" {
 		run.RunID = NewRunID()
@@ -61,7 +61,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 			continue
 		}
-		rep := e.SyncTable(ctx, s, job.Budget)
+		rep := e.CopyStream(ctx, s, job.Budget)
 		release()
 		run.Streams = append(run.Streams, rep)
 		if job.Budget.Expired(e.now()) {
@@ -73,7 +73,7 @@ func (e *Engine) RunTables(ctx context.Context, job Job) *report.Run {
 }
 
 // lease holds a stream's lease for the run (none without a Leaser).
-func (e *Engine) lease(ctx context.Context, job Job, name string) (func(), error) {
+func (e *Engine) lease(ctx context.Context, job SyncJob, name string) (func(), error) {
 	if job.Leaser == nil {
 		return func() {}, nil
 	}

@@ -139,8 +139,8 @@ func StartPostgres(opt PostgresOptions) (*Postgres, error) {
 		fmt.Sprintf("port = %d", port),
 		"unix_socket_directories = '" + dir + "'",
 		"wal_level = logical",
-		"max_replication_slots = 20",
-		"max_wal_senders = 20",
+		"max_replication_slots = 64", // one slot per test database that drains, never dropped
+		"max_wal_senders = 64",
 		"fsync = off",
 		"synchronous_commit = off",
 		"full_page_writes = off",

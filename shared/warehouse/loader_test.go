@@ -63,12 +63,12 @@ INSERT INTO log_t SELECT g, 'l' || g, g / 3.0, CASE WHEN g = 1 THEN repeat('big'
 	}
 	syncTables := func(opts app.RunOptions) {
 		t.Helper()
-		run, err := a.SyncTables(ctx, cat, opts)
+		run, err := a.Sync(ctx, cat, opts)
 		mustRun(t, run, err)
 	}
 	drain := func() {
 		t.Helper()
-		run, err := a.DrainWAL(ctx, cat, app.RunOptions{})
+		run, err := a.Drain(ctx, cat, app.RunOptions{})
 		mustRun(t, run, err)
 	}
 	syncTables(app.RunOptions{})
