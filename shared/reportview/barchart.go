@@ -1,4 +1,4 @@
-package report
+package reportview
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // maxBars is the most bars the rows chart draws: more runs are grouped,
@@ -62,7 +64,7 @@ type colorKey struct {
 
 // streamColors gives the streams with most rows a color each, the others
 // one shared color, and returns the legend in stacking order.
-func streamColors(runs []*Run) (map[string]colorKey, []legendItem) {
+func streamColors(runs []*report.Run) (map[string]colorKey, []legendItem) {
 	totals := map[string]int64{}
 	for _, r := range runs {
 		for _, s := range r.Streams {
@@ -103,7 +105,7 @@ func streamColors(runs []*Run) (map[string]colorKey, []legendItem) {
 
 // runGroup is the runs one bar stands for.
 type runGroup struct {
-	runs   []*Run
+	runs   []*report.Run
 	rows   int64
 	byKey  map[colorKey]int64
 	failed []string // what failed, for the tooltip
@@ -111,7 +113,7 @@ type runGroup struct {
 
 // groupRuns splits runs (oldest first) into at most most groups of
 // consecutive runs, all of the same size but the last.
-func groupRuns(runs []*Run, most int, keys map[string]colorKey) []runGroup {
+func groupRuns(runs []*report.Run, most int, keys map[string]colorKey) []runGroup {
 	per := (len(runs) + most - 1) / most
 	if per < 1 {
 		per = 1
@@ -139,7 +141,7 @@ func groupRuns(runs []*Run, most int, keys map[string]colorKey) []runGroup {
 // rowsChart draws the rows each run moved, one bar per run (or per group
 // of runs when there are more than maxBars), stacked by stream, failed
 // runs marked.
-func rowsChart(runs []*Run) *barChart {
+func rowsChart(runs []*report.Run) *barChart {
 	c := &barChart{frame: frame{W: 1160, H: 320, Left: 76, Right: 16, Top: 26, Bottom: 56}}
 	keys, legend := streamColors(runs)
 	c.Legend = legend
