@@ -89,7 +89,7 @@ func streamColors(runs []*report.Run) (map[string]colorKey, []legendItem) {
 	var legend []legendItem
 	for i, n := range names[:named] {
 		keys[n] = colorKey{name: n, color: palette[i%len(palette)]}
-		legend = append(legend, legendItem{Color: palette[i%len(palette)], Name: n, Rows: GroupDigits(totals[n])})
+		legend = append(legend, legendItem{Color: palette[i%len(palette)], Name: n, Rows: groupDigits(totals[n])})
 	}
 	if rest := names[named:]; len(rest) > 0 {
 		other := colorKey{name: fmt.Sprintf("%d other streams", len(rest)), color: otherColor}
@@ -98,7 +98,7 @@ func streamColors(runs []*report.Run) (map[string]colorKey, []legendItem) {
 			keys[n] = other
 			rows += totals[n]
 		}
-		legend = append(legend, legendItem{Color: otherColor, Name: other.name, Rows: GroupDigits(rows)})
+		legend = append(legend, legendItem{Color: otherColor, Name: other.name, Rows: groupDigits(rows)})
 	}
 	return keys, legend
 }
@@ -192,7 +192,7 @@ func (c *barChart) drawBar(g runGroup, legend []legendItem, keys map[string]colo
 		h := math.Max(2, float64(rows)/sc.top*c.plotH())
 		y -= h
 		b.Rects = append(b.Rects, svgRect{X: x, Y: y, W: width, H: h, Fill: item.Color,
-			Title: fmt.Sprintf("%s: %s rows", item.Name, GroupDigits(rows))})
+			Title: fmt.Sprintf("%s: %s rows", item.Name, groupDigits(rows))})
 	}
 	if g.rows == 0 {
 		// A run that moved nothing still gets a stub, so it is seen.
@@ -234,11 +234,11 @@ func groupTitle(g runGroup) string {
 	var b strings.Builder
 	first := g.runs[0]
 	if len(g.runs) == 1 {
-		fmt.Fprintf(&b, "%s · %s run %s · %s rows", first.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), first.Kind, first.RunID, GroupDigits(g.rows))
+		fmt.Fprintf(&b, "%s · %s run %s · %s rows", first.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), first.Kind, first.RunID, groupDigits(g.rows))
 	} else {
 		last := g.runs[len(g.runs)-1]
 		fmt.Fprintf(&b, "%d runs, %s – %s · %s rows", len(g.runs), first.StartedAt.UTC().Format("2006-01-02 15:04"),
-			last.StartedAt.UTC().Format(spanEndLayout(first.StartedAt, last.StartedAt)+" UTC"), GroupDigits(g.rows))
+			last.StartedAt.UTC().Format(spanEndLayout(first.StartedAt, last.StartedAt)+" UTC"), groupDigits(g.rows))
 	}
 	streams := map[string]int64{}
 	var names []string
@@ -256,7 +256,7 @@ func groupTitle(g runGroup) string {
 			fmt.Fprintf(&b, "\n  … and %d more streams", len(names)-i)
 			break
 		}
-		fmt.Fprintf(&b, "\n  %s: %s", n, GroupDigits(streams[n]))
+		fmt.Fprintf(&b, "\n  %s: %s", n, groupDigits(streams[n]))
 	}
 	if len(g.failed) > 0 {
 		fmt.Fprintf(&b, "\nerrors: %s", strings.Join(uniq(g.failed, 6), ", "))

@@ -77,7 +77,7 @@ func newPage(runs []*report.Run, opt PageOptions) page {
 		now = time.Now()
 	}
 	p := page{Title: opt.Title, Where: opt.Where, Filter: opt.Filter, Generated: now.UTC().Format("2006-01-02 15:04:05 UTC"), Empty: len(runs) == 0}
-	p.Cards = cards(Summarize(runs))
+	p.Cards = cards(summarize(runs))
 	if p.Empty {
 		return p
 	}
@@ -90,16 +90,16 @@ func newPage(runs []*report.Run, opt PageOptions) page {
 }
 
 // cards are the summary's numbers.
-func cards(s Summary) []card {
-	out := []card{{Label: "Runs", Value: GroupDigits(int64(s.Runs)), Note: s.KindCounts()}}
+func cards(s summary) []card {
+	out := []card{{Label: "Runs", Value: groupDigits(int64(s.Runs)), Note: s.kindCounts()}}
 	if s.Runs == 0 {
 		return out
 	}
 	out = append(out,
-		card{Label: "Rows", Value: GroupDigits(s.Rows), Note: report.HumanBytes(s.Bytes) + " written"},
-		card{Label: "Runs with errors", Value: GroupDigits(int64(s.FailedRuns)), Note: fmt.Sprintf("of %d", s.Runs), Bad: s.FailedRuns > 0},
-		card{Label: "Time span", Value: ShortDuration(s.Last.Sub(s.First)), Note: spanNote(s.First, s.Last)},
-		card{Label: "Streams", Value: GroupDigits(int64(len(s.Streams)))})
+		card{Label: "Rows", Value: groupDigits(s.Rows), Note: report.HumanBytes(s.Bytes) + " written"},
+		card{Label: "Runs with errors", Value: groupDigits(int64(s.FailedRuns)), Note: fmt.Sprintf("of %d", s.Runs), Bad: s.FailedRuns > 0},
+		card{Label: "Time span", Value: shortDuration(s.Last.Sub(s.First)), Note: spanNote(s.First, s.Last)},
+		card{Label: "Streams", Value: groupDigits(int64(len(s.Streams)))})
 	if sl := s.LastSlot; sl != nil {
 		out = append(out, card{Label: "Slot lag (last drain)", Value: lagText(sl.LagSeconds), Note: "retained WAL " + report.HumanBytes(sl.RetainedBytes) + ", slot " + sl.Name})
 	}
@@ -109,10 +109,10 @@ func cards(s Summary) []card {
 func newTableRun(r *report.Run) tableRun {
 	t := tableRun{Started: r.StartedAt.UTC().Format("2006-01-02 15:04:05"), Kind: r.Kind, Failed: r.Unsuccessful(),
 		Head: fmt.Sprintf("run %s · %s · %s rows · %s · stopped: %s", r.RunID, plural(len(r.Streams), "stream"),
-			GroupDigits(r.Rows()), ShortDuration(r.Duration()), orDash(r.StopReason))}
+			groupDigits(r.Rows()), shortDuration(r.Duration()), orDash(r.StopReason))}
 	for _, s := range r.Streams {
-		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: string(s.Method), Rows: GroupDigits(s.Rows), Bytes: report.HumanBytes(s.Bytes),
-			Batches: GroupDigits(int64(s.Batches)), Duration: streamTime(s),
+		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: string(s.Method), Rows: groupDigits(s.Rows), Bytes: report.HumanBytes(s.Bytes),
+			Batches: groupDigits(int64(s.Batches)), Duration: streamTime(s),
 			Result: streamResult(s), Error: s.Error})
 	}
 	if r.Slot != nil {

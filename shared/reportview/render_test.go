@@ -308,11 +308,11 @@ func TestScales(t *testing.T) {
 		d    time.Duration
 		want string
 	}{{850 * time.Millisecond, "850ms"}, {12300 * time.Millisecond, "12.3s"}, {245 * time.Second, "4m05s"}, {127 * time.Minute, "2h07m"}, {76 * time.Hour, "3d04h"}} {
-		if got := ShortDuration(c.d); got != c.want {
-			t.Errorf("ShortDuration(%v) = %q, want %q", c.d, got, c.want)
+		if got := shortDuration(c.d); got != c.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", c.d, got, c.want)
 		}
 	}
-	if got := GroupDigits(-1234567); got != "-1,234,567" {
-		t.Errorf("GroupDigits: %q", got)
+	if got := groupDigits(-1234567); got != "-1,234,567" {
+		t.Errorf("groupDigits: %q", got)
 	}
 }

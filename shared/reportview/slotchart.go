@@ -49,7 +49,7 @@ func slotPoints(runs []*report.Run) []slotPoint {
 		sl := r.Slot
 		title := fmt.Sprintf("%s · %s run %s\nlag %s, retained WAL %s\n%s changes, %s -> %s",
 			r.End().UTC().Format("2006-01-02 15:04:05 UTC"), r.Kind, r.RunID, lagText(sl.LagSeconds), report.HumanBytes(sl.RetainedBytes),
-			GroupDigits(sl.Changes), orDash(sl.StartLSN), orDash(sl.EndLSN))
+			groupDigits(sl.Changes), orDash(sl.StartLSN), orDash(sl.EndLSN))
 		if r.Unsuccessful() {
 			title += "\nstopped: " + r.StopReason
 		}

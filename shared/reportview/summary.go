@@ -18,8 +18,8 @@ import (
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// Summary totals a list of runs.
-type Summary struct {
+// summary totals a list of runs.
+type summary struct {
 	Runs       int
 	FailedRuns int
 	// Kinds counts runs by kind (sync, wal, ...).
@@ -34,9 +34,9 @@ type Summary struct {
 	LastSlot *report.Slot
 }
 
-// Summarize totals runs (in any order).
-func Summarize(runs []*report.Run) Summary {
-	s := Summary{Runs: len(runs), Kinds: map[string]int{}}
+// summarize totals runs (in any order).
+func summarize(runs []*report.Run) summary {
+	s := summary{Runs: len(runs), Kinds: map[string]int{}}
 	seen := map[string]bool{}
 	var lastSlotAt time.Time
 	for _, r := range runs {
@@ -66,8 +66,8 @@ func Summarize(runs []*report.Run) Summary {
 	return s
 }
 
-// KindCounts says how many runs of each kind, e.g. "3 sync, 2 wal".
-func (s Summary) KindCounts() string {
+// kindCounts says how many runs of each kind, e.g. "3 sync, 2 wal".
+func (s summary) kindCounts() string {
 	kinds := make([]string, 0, len(s.Kinds))
 	for k := range s.Kinds {
 		kinds = append(kinds, k)
@@ -80,8 +80,8 @@ func (s Summary) KindCounts() string {
 	return strings.Join(parts, ", ")
 }
 
-// GroupDigits prints n with thousands separators (1,234,567).
-func GroupDigits(n int64) string {
+// groupDigits prints n with thousands separators (1,234,567).
+func groupDigits(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -98,12 +98,12 @@ func GroupDigits(n int64) string {
 	return b.String()
 }
 
-// ShortDuration prints d in at most about six characters: 850ms, 12.3s,
+// shortDuration prints d in at most about six characters: 850ms, 12.3s,
 // 4m05s, 2h07m, 3d04h.
-func ShortDuration(d time.Duration) string {
+func shortDuration(d time.Duration) string {
 	switch {
 	case d < 0:
-		return "-" + ShortDuration(-d)
+		return "-" + shortDuration(-d)
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:
@@ -167,7 +167,7 @@ func slotParts(sl *report.Slot) []string {
 }
 
 func lagText(sec float64) string {
-	return ShortDuration(time.Duration(sec * float64(time.Second)))
+	return shortDuration(time.Duration(sec * float64(time.Second)))
 }
 
 func orDash(s string) string {
@@ -182,5 +182,5 @@ func count(n int64, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}
-	return GroupDigits(n) + " " + thing + "s"
+	return groupDigits(n) + " " + thing + "s"
 }

@@ -56,7 +56,7 @@ func WriteRun(w io.Writer, r *report.Run) {
 // line. where names where the reports were read, for the summary.
 func WriteTable(w io.Writer, runs []*report.Run, where string) error {
 	tw := &errWriter{w: w}
-	sum := Summarize(runs)
+	sum := summarize(runs)
 	tw.printf("%s\n", summaryLines(sum))
 	if where != "" {
 		tw.printf("reports in %s\n", where)
@@ -73,13 +73,13 @@ func WriteTable(w io.Writer, runs []*report.Run, where string) error {
 }
 
 // summaryLines are the table's first lines.
-func summaryLines(s Summary) string {
+func summaryLines(s summary) string {
 	if s.Runs == 0 {
 		return "no runs"
 	}
 	line := fmt.Sprintf("%s from %s to %s UTC (%s)\n%s rows, %s",
 		plural(s.Runs, "run"), s.First.UTC().Format("2006-01-02 15:04:05"),
-		s.Last.UTC().Format(spanEndLayout(s.First, s.Last)), s.KindCounts(), GroupDigits(s.Rows), report.HumanBytes(s.Bytes))
+		s.Last.UTC().Format(spanEndLayout(s.First, s.Last)), s.kindCounts(), groupDigits(s.Rows), report.HumanBytes(s.Bytes))
 	if s.FailedRuns > 0 {
 		return line + fmt.Sprintf("; %s with errors", plural(s.FailedRuns, "run"))
 	}
@@ -103,7 +103,7 @@ func plural(n int, what string) string {
 
 func writeRun(tw *errWriter, r *report.Run) {
 	head := fmt.Sprintf("%s  %-5s run %s, %s, stopped: %s", r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		r.Kind, r.RunID, ShortDuration(r.Duration()), orDash(r.StopReason))
+		r.Kind, r.RunID, shortDuration(r.Duration()), orDash(r.StopReason))
 	if r.Unsuccessful() {
 		head += "  <-- errors"
 	}
@@ -113,7 +113,7 @@ func writeRun(tw *errWriter, r *report.Run) {
 	}
 	for _, s := range r.Streams {
 		tw.printf("  %s %-*s %*s %*s %*d %*s  %s\n", pad(cut(s.Stream, streamCol), streamCol), methodCol, s.Method,
-			rowsCol, GroupDigits(s.Rows), bytesCol, report.HumanBytes(s.Bytes), batchesCol, s.Batches,
+			rowsCol, groupDigits(s.Rows), bytesCol, report.HumanBytes(s.Bytes), batchesCol, s.Batches,
 			timeCol, streamTime(s), streamResult(s))
 		if s.Error != "" {
 			for _, l := range wrap(s.Error, TableWidth-4) {
@@ -237,5 +237,5 @@ func streamTime(s report.Stream) string {
 	if s.DurationMS == 0 && s.Method == layout.LogBased {
 		return "-"
 	}
-	return ShortDuration(time.Duration(s.DurationMS) * time.Millisecond)
+	return shortDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }
