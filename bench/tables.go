@@ -11,7 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/singer"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -190,6 +190,6 @@ func (e *Env) Incremental(ctx context.Context, table string) (ours, ref Throughp
 func ImportIncremental(ctx context.Context, p *Pipeline, stream, key, value string) error {
 	doc, _ := json.Marshal(map[string]any{"bookmarks": map[string]any{stream: map[string]any{
 		"last_replication_method": "INCREMENTAL", "replication_key": key, "replication_key_value": value}}})
-	_, err := replicate.ImportState(ctx, p.App.Stores.Bookmarks, doc, time.Now())
+	_, err := singer.ImportState(ctx, p.App.Stores.Bookmarks, doc, time.Now())
 	return err
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/report"
+	"github.com/pg2s3/pg2s3/shared/reportview"
 )
 
 func init() {
@@ -73,7 +74,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err = fmt.Fprintln(stdout, string(b))
 		return err
 	case *htmlPath == "" && len(runs) > 0:
-		return report.WriteTable(stdout, runs, where)
+		return reportview.WriteTable(stdout, runs, where)
 	}
 	return nil
 }
@@ -140,8 +141,8 @@ func describeFilter(q report.Query, since time.Duration, long bool) string {
 // writeReportPage writes the HTML page to path, whole or not at all.
 func writeReportPage(path string, runs []*report.Run, cfg *config.Config, where, filter string) error {
 	var buf bytes.Buffer
-	opt := report.PageOptions{Title: cfg.Pipeline, Where: where, Filter: filter, MaxLag: cfg.MaxLag, MaxRetainedBytes: cfg.MaxRetainedWALBytes}
-	if err := report.WriteHTML(&buf, runs, opt); err != nil {
+	opt := reportview.PageOptions{Title: cfg.Pipeline, Where: where, Filter: filter, MaxLag: cfg.MaxLag, MaxRetainedBytes: cfg.MaxRetainedWALBytes}
+	if err := reportview.WriteHTML(&buf, runs, opt); err != nil {
 		return err
 	}
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {

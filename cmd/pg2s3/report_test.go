@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/report"
+	"github.com/pg2s3/pg2s3/shared/reportview"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -69,8 +70,8 @@ INSERT INTO events SELECT g, 'e' FROM generate_series(1, 25) g;`)
 		}
 	}
 	for _, l := range strings.Split(stdout, "\n") {
-		if len([]rune(l)) > report.TableWidth && !strings.Contains(l, "reports in ") {
-			t.Errorf("line wider than %d columns: %q", report.TableWidth, l)
+		if len([]rune(l)) > reportview.TableWidth && !strings.Contains(l, "reports in ") {
+			t.Errorf("line wider than %d columns: %q", reportview.TableWidth, l)
 		}
 	}
 

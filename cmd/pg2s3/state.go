@@ -10,7 +10,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/singer"
 )
 
 func init() {
@@ -36,7 +36,7 @@ func runState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if verb == "export" {
-		st, err := replicate.ExportState(ctx, a.Stores.Bookmarks)
+		st, err := singer.ExportState(ctx, a.Stores.Bookmarks)
 		if err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func runState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("read state: %w", err)
 	}
-	ids, err := replicate.ImportState(ctx, a.Stores.Bookmarks, doc, time.Now())
+	ids, err := singer.ImportState(ctx, a.Stores.Bookmarks, doc, time.Now())
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/report"
+	"github.com/pg2s3/pg2s3/shared/reportview"
 )
 
 func init() {
@@ -110,7 +111,7 @@ func printRun(w io.Writer, run *report.Run, asJSON bool) error {
 		b, _ := json.MarshalIndent(run, "", "  ")
 		fmt.Fprintln(w, string(b))
 	} else {
-		run.WriteText(w)
+		reportview.WriteRun(w, run)
 	}
 	if run.Failed() {
 		return errRunFailed

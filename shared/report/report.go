@@ -1,10 +1,13 @@
-// Package report holds run reports (Stitch's extraction logs and loading
-// reports) and progress output.
+// Package report records what runs do, as Stitch's extraction logs and
+// loading reports did: the Run report the engine writes at a run's end,
+// with its Stream and Slot parts, read back by Find and Newest, and the
+// Progress lines a long copy prints while it runs. Showing reports to
+// people is package reportview's job, so that the engine and the Lambda
+// functions, which import this package, carry no page or chart code.
 package report
 
 import (
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -76,32 +79,34 @@ func (r *Run) Rows() int64 {
 	return n
 }
 
-// WriteText prints the report as a table for people.
-func (r *Run) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "run %s (%s) %s, %s, stopped: %s\n", r.RunID, r.Kind, r.StartedAt.Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), r.StopReason)
-	fmt.Fprintf(w, "  %-40s %-11s %10s %12s %7s  %s\n", "STREAM", "METHOD", "ROWS", "BYTES", "BATCHES", "STATE")
+// Bytes totals the bytes of every stream.
+func (r *Run) Bytes() int64 {
+	var n int64
 	for _, s := range r.Streams {
-		state := fmt.Sprintf("version %d", s.TableVersion)
-		if s.CopyDone {
-			state += ", copy done"
-		}
-		if s.Error != "" {
-			state = "ERROR: " + s.Error
-		}
-		fmt.Fprintf(w, "  %-40s %-11s %10d %12d %7d  %s\n", s.Stream, s.Method, s.Rows, s.Bytes, s.Batches, state)
+		n += s.Bytes
 	}
-	if sl := r.Slot; sl != nil {
-		fmt.Fprintf(w, "  %s\n", strings.Join(slotParts(sl), ", "))
-	}
-	if r.ReportKey != "" {
-		fmt.Fprintf(w, "  report: %s\n", r.ReportKey)
-	}
+	return n
 }
 
-// HumanBytes prints a byte count for people (1.5 MiB).
-func HumanBytes(n int64) string { return humanBytes(n) }
+// Unsuccessful reports whether a stream failed or the run stopped on an
+// error.
+func (r *Run) Unsuccessful() bool {
+	return r.Failed() || r.StopReason == "error"
+}
 
-func humanBytes(n int64) string {
+// End is when the run finished (its start if the report has no finish).
+func (r *Run) End() time.Time {
+	if r.FinishedAt.Before(r.StartedAt) {
+		return r.StartedAt
+	}
+	return r.FinishedAt
+}
+
+// Duration is how long the run took.
+func (r *Run) Duration() time.Duration { return r.End().Sub(r.StartedAt) }
+
+// HumanBytes prints a byte count for people (1.5 MiB).
+func HumanBytes(n int64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
 	f := float64(n)
 	i := 0

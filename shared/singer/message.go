@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"strconv"
-
-	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
 // writer writes Singer messages, one JSON object a line, with their keys
@@ -111,7 +109,7 @@ func (w *writer) activate(stream string, version int64) error {
 
 // state writes {"type":"STATE","value":{"currently_syncing","bookmarks"}},
 // unless it would repeat the last STATE word for word.
-func (w *writer) state(st *replicate.SingerState) error {
+func (w *writer) state(st *State) error {
 	w.buf.WriteString(`{"type":"STATE","value":`)
 	if err := w.value(st); err != nil {
 		return err

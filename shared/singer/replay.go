@@ -1,10 +1,12 @@
-// Package singer replays what pg2s3 stored in a sink as a Singer message
-// stream (SCHEMA, RECORD, ACTIVATE_VERSION, STATE; one JSON object a
-// line), shaped like tap-postgres' output, so any Singer target can load
-// it. It reads only the sink: manifests name every object it reads, so a
-// half-written batch is never replayed.
+// Package singer speaks tap-postgres' Singer formats, so a pipeline can
+// move between tap-postgres and pg2s3 in either direction: Replay writes
+// what pg2s3 stored in a sink as the Singer message stream tap-postgres
+// would have written (SCHEMA, RECORD, ACTIVATE_VERSION, STATE; one JSON
+// object a line), for any Singer target to load, and ImportState and
+// ExportState carry bookmarks in and out as tap-postgres' STATE document.
 //
-// Per stream, in the order asked, from the stream's current table version
+// A replay reads only the sink: manifests name every object it reads, so
+// a half-written batch is never replayed. Per stream, in the order asked, from the stream's current table version
 // (the newest whose copy completed, or the newest INCREMENTAL version; with
 // AllVersions from the oldest stored version), each version:
 //
@@ -94,7 +96,7 @@ type Summary struct {
 // It checks every stream has data before it writes anything.
 func Replay(ctx context.Context, st Store, w io.Writer, opts Options) (Summary, error) {
 	r := &replayer{st: st, opts: opts, w: newWriter(w), sent: map[string]*schemaMsg{},
-		state: replicate.SingerState{Bookmarks: map[string]replicate.SingerBookmark{}}}
+		state: State{Bookmarks: map[string]Bookmark{}}}
 	plans, err := r.plan(ctx)
 	if err != nil {
 		return Summary{}, err
@@ -120,7 +122,7 @@ type replayer struct {
 	st    Store
 	opts  Options
 	w     *writer
-	state replicate.SingerState
+	state State
 	// sent is the last SCHEMA written per stream name.
 	sent map[string]*schemaMsg
 	logs *logIndex // read at the first LOG_BASED version
@@ -374,7 +376,7 @@ func (r *replayer) log(ctx context.Context, id string, version int64, copy *repl
 
 // bookmark sets id's bookmark from a pg2s3 bookmark and writes STATE.
 func (r *replayer) bookmark(id string, st bookmark.State, committed uint64) error {
-	r.state.Bookmarks[id] = replicate.ToSingerBookmark(st, committed)
+	r.state.Bookmarks[id] = tapBookmark(st, committed)
 	return r.w.state(&r.state)
 }
 

@@ -1,4 +1,4 @@
-package report
+package reportview
 
 import (
 	"fmt"

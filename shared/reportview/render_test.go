@@ -1,9 +1,7 @@
-package report
+package reportview
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -13,7 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
@@ -21,22 +19,22 @@ var t0 = time.Date(2025, 3, 14, 9, 0, 0, 0, time.UTC)
 // sampleRuns makes n runs 15 minutes apart, alternating a table sync of
 // three streams and a log drain of one; every seventh run has a failed
 // stream.
-func sampleRuns(n int) []*Run {
-	var runs []*Run
+func sampleRuns(n int) []*report.Run {
+	var runs []*report.Run
 	for i := range n {
 		start := t0.Add(time.Duration(i) * 15 * time.Minute)
-		r := &Run{RunID: fmt.Sprintf("r%04d", i), Pipeline: "shop", StartedAt: start, FinishedAt: start.Add(3 * time.Second), StopReason: "done"}
+		r := &report.Run{RunID: fmt.Sprintf("r%04d", i), Pipeline: "shop", StartedAt: start, FinishedAt: start.Add(3 * time.Second), StopReason: "done"}
 		if i%2 == 0 {
 			r.Kind = "sync"
-			r.Streams = []Stream{
+			r.Streams = []report.Stream{
 				{Stream: "shop-public-customers", Method: "FULL_TABLE", Rows: 1200, Bytes: 90 << 10, Batches: 3, DurationMS: 900, CopyDone: true},
 				{Stream: "shop-public-products", Method: "INCREMENTAL", Rows: int64(i % 40), Bytes: int64(i%40) * 80, Batches: 1, DurationMS: 20},
 				{Stream: "shop-public-events", Method: "FULL_TABLE", Rows: 300, Bytes: 20 << 10, Batches: 1, DurationMS: 200, CopyDone: true},
 			}
 		} else {
 			r.Kind = "wal"
-			r.Streams = []Stream{{Stream: "shop-public-orders", Method: "LOG_BASED", Rows: int64(50 + i%17*10), Bytes: 4 << 10, Batches: 1, CopyDone: true}}
-			r.Slot = &Slot{Name: "pg2s3_shop", Plugin: "pgoutput", StartLSN: "0/1000", EndLSN: "0/2000", FenceLSN: "0/1F00", Changes: 60, Transactions: 6,
+			r.Streams = []report.Stream{{Stream: "shop-public-orders", Method: "LOG_BASED", Rows: int64(50 + i%17*10), Bytes: 4 << 10, Batches: 1, CopyDone: true}}
+			r.Slot = &report.Slot{Name: "pg2s3_shop", Plugin: "pgoutput", StartLSN: "0/1000", EndLSN: "0/2000", FenceLSN: "0/1F00", Changes: 60, Transactions: 6,
 				RetainedBytes: int64(1<<20 + i%11*300<<10), LagSeconds: float64(i%13) * 1.5, ReachedFence: true}
 		}
 		if i%7 == 3 {
@@ -48,7 +46,7 @@ func sampleRuns(n int) []*Run {
 	return runs
 }
 
-func renderHTML(t *testing.T, runs []*Run, opt PageOptions) string {
+func renderHTML(t *testing.T, runs []*report.Run, opt PageOptions) string {
 	t.Helper()
 	var b bytes.Buffer
 	if err := WriteHTML(&b, runs, opt); err != nil {
@@ -293,84 +291,6 @@ func TestTableFits(t *testing.T) {
 	}
 }
 
-// memStore is a sink holding run reports.
-type memStore map[string][]byte
-
-func (m memStore) List(ctx context.Context, prefix string) ([]string, error) {
-	var keys []string
-	for k := range m {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	return keys, nil
-}
-
-func (m memStore) Get(ctx context.Context, key string) ([]byte, error) {
-	b, ok := m[key]
-	if !ok {
-		return nil, errors.New("not found")
-	}
-	return b, nil
-}
-
-func TestFind(t *testing.T) {
-	st := memStore{"_runs/notes.txt": []byte("not a report")}
-	for _, r := range sampleRuns(10) {
-		b, _ := json.Marshal(r)
-		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
-	}
-	ctx := context.Background()
-	ids := func(runs []*Run) string {
-		var s []string
-		for _, r := range runs {
-			s = append(s, r.RunID)
-		}
-		return strings.Join(s, " ")
-	}
-	cases := []struct {
-		q    Query
-		want string
-	}{
-		{Query{}, "r0000 r0001 r0002 r0003 r0004 r0005 r0006 r0007 r0008 r0009"},
-		{Query{Last: 3}, "r0007 r0008 r0009"},
-		{Query{Since: t0.Add(105 * time.Minute)}, "r0007 r0008 r0009"},
-		{Query{Since: t0.Add(105*time.Minute + time.Millisecond)}, "r0008 r0009"},
-		{Query{Streams: []string{"shop-public-orders"}, Last: 2}, "r0007 r0009"},
-		{Query{Streams: []string{"nope"}}, ""},
-	}
-	for _, c := range cases {
-		runs, err := Find(ctx, st, c.q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := ids(runs); got != c.want {
-			t.Errorf("%+v: got %q, want %q", c.q, got, c.want)
-		}
-	}
-	runs, _ := Find(ctx, st, Query{Streams: []string{"shop-public-events"}, Last: 1})
-	if len(runs) != 1 || len(runs[0].Streams) != 1 || runs[0].Streams[0].Stream != "shop-public-events" {
-		t.Errorf("a stream filter keeps only that stream's part: %+v", runs)
-	}
-	// Within a second, key order (by kind) is not time order.
-	late, early := sampleRuns(2)[0], sampleRuns(2)[1]
-	late.RunID, late.StartedAt = "late", t0.Add(5*time.Hour+900*time.Millisecond)
-	early.RunID, early.StartedAt = "early", t0.Add(5*time.Hour+100*time.Millisecond)
-	for _, r := range []*Run{late, early} {
-		b, _ := json.Marshal(r)
-		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
-	}
-	for last, want := range map[int]string{1: "late", 2: "early late", 3: "r0009 early late"} {
-		if runs, err := Find(ctx, st, Query{Last: last}); err != nil || ids(runs) != want {
-			t.Errorf("last %d in one second: %q, want %q (%v)", last, ids(runs), want, err)
-		}
-	}
-	st["_runs/20250314T100000Z-sync-bad.json"] = []byte("{")
-	if _, err := Find(ctx, st, Query{}); err == nil || !strings.Contains(err.Error(), "20250314T100000Z-sync-bad.json") {
-		t.Errorf("a broken report should be an error naming it: %v", err)
-	}
-}
-
 func TestScales(t *testing.T) {
 	for _, c := range []struct {
 		max       float64
@@ -388,32 +308,11 @@ func TestScales(t *testing.T) {
 		d    time.Duration
 		want string
 	}{{850 * time.Millisecond, "850ms"}, {12300 * time.Millisecond, "12.3s"}, {245 * time.Second, "4m05s"}, {127 * time.Minute, "2h07m"}, {76 * time.Hour, "3d04h"}} {
-		if got := ShortDuration(c.d); got != c.want {
-			t.Errorf("ShortDuration(%v) = %q, want %q", c.d, got, c.want)
+		if got := shortDuration(c.d); got != c.want {
+			t.Errorf("shortDuration(%v) = %q, want %q", c.d, got, c.want)
 		}
 	}
-	if got := GroupDigits(-1234567); got != "-1,234,567" {
-		t.Errorf("GroupDigits: %q", got)
-	}
-}
-
-// TestNewestStopsWhenEnough: Newest reads back only until the caller has
-// what it needs (plus the rest of that second), never past max.
-func TestNewestStopsWhenEnough(t *testing.T) {
-	st := memStore{}
-	for _, r := range sampleRuns(10) {
-		b, _ := json.Marshal(r)
-		st[layout.RunReportKey(r.StartedAt, r.Kind, r.RunID)] = b
-	}
-	ctx := context.Background()
-	runs, err := Newest(ctx, st, 100, func(read []*Run) bool { return len(read) >= 3 })
-	if err != nil || len(runs) != 3 || runs[0].RunID != "r0007" || runs[2].RunID != "r0009" {
-		t.Fatalf("enough after 3: %d runs %v", len(runs), err)
-	}
-	if runs, _ := Newest(ctx, st, 4, func([]*Run) bool { return false }); len(runs) != 4 || runs[3].RunID != "r0009" {
-		t.Fatalf("capped at 4: %d runs", len(runs))
-	}
-	if runs, _ := Newest(ctx, st, 100, func([]*Run) bool { return false }); len(runs) != 10 {
-		t.Fatalf("never enough: %d runs", len(runs))
+	if got := groupDigits(-1234567); got != "-1,234,567" {
+		t.Errorf("groupDigits: %q", got)
 	}
 }

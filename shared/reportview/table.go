@@ -1,4 +1,4 @@
-package report
+package reportview
 
 import (
 	"fmt"
@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // TableWidth is the terminal width WriteTable fits.
@@ -23,14 +24,39 @@ const (
 	timeCol    = 7
 )
 
+// WriteRun prints one run for people, as pg2s3 sync shows it when the
+// run ends: the run's line, a line per stream (method, rows, bytes,
+// batches, table version or error), a log drain's slot line and where the
+// report was stored.
+func WriteRun(w io.Writer, r *report.Run) {
+	fmt.Fprintf(w, "run %s (%s) %s, %s, stopped: %s\n", r.RunID, r.Kind, r.StartedAt.Format(time.RFC3339), r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond), r.StopReason)
+	fmt.Fprintf(w, "  %-40s %-11s %10s %12s %7s  %s\n", "STREAM", "METHOD", "ROWS", "BYTES", "BATCHES", "STATE")
+	for _, s := range r.Streams {
+		state := fmt.Sprintf("version %d", s.TableVersion)
+		if s.CopyDone {
+			state += ", copy done"
+		}
+		if s.Error != "" {
+			state = "ERROR: " + s.Error
+		}
+		fmt.Fprintf(w, "  %-40s %-11s %10d %12d %7d  %s\n", s.Stream, s.Method, s.Rows, s.Bytes, s.Batches, state)
+	}
+	if sl := r.Slot; sl != nil {
+		fmt.Fprintf(w, "  %s\n", slotLine(sl))
+	}
+	if r.ReportKey != "" {
+		fmt.Fprintf(w, "  report: %s\n", r.ReportKey)
+	}
+}
+
 // WriteTable prints runs for people, oldest first, within TableWidth
 // columns: a summary, then per run a line (start, kind, run id, duration,
 // stop reason), a line per stream (method, rows, bytes, batches, duration,
 // result), a failed stream's error wrapped below it and a log drain's slot
 // line. where names where the reports were read, for the summary.
-func WriteTable(w io.Writer, runs []*Run, where string) error {
+func WriteTable(w io.Writer, runs []*report.Run, where string) error {
 	tw := &errWriter{w: w}
-	sum := Summarize(runs)
+	sum := summarize(runs)
 	tw.printf("%s\n", summaryLines(sum))
 	if where != "" {
 		tw.printf("reports in %s\n", where)
@@ -47,13 +73,13 @@ func WriteTable(w io.Writer, runs []*Run, where string) error {
 }
 
 // summaryLines are the table's first lines.
-func summaryLines(s Summary) string {
+func summaryLines(s summary) string {
 	if s.Runs == 0 {
 		return "no runs"
 	}
 	line := fmt.Sprintf("%s from %s to %s UTC (%s)\n%s rows, %s",
 		plural(s.Runs, "run"), s.First.UTC().Format("2006-01-02 15:04:05"),
-		s.Last.UTC().Format(spanEndLayout(s.First, s.Last)), s.KindCounts(), GroupDigits(s.Rows), humanBytes(s.Bytes))
+		s.Last.UTC().Format(spanEndLayout(s.First, s.Last)), s.kindCounts(), groupDigits(s.Rows), report.HumanBytes(s.Bytes))
 	if s.FailedRuns > 0 {
 		return line + fmt.Sprintf("; %s with errors", plural(s.FailedRuns, "run"))
 	}
@@ -75,9 +101,9 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func writeRun(tw *errWriter, r *Run) {
+func writeRun(tw *errWriter, r *report.Run) {
 	head := fmt.Sprintf("%s  %-5s run %s, %s, stopped: %s", r.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"),
-		r.Kind, r.RunID, ShortDuration(r.Duration()), orDash(r.StopReason))
+		r.Kind, r.RunID, shortDuration(r.Duration()), orDash(r.StopReason))
 	if r.Unsuccessful() {
 		head += "  <-- errors"
 	}
@@ -87,7 +113,7 @@ func writeRun(tw *errWriter, r *Run) {
 	}
 	for _, s := range r.Streams {
 		tw.printf("  %s %-*s %*s %*s %*d %*s  %s\n", pad(cut(s.Stream, streamCol), streamCol), methodCol, s.Method,
-			rowsCol, GroupDigits(s.Rows), bytesCol, humanBytes(s.Bytes), batchesCol, s.Batches,
+			rowsCol, groupDigits(s.Rows), bytesCol, report.HumanBytes(s.Bytes), batchesCol, s.Batches,
 			timeCol, streamTime(s), streamResult(s))
 		if s.Error != "" {
 			for _, l := range wrap(s.Error, TableWidth-4) {
@@ -207,9 +233,9 @@ func (e *errWriter) printf(format string, a ...any) {
 // streamTime prints a stream's time in a run. A log-based stream's
 // changes share the drain's time, which the run's line shows: "-" unless
 // the stream spent time of its own (an initial copy).
-func streamTime(s Stream) string {
+func streamTime(s report.Stream) string {
 	if s.DurationMS == 0 && s.Method == layout.LogBased {
 		return "-"
 	}
-	return ShortDuration(time.Duration(s.DurationMS) * time.Millisecond)
+	return shortDuration(time.Duration(s.DurationMS) * time.Millisecond)
 }

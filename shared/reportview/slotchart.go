@@ -1,10 +1,12 @@
-package report
+package reportview
 
 import (
 	"fmt"
 	"math"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // maxDots is the most points a line chart marks with a dot; beyond it
@@ -38,7 +40,7 @@ type slotPoint struct {
 }
 
 // slotPoints are the log drains of runs (oldest first), at their finish.
-func slotPoints(runs []*Run) []slotPoint {
+func slotPoints(runs []*report.Run) []slotPoint {
 	var out []slotPoint
 	for _, r := range runs {
 		if r.Slot == nil {
@@ -46,8 +48,8 @@ func slotPoints(runs []*Run) []slotPoint {
 		}
 		sl := r.Slot
 		title := fmt.Sprintf("%s · %s run %s\nlag %s, retained WAL %s\n%s changes, %s -> %s",
-			r.End().UTC().Format("2006-01-02 15:04:05 UTC"), r.Kind, r.RunID, lagText(sl.LagSeconds), humanBytes(sl.RetainedBytes),
-			GroupDigits(sl.Changes), orDash(sl.StartLSN), orDash(sl.EndLSN))
+			r.End().UTC().Format("2006-01-02 15:04:05 UTC"), r.Kind, r.RunID, lagText(sl.LagSeconds), report.HumanBytes(sl.RetainedBytes),
+			groupDigits(sl.Changes), orDash(sl.StartLSN), orDash(sl.EndLSN))
 		if r.Unsuccessful() {
 			title += "\nstopped: " + r.StopReason
 		}
@@ -59,7 +61,7 @@ func slotPoints(runs []*Run) []slotPoint {
 // slotCharts draws the slot's lag and retained WAL over time; nil when
 // runs hold no log drain. maxLag and maxRetained are the alarm levels
 // (0: none).
-func slotCharts(runs []*Run, maxLag time.Duration, maxRetained int64) []*lineChart {
+func slotCharts(runs []*report.Run, maxLag time.Duration, maxRetained int64) []*lineChart {
 	pts := slotPoints(runs)
 	if len(pts) == 0 {
 		return nil
@@ -75,7 +77,7 @@ func slotCharts(runs []*Run, maxLag time.Duration, maxRetained int64) []*lineCha
 	retMax, drawRet := withThreshold(ret.max, float64(maxRetained))
 	retScale := byteScale(retMax)
 	ret.plot(retScale, "retained WAL ("+retScale.unit+")")
-	ret.caption("max_retained_wal_mb", float64(maxRetained), drawRet, retScale, func(v float64) string { return humanBytes(int64(v)) })
+	ret.caption("max_retained_wal_mb", float64(maxRetained), drawRet, retScale, func(v float64) string { return report.HumanBytes(int64(v)) })
 	ret.Caption = "WAL the server keeps for the slot after each drain; " + ret.Caption
 	return []*lineChart{lag.lineChart, ret.lineChart}
 }

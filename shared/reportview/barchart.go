@@ -1,4 +1,4 @@
-package report
+package reportview
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // maxBars is the most bars the rows chart draws: more runs are grouped,
@@ -62,7 +64,7 @@ type colorKey struct {
 
 // streamColors gives the streams with most rows a color each, the others
 // one shared color, and returns the legend in stacking order.
-func streamColors(runs []*Run) (map[string]colorKey, []legendItem) {
+func streamColors(runs []*report.Run) (map[string]colorKey, []legendItem) {
 	totals := map[string]int64{}
 	for _, r := range runs {
 		for _, s := range r.Streams {
@@ -87,7 +89,7 @@ func streamColors(runs []*Run) (map[string]colorKey, []legendItem) {
 	var legend []legendItem
 	for i, n := range names[:named] {
 		keys[n] = colorKey{name: n, color: palette[i%len(palette)]}
-		legend = append(legend, legendItem{Color: palette[i%len(palette)], Name: n, Rows: GroupDigits(totals[n])})
+		legend = append(legend, legendItem{Color: palette[i%len(palette)], Name: n, Rows: groupDigits(totals[n])})
 	}
 	if rest := names[named:]; len(rest) > 0 {
 		other := colorKey{name: fmt.Sprintf("%d other streams", len(rest)), color: otherColor}
@@ -96,14 +98,14 @@ func streamColors(runs []*Run) (map[string]colorKey, []legendItem) {
 			keys[n] = other
 			rows += totals[n]
 		}
-		legend = append(legend, legendItem{Color: otherColor, Name: other.name, Rows: GroupDigits(rows)})
+		legend = append(legend, legendItem{Color: otherColor, Name: other.name, Rows: groupDigits(rows)})
 	}
 	return keys, legend
 }
 
 // runGroup is the runs one bar stands for.
 type runGroup struct {
-	runs   []*Run
+	runs   []*report.Run
 	rows   int64
 	byKey  map[colorKey]int64
 	failed []string // what failed, for the tooltip
@@ -111,7 +113,7 @@ type runGroup struct {
 
 // groupRuns splits runs (oldest first) into at most most groups of
 // consecutive runs, all of the same size but the last.
-func groupRuns(runs []*Run, most int, keys map[string]colorKey) []runGroup {
+func groupRuns(runs []*report.Run, most int, keys map[string]colorKey) []runGroup {
 	per := (len(runs) + most - 1) / most
 	if per < 1 {
 		per = 1
@@ -139,7 +141,7 @@ func groupRuns(runs []*Run, most int, keys map[string]colorKey) []runGroup {
 // rowsChart draws the rows each run moved, one bar per run (or per group
 // of runs when there are more than maxBars), stacked by stream, failed
 // runs marked.
-func rowsChart(runs []*Run) *barChart {
+func rowsChart(runs []*report.Run) *barChart {
 	c := &barChart{frame: frame{W: 1160, H: 320, Left: 76, Right: 16, Top: 26, Bottom: 56}}
 	keys, legend := streamColors(runs)
 	c.Legend = legend
@@ -190,7 +192,7 @@ func (c *barChart) drawBar(g runGroup, legend []legendItem, keys map[string]colo
 		h := math.Max(2, float64(rows)/sc.top*c.plotH())
 		y -= h
 		b.Rects = append(b.Rects, svgRect{X: x, Y: y, W: width, H: h, Fill: item.Color,
-			Title: fmt.Sprintf("%s: %s rows", item.Name, GroupDigits(rows))})
+			Title: fmt.Sprintf("%s: %s rows", item.Name, groupDigits(rows))})
 	}
 	if g.rows == 0 {
 		// A run that moved nothing still gets a stub, so it is seen.
@@ -232,11 +234,11 @@ func groupTitle(g runGroup) string {
 	var b strings.Builder
 	first := g.runs[0]
 	if len(g.runs) == 1 {
-		fmt.Fprintf(&b, "%s · %s run %s · %s rows", first.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), first.Kind, first.RunID, GroupDigits(g.rows))
+		fmt.Fprintf(&b, "%s · %s run %s · %s rows", first.StartedAt.UTC().Format("2006-01-02 15:04:05 UTC"), first.Kind, first.RunID, groupDigits(g.rows))
 	} else {
 		last := g.runs[len(g.runs)-1]
 		fmt.Fprintf(&b, "%d runs, %s – %s · %s rows", len(g.runs), first.StartedAt.UTC().Format("2006-01-02 15:04"),
-			last.StartedAt.UTC().Format(spanEndLayout(first.StartedAt, last.StartedAt)+" UTC"), GroupDigits(g.rows))
+			last.StartedAt.UTC().Format(spanEndLayout(first.StartedAt, last.StartedAt)+" UTC"), groupDigits(g.rows))
 	}
 	streams := map[string]int64{}
 	var names []string
@@ -254,7 +256,7 @@ func groupTitle(g runGroup) string {
 			fmt.Fprintf(&b, "\n  … and %d more streams", len(names)-i)
 			break
 		}
-		fmt.Fprintf(&b, "\n  %s: %s", n, GroupDigits(streams[n]))
+		fmt.Fprintf(&b, "\n  %s: %s", n, groupDigits(streams[n]))
 	}
 	if len(g.failed) > 0 {
 		fmt.Fprintf(&b, "\nerrors: %s", strings.Join(uniq(g.failed, 6), ", "))

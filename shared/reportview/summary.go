@@ -1,4 +1,11 @@
-package report
+// Package reportview shows run reports to people: the run pg2s3 sync
+// prints when it ends (WriteRun), pg2s3 report's table of recent runs
+// (WriteTable) and its self-contained HTML page with charts (WriteHTML).
+// The three share their words for a run (a stream's result, the slot
+// line, the totals), so each form says the same thing. It is kept out of
+// package report, which the engine and the Lambda functions import, so
+// that they carry none of this code.
+package reportview
 
 import (
 	"fmt"
@@ -8,10 +15,11 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
-// Summary totals a list of runs.
-type Summary struct {
+// summary totals a list of runs.
+type summary struct {
 	Runs       int
 	FailedRuns int
 	// Kinds counts runs by kind (sync, wal, ...).
@@ -23,12 +31,12 @@ type Summary struct {
 	// First is the earliest start, Last the latest finish.
 	First, Last time.Time
 	// LastSlot is the slot line of the newest log drain, if any.
-	LastSlot *Slot
+	LastSlot *report.Slot
 }
 
-// Summarize totals runs (in any order).
-func Summarize(runs []*Run) Summary {
-	s := Summary{Runs: len(runs), Kinds: map[string]int{}}
+// summarize totals runs (in any order).
+func summarize(runs []*report.Run) summary {
+	s := summary{Runs: len(runs), Kinds: map[string]int{}}
 	seen := map[string]bool{}
 	var lastSlotAt time.Time
 	for _, r := range runs {
@@ -58,8 +66,8 @@ func Summarize(runs []*Run) Summary {
 	return s
 }
 
-// KindCounts says how many runs of each kind, e.g. "3 sync, 2 wal".
-func (s Summary) KindCounts() string {
+// kindCounts says how many runs of each kind, e.g. "3 sync, 2 wal".
+func (s summary) kindCounts() string {
 	kinds := make([]string, 0, len(s.Kinds))
 	for k := range s.Kinds {
 		kinds = append(kinds, k)
@@ -72,34 +80,8 @@ func (s Summary) KindCounts() string {
 	return strings.Join(parts, ", ")
 }
 
-// Bytes totals the bytes of every stream.
-func (r *Run) Bytes() int64 {
-	var n int64
-	for _, s := range r.Streams {
-		n += s.Bytes
-	}
-	return n
-}
-
-// Unsuccessful reports whether a stream failed or the run stopped on an
-// error.
-func (r *Run) Unsuccessful() bool {
-	return r.Failed() || r.StopReason == "error"
-}
-
-// End is when the run finished (its start if the report has no finish).
-func (r *Run) End() time.Time {
-	if r.FinishedAt.Before(r.StartedAt) {
-		return r.StartedAt
-	}
-	return r.FinishedAt
-}
-
-// Duration is how long the run took.
-func (r *Run) Duration() time.Duration { return r.End().Sub(r.StartedAt) }
-
-// GroupDigits prints n with thousands separators (1,234,567).
-func GroupDigits(n int64) string {
+// groupDigits prints n with thousands separators (1,234,567).
+func groupDigits(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -116,12 +98,12 @@ func GroupDigits(n int64) string {
 	return b.String()
 }
 
-// ShortDuration prints d in at most about six characters: 850ms, 12.3s,
+// shortDuration prints d in at most about six characters: 850ms, 12.3s,
 // 4m05s, 2h07m, 3d04h.
-func ShortDuration(d time.Duration) string {
+func shortDuration(d time.Duration) string {
 	switch {
 	case d < 0:
-		return "-" + ShortDuration(-d)
+		return "-" + shortDuration(-d)
 	case d < time.Second:
 		return fmt.Sprintf("%dms", d.Milliseconds())
 	case d < time.Minute:
@@ -136,7 +118,7 @@ func ShortDuration(d time.Duration) string {
 }
 
 // streamResult says how a stream's part ended, in a few words.
-func streamResult(s Stream) string {
+func streamResult(s report.Stream) string {
 	switch {
 	case s.Error != "":
 		return "ERROR"
@@ -155,19 +137,19 @@ func streamResult(s Stream) string {
 
 // copyFinishedNow says whether the stream's copy finished in this run
 // rather than in an earlier one.
-func copyFinishedNow(s Stream) bool {
+func copyFinishedNow(s report.Stream) bool {
 	b := s.BookmarkBefore
 	return b == nil || !b.CopyDone || b.Version != s.TableVersion || s.NewVersion
 }
 
 // slotLine describes a log drain's slot in one sentence.
-func slotLine(sl *Slot) string {
+func slotLine(sl *report.Slot) string {
 	return strings.Join(slotParts(sl), ", ")
 }
 
 // slotParts are the phrases of the slot line: what a drain read, its LSN
 // range, and how the slot stood after it (retained WAL, lag).
-func slotParts(sl *Slot) []string {
+func slotParts(sl *report.Slot) []string {
 	head := fmt.Sprintf("slot %s", sl.Name)
 	if sl.Plugin != "" {
 		head += " (" + sl.Plugin + ")"
@@ -181,11 +163,11 @@ func slotParts(sl *Slot) []string {
 			lsns += fmt.Sprintf(" (fence %s not reached)", sl.FenceLSN)
 		}
 	}
-	return []string{head, lsns, fmt.Sprintf("retained WAL %s, lag %s", humanBytes(sl.RetainedBytes), lagText(sl.LagSeconds))}
+	return []string{head, lsns, fmt.Sprintf("retained WAL %s, lag %s", report.HumanBytes(sl.RetainedBytes), lagText(sl.LagSeconds))}
 }
 
 func lagText(sec float64) string {
-	return ShortDuration(time.Duration(sec * float64(time.Second)))
+	return shortDuration(time.Duration(sec * float64(time.Second)))
 }
 
 func orDash(s string) string {
@@ -200,5 +182,5 @@ func count(n int64, thing string) string {
 	if n == 1 {
 		return "1 " + thing
 	}
-	return GroupDigits(n) + " " + thing + "s"
+	return groupDigits(n) + " " + thing + "s"
 }

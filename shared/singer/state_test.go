@@ -1,16 +1,26 @@
-package replicate_test
+package singer
 
 import (
 	"context"
 	"encoding/json"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/localstore"
-	"github.com/pg2s3/pg2s3/shared/replicate"
 )
+
+// newBookmarks is an empty bookmark store.
+func newBookmarks(t *testing.T) *localstore.File {
+	t.Helper()
+	bms, err := localstore.NewFile(filepath.Join(t.TempDir(), "bookmarks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bms
+}
 
 // A STATE file as tap-postgres writes it.
 const tapState = `{
@@ -27,8 +37,8 @@ const tapState = `{
 }`
 
 func TestStateImportExportRoundTrip(t *testing.T) {
-	f := newFixture(t, "")
-	ids, err := replicate.ImportState(f.ctx, f.bms, []byte(tapState), timeNow())
+	ctx, bms := context.Background(), newBookmarks(t)
+	ids, err := ImportState(ctx, bms, []byte(tapState), time.Now())
 	if err != nil || len(ids) != 5 {
 		t.Fatalf("import: %v %v", ids, err)
 	}
@@ -39,7 +49,7 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 		done    bool
 		lsn     uint64
 	}) {
-		b, err := f.bms.Get(f.ctx, id)
+		b, err := bms.Get(ctx, id)
 		if err != nil || b.Rev == 0 {
 			t.Fatalf("%s: %+v %v", id, b, err)
 		}
@@ -64,7 +74,7 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 	if o := get("shop-public-events"); o.lsn != 24023928 || !o.done {
 		t.Fatalf("log-based: %+v", o)
 	}
-	exp, err := replicate.ExportState(f.ctx, f.bms)
+	exp, err := ExportState(ctx, bms)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,11 +87,11 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 	}
 	// Export, import into a fresh store, export again: identical.
 	doc, _ := json.Marshal(exp)
-	g := newFixture(t, "")
-	if _, err := replicate.ImportState(g.ctx, g.bms, doc, timeNow()); err != nil {
+	fresh := newBookmarks(t)
+	if _, err := ImportState(ctx, fresh, doc, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	exp2, _ := replicate.ExportState(g.ctx, g.bms)
+	exp2, _ := ExportState(ctx, fresh)
 	a, _ := json.Marshal(exp)
 	c, _ := json.Marshal(exp2)
 	if string(a) != string(c) {
@@ -89,11 +99,11 @@ func TestStateImportExportRoundTrip(t *testing.T) {
 	}
 }
 
-// TestToSingerBookmarkHasOnlyTapPostgresKeys checks each method's
+// TestTapBookmarkHasOnlyTapPostgresKeys checks each method's
 // bookmark: the keys tap-postgres writes (it rejects others in an
 // INCREMENTAL bookmark), and a LOG_BASED lsn that never goes back before
 // the stream's start position.
-func TestToSingerBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
+func TestTapBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
 	val := "2024-03-01T10:00:00.123456Z"
 	cases := []struct {
 		name      string
@@ -115,7 +125,7 @@ func TestToSingerBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
 			`{"version":9,"last_replication_method":"LOG_BASED","lsn":2000}`},
 	}
 	for _, tc := range cases {
-		got, err := json.Marshal(replicate.ToSingerBookmark(tc.st, tc.committed))
+		got, err := json.Marshal(tapBookmark(tc.st, tc.committed))
 		if err != nil || string(got) != tc.want {
 			t.Errorf("%s: got %s (%v), want %s", tc.name, got, err, tc.want)
 		}
@@ -126,11 +136,7 @@ func TestToSingerBookmarkHasOnlyTapPostgresKeys(t *testing.T) {
 // lsn is the slot's committed position once the drain has passed the
 // stream's start, so tap-postgres resumes the log where pg2s3 stopped.
 func TestExportStateLSNFollowsTheSlot(t *testing.T) {
-	ctx := context.Background()
-	bms, err := localstore.NewFile(filepath.Join(t.TempDir(), "bookmarks.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, bms := context.Background(), newBookmarks(t)
 	put := func(id string, st bookmark.State) {
 		if _, err := bms.Put(ctx, id, st, 0); err != nil {
 			t.Fatal(err)
@@ -139,7 +145,7 @@ func TestExportStateLSNFollowsTheSlot(t *testing.T) {
 	put(layout.SlotBookmarkID("s"), bookmark.State{Method: "SLOT", Seq: 4, CommittedLSN: 5000})
 	put("db-public-a", bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: 3000, CopyDone: true})
 	put("db-public-b", bookmark.State{Method: layout.LogBased, Version: 2, StartLSN: 7000})
-	exp, err := replicate.ExportState(ctx, bms)
+	exp, err := ExportState(ctx, bms)
 	if err != nil {
 		t.Fatal(err)
 	}

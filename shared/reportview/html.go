@@ -1,4 +1,4 @@
-package report
+package reportview
 
 import (
 	_ "embed"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"slices"
 	"time"
+
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // PageOptions describe the page WriteHTML writes.
@@ -29,7 +31,7 @@ type PageOptions struct {
 // table of every run, newest first, with its errors. The page has no
 // scripts and loads nothing: its CSS and SVG charts are inline, and all
 // text from the reports is escaped.
-func WriteHTML(w io.Writer, runs []*Run, opt PageOptions) error {
+func WriteHTML(w io.Writer, runs []*report.Run, opt PageOptions) error {
 	if err := pageTemplate.Execute(w, newPage(runs, opt)); err != nil {
 		return fmt.Errorf("write the HTML report: %w", err)
 	}
@@ -69,13 +71,13 @@ type tableStream struct {
 	Stream, Method, Rows, Bytes, Batches, Duration, Result, Error string
 }
 
-func newPage(runs []*Run, opt PageOptions) page {
+func newPage(runs []*report.Run, opt PageOptions) page {
 	now := opt.Now
 	if now.IsZero() {
 		now = time.Now()
 	}
 	p := page{Title: opt.Title, Where: opt.Where, Filter: opt.Filter, Generated: now.UTC().Format("2006-01-02 15:04:05 UTC"), Empty: len(runs) == 0}
-	p.Cards = cards(Summarize(runs))
+	p.Cards = cards(summarize(runs))
 	if p.Empty {
 		return p
 	}
@@ -88,29 +90,29 @@ func newPage(runs []*Run, opt PageOptions) page {
 }
 
 // cards are the summary's numbers.
-func cards(s Summary) []card {
-	out := []card{{Label: "Runs", Value: GroupDigits(int64(s.Runs)), Note: s.KindCounts()}}
+func cards(s summary) []card {
+	out := []card{{Label: "Runs", Value: groupDigits(int64(s.Runs)), Note: s.kindCounts()}}
 	if s.Runs == 0 {
 		return out
 	}
 	out = append(out,
-		card{Label: "Rows", Value: GroupDigits(s.Rows), Note: humanBytes(s.Bytes) + " written"},
-		card{Label: "Runs with errors", Value: GroupDigits(int64(s.FailedRuns)), Note: fmt.Sprintf("of %d", s.Runs), Bad: s.FailedRuns > 0},
-		card{Label: "Time span", Value: ShortDuration(s.Last.Sub(s.First)), Note: spanNote(s.First, s.Last)},
-		card{Label: "Streams", Value: GroupDigits(int64(len(s.Streams)))})
+		card{Label: "Rows", Value: groupDigits(s.Rows), Note: report.HumanBytes(s.Bytes) + " written"},
+		card{Label: "Runs with errors", Value: groupDigits(int64(s.FailedRuns)), Note: fmt.Sprintf("of %d", s.Runs), Bad: s.FailedRuns > 0},
+		card{Label: "Time span", Value: shortDuration(s.Last.Sub(s.First)), Note: spanNote(s.First, s.Last)},
+		card{Label: "Streams", Value: groupDigits(int64(len(s.Streams)))})
 	if sl := s.LastSlot; sl != nil {
-		out = append(out, card{Label: "Slot lag (last drain)", Value: lagText(sl.LagSeconds), Note: "retained WAL " + humanBytes(sl.RetainedBytes) + ", slot " + sl.Name})
+		out = append(out, card{Label: "Slot lag (last drain)", Value: lagText(sl.LagSeconds), Note: "retained WAL " + report.HumanBytes(sl.RetainedBytes) + ", slot " + sl.Name})
 	}
 	return out
 }
 
-func newTableRun(r *Run) tableRun {
+func newTableRun(r *report.Run) tableRun {
 	t := tableRun{Started: r.StartedAt.UTC().Format("2006-01-02 15:04:05"), Kind: r.Kind, Failed: r.Unsuccessful(),
 		Head: fmt.Sprintf("run %s · %s · %s rows · %s · stopped: %s", r.RunID, plural(len(r.Streams), "stream"),
-			GroupDigits(r.Rows()), ShortDuration(r.Duration()), orDash(r.StopReason))}
+			groupDigits(r.Rows()), shortDuration(r.Duration()), orDash(r.StopReason))}
 	for _, s := range r.Streams {
-		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: string(s.Method), Rows: GroupDigits(s.Rows), Bytes: humanBytes(s.Bytes),
-			Batches: GroupDigits(int64(s.Batches)), Duration: streamTime(s),
+		t.Streams = append(t.Streams, tableStream{Stream: s.Stream, Method: string(s.Method), Rows: groupDigits(s.Rows), Bytes: report.HumanBytes(s.Bytes),
+			Batches: groupDigits(int64(s.Batches)), Duration: streamTime(s),
 			Result: streamResult(s), Error: s.Error})
 	}
 	if r.Slot != nil {
