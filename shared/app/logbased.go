@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
@@ -41,9 +40,8 @@ func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) 
 	})
 }
 
-// logStreams returns the LOG_BASED streams that can be read from the log:
-// a table without a primary key needs REPLICA IDENTITY FULL, or its
-// updates and deletes could not be told apart.
+// logStreams returns the LOG_BASED streams that can be read from the log
+// (see pgsource.Session.CheckLogStream), and the others as failures.
 func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Stream) ([]*record.Stream, []report.Stream) {
 	var ok []*record.Stream
 	var bad []report.Stream
@@ -51,25 +49,13 @@ func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Strea
 		if s.Method != layout.LogBased {
 			continue
 		}
-		if len(s.KeyColumns) == 0 {
-			ident, err := sess.ReplicaIdentity(ctx, s.Schema, s.Table)
-			if err == nil && ident != "full" {
-				err = fmt.Errorf("stream %s: a table without a primary key can be LOG_BASED only with REPLICA IDENTITY FULL (it has %s): run ALTER TABLE %s REPLICA IDENTITY FULL, or add a primary key, or replicate it FULL_TABLE",
-					s.ID, ident, quoteTable(s))
-			}
-			if err != nil {
-				bad = append(bad, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
-				continue
-			}
+		if err := sess.CheckLogStream(ctx, s); err != nil {
+			bad = append(bad, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
+			continue
 		}
 		ok = append(ok, s)
 	}
 	return ok, bad
-}
-
-func quoteTable(s *record.Stream) string {
-	q := func(x string) string { return `"` + strings.ReplaceAll(x, `"`, `""`) + `"` }
-	return q(s.Schema) + "." + q(s.Table)
 }
 
 // SetupSlot creates the publication (pgoutput) and the slot for the

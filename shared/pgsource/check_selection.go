@@ -31,6 +31,9 @@ WHERE n.nspname = $1 AND c.relname = $2`, t[0], t[1]).Scan(&kind, &ident, &hasKe
 		case !hasKey && ident != "f":
 			c.add("log_based "+name, false, name+" has no primary key and REPLICA IDENTITY is not FULL: the log cannot say which row an update or delete changed",
 				fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL (or add a primary key, or replicate it FULL_TABLE)", name))
+		case kind == "p" && c.cfg.LogicalPlugin != "pgoutput":
+			c.add("log_based "+name, false, name+" is a partitioned table: wal2json names each change by its partition, so pg2s3 cannot follow it exactly",
+				"set logical_plugin pgoutput (PostgreSQL 13+; a new slot: pg2s3 reset --slot --confirm), or replicate it FULL_TABLE or INCREMENTAL")
 		default:
 			c.add("log_based "+name, true, name+" can be followed in the log", "")
 		}
@@ -90,7 +93,8 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 
 		}
 		c.add("publication", true, fmt.Sprintf("the first drain %s publication %s", verb, name), "")
 	default:
-		sql := createPublicationSQL(name, false, uniqueTables(tables))
+		viaRoot, _ := hasPubViaRoot(c.ctx, c.conn)
+		sql := createPublicationSQL(name, false, uniqueTables(tables), viaRoot)
 		what := "does not exist"
 		if exists {
 			sql = "ALTER PUBLICATION " + pub + " ADD TABLE " + tableList(missing)

@@ -103,12 +103,14 @@ func TestCheckLogTables(t *testing.T) {
 CREATE TABLE keyed (id int PRIMARY KEY);
 CREATE TABLE keyless (at timestamptz, msg text);
 CREATE VIEW v AS SELECT * FROM keyed;
+CREATE TABLE parted (id int PRIMARY KEY) PARTITION BY RANGE (id);
+CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);
 DROP ROLE IF EXISTS check_repl;
 CREATE ROLE check_repl LOGIN REPLICATION;
-GRANT SELECT ON keyed, keyless, v TO check_repl;`)
+GRANT SELECT ON keyed, keyless, v, parted TO check_repl;`)
 	user := *cfg
 	user.User, user.Publication = "check_repl", "pub_checklog"
-	logTables := [][2]string{{"public", "keyed"}, {"public", "keyless"}, {"public", "v"}}
+	logTables := [][2]string{{"public", "keyed"}, {"public", "keyless"}, {"public", "v"}, {"public", "parted"}}
 	got := byName(Check(context.Background(), &user, logTables, logTables))
 	if r := got[`log_based "public"."keyed"`]; !r.OK {
 		t.Errorf("keyed: %+v", r)
@@ -119,7 +121,15 @@ GRANT SELECT ON keyed, keyless, v TO check_repl;`)
 	if r := got[`log_based "public"."v"`]; r.OK || !strings.Contains(r.Detail, "is a view") {
 		t.Errorf("view: %+v", r)
 	}
-	if r := got["publication"]; r.OK || !strings.Contains(r.Fix, `CREATE PUBLICATION "pub_checklog" FOR TABLE "public"."keyed", "public"."keyless", "public"."v"`) {
+	if r := got[`log_based "public"."parted"`]; !r.OK {
+		t.Errorf("a partitioned table under pgoutput: %+v", r)
+	}
+	w2j := user
+	w2j.LogicalPlugin = "wal2json"
+	if r := byName(Check(context.Background(), &w2j, logTables, logTables))[`log_based "public"."parted"`]; r.OK || !strings.Contains(r.Fix, "logical_plugin pgoutput") {
+		t.Errorf("a partitioned table under wal2json: %+v", r)
+	}
+	if r := got["publication"]; r.OK || !strings.Contains(r.Fix, `CREATE PUBLICATION "pub_checklog" FOR TABLE "public"."keyed", "public"."keyless", "public"."parted", "public"."v" WITH (publish_via_partition_root = true)`) {
 		t.Errorf("missing publication: %+v", r)
 	}
 	if _, err := conn.Exec(context.Background(), `CREATE PUBLICATION pub_checklog FOR TABLE keyed`); err != nil {

@@ -23,20 +23,40 @@ var ErrPublicationPrivilege = errors.New("not allowed to manage the publication"
 //
 // Create the publication before the slot: pgoutput looks publications up
 // as of each change's position in the WAL.
+//
+// Where the server has publish_via_partition_root (13+; read from the
+// catalog), the publication sets it: a partitioned table's changes then
+// come under its own name whichever partition holds the row, partitions
+// attached later included, as the decoder's table filter and the copy of
+// the parent expect.
 func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, tables [][2]string) error {
 	want := uniqueTables(tables)
-	var pubAll bool
-	err := conn.QueryRow(ctx, "SELECT puballtables FROM pg_publication WHERE pubname = $1", name).Scan(&pubAll)
+	viaRootCol, err := hasPubViaRoot(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var pubAll, viaRoot bool
+	q := "SELECT puballtables, false FROM pg_publication WHERE pubname = $1"
+	if viaRootCol {
+		q = "SELECT puballtables, pubviaroot FROM pg_publication WHERE pubname = $1"
+	}
+	err = conn.QueryRow(ctx, q, name).Scan(&pubAll, &viaRoot)
 	exists := err == nil
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("read publication %s: %w", name, err)
 	}
 	switch {
 	case !exists:
-		return execPublication(ctx, conn, name, all, createPublicationSQL(name, all, want))
+		return execPublication(ctx, conn, name, all, createPublicationSQL(name, all, want, viaRootCol))
 	case pubAll != all:
-		return recreatePublication(ctx, conn, name, all, want)
-	case all:
+		return recreatePublication(ctx, conn, name, all, want, viaRootCol)
+	}
+	if viaRootCol && !viaRoot {
+		if err := setViaRoot(ctx, conn, name, all, want); err != nil {
+			return err
+		}
+	}
+	if all {
 		return nil
 	}
 	have, err := PublicationTables(ctx, conn, name)
@@ -108,14 +128,14 @@ func DropPublication(ctx context.Context, conn *pgx.Conn, name string) error {
 	return nil
 }
 
-func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, want [][2]string) error {
+func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, want [][2]string, viaRoot bool) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("change publication %s: %w", name, err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	drop := "DROP PUBLICATION " + pgx.Identifier{name}.Sanitize()
-	create := createPublicationSQL(name, all, want)
+	create := createPublicationSQL(name, all, want, viaRoot)
 	both := drop + "; " + create
 	if _, err := tx.Exec(ctx, drop); err != nil {
 		return explainPublicationError(err, name, all, both)
@@ -129,7 +149,7 @@ func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all b
 	return nil
 }
 
-func createPublicationSQL(name string, all bool, want [][2]string) string {
+func createPublicationSQL(name string, all bool, want [][2]string, viaRoot bool) string {
 	sql := "CREATE PUBLICATION " + pgx.Identifier{name}.Sanitize()
 	switch {
 	case all:
@@ -137,7 +157,66 @@ func createPublicationSQL(name string, all bool, want [][2]string) string {
 	case len(want) > 0:
 		sql += " FOR TABLE " + tableList(want)
 	}
+	if viaRoot {
+		sql += " WITH (publish_via_partition_root = true)"
+	}
 	return sql
+}
+
+// hasPubViaRoot says whether publications take publish_via_partition_root
+// on this server (its catalog has the column).
+func hasPubViaRoot(ctx context.Context, conn *pgx.Conn) (bool, error) {
+	var ok bool
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
+		WHERE attrelid = 'pg_catalog.pg_publication'::regclass AND attname = 'pubviaroot' AND NOT attisdropped)`).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("read pg_publication's columns: %w", err)
+	}
+	return ok, nil
+}
+
+// setViaRoot turns publish_via_partition_root on for an existing
+// publication. A user who may not change it gets the statement to ask for
+// only when a wanted table is partitioned: for plain tables it changes
+// nothing.
+func setViaRoot(ctx context.Context, conn *pgx.Conn, name string, all bool, want [][2]string) error {
+	sql := "ALTER PUBLICATION " + pgx.Identifier{name}.Sanitize() + " SET (publish_via_partition_root = true)"
+	_, err := conn.Exec(ctx, sql)
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+		if err != nil {
+			return explainPublicationError(err, name, all, sql)
+		}
+		return nil
+	}
+	partitioned, perr := anyPartitioned(ctx, conn, want)
+	if perr != nil || partitioned {
+		return explainPublicationError(err, name, all, sql)
+	}
+	return nil
+}
+
+// anyPartitioned says whether one of tables is a partitioned table.
+func anyPartitioned(ctx context.Context, conn *pgx.Conn, tables [][2]string) (bool, error) {
+	for _, t := range tables {
+		p, err := isPartitioned(ctx, conn, t[0], t[1])
+		if err != nil || p {
+			return p, err
+		}
+	}
+	return false, nil
+}
+
+// isPartitioned says whether schema.table is a partitioned table (its
+// rows live in partitions).
+func isPartitioned(ctx context.Context, conn *pgx.Conn, schema, table string) (bool, error) {
+	var p bool
+	err := conn.QueryRow(ctx, `SELECT coalesce(bool_or(c.relkind = 'p'), false) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schema, table).Scan(&p)
+	if err != nil {
+		return false, fmt.Errorf("read the kind of %s: %w", pgx.Identifier{schema, table}.Sanitize(), err)
+	}
+	return p, nil
 }
 
 func execPublication(ctx context.Context, conn *pgx.Conn, name string, all bool, sql string) error {

@@ -141,14 +141,40 @@ func (s *Session) PublicationTables(ctx context.Context, name string) ([][2]stri
 	return PublicationTables(ctx, s.conn, name)
 }
 
-// ReplicaIdentity returns a table's REPLICA IDENTITY: default, full,
-// index or nothing.
-func (s *Session) ReplicaIdentity(ctx context.Context, schema, table string) (string, error) {
-	var ident string
-	err := s.conn.QueryRow(ctx, `SELECT CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' ELSE 'nothing' END
-		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, schema, table).Scan(&ident)
-	if err != nil {
-		return "", fmt.Errorf("read replica identity of %s: %w", pgx.Identifier{schema, table}.Sanitize(), err)
+// CheckLogStream returns nil when the log can carry s's changes exactly,
+// or the problem and its fix: a table without a primary key needs REPLICA
+// IDENTITY FULL, or its updates and deletes could not be told apart; a
+// partitioned table needs pgoutput with publish_via_partition_root
+// (PostgreSQL 13+), since wal2json names each change by its partition and
+// decodes with no history of which partitions belonged to the table when.
+func (s *Session) CheckLogStream(ctx context.Context, st *record.Stream) error {
+	name := pgx.Identifier{st.Schema, st.Table}.Sanitize()
+	if len(st.KeyColumns) == 0 {
+		var ident string
+		err := s.conn.QueryRow(ctx, `SELECT CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'f' THEN 'full' WHEN 'i' THEN 'index' ELSE 'nothing' END
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`, st.Schema, st.Table).Scan(&ident)
+		if err != nil {
+			return fmt.Errorf("read replica identity of %s: %w", name, err)
+		}
+		if ident != "full" {
+			return fmt.Errorf("stream %s: a table without a primary key can be LOG_BASED only with REPLICA IDENTITY FULL (it has %s): run ALTER TABLE %s REPLICA IDENTITY FULL, or add a primary key, or replicate it FULL_TABLE",
+				st.ID, ident, name)
+		}
 	}
-	return ident, nil
+	partitioned, err := isPartitioned(ctx, s.conn, st.Schema, st.Table)
+	if err != nil || !partitioned {
+		return err
+	}
+	if s.cfg.LogicalPlugin != "pgoutput" {
+		return fmt.Errorf("stream %s: %s is a partitioned table, and wal2json names each change by its partition with no history of which partitions belonged to the table when, so pg2s3 cannot follow it exactly: set logical_plugin pgoutput (PostgreSQL 13+ publishes a partitioned table's changes under its own name; a new slot: pg2s3 reset --slot --confirm), or replicate it FULL_TABLE or INCREMENTAL",
+			st.ID, name)
+	}
+	viaRoot, err := hasPubViaRoot(ctx, s.conn)
+	if err != nil {
+		return err
+	}
+	if !viaRoot {
+		return fmt.Errorf("stream %s: %s is a partitioned table, and this server's publications cannot publish its changes under its own name (publish_via_partition_root, PostgreSQL 13+): upgrade PostgreSQL, or replicate it FULL_TABLE or INCREMENTAL", st.ID, name)
+	}
+	return nil
 }
