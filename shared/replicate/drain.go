@@ -113,7 +113,11 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	for _, s := range streams {
 		rep := byID[s.ID]
 		if !rep.CopyDone && !job.Budget.Expired(e.now()) && ctx.Err() == nil {
-			rep.add(e.CopyStream(ctx, s, job.Budget))
+			if err := e.restartKeylessCopy(ctx, job.Source, s); err != nil {
+				rep.Error = err.Error()
+			} else {
+				rep.add(e.CopyStream(ctx, s, job.Budget))
+			}
 		}
 		run.Streams = append(run.Streams, rep.Stream)
 	}
@@ -284,6 +288,35 @@ func (e *Engine) startPosition(ctx context.Context, src SlotSource, s *record.St
 		return bookmark.State{}, fmt.Errorf("record start position of %s: %w", s.ID, err)
 	}
 	return st, nil
+}
+
+// restartKeylessCopy starts a new version, at a new start position, for a
+// stream without a key whose copy an earlier run left unfinished: such a
+// copy cannot resume (no key to continue after), and reading it again into
+// the same version would write its rows twice. Changes before the new
+// start position are in the new copy; the drain skips them.
+func (e *Engine) restartKeylessCopy(ctx context.Context, src SlotSource, s *record.Stream) error {
+	if len(s.KeyColumns) > 0 {
+		return nil
+	}
+	cur, err := e.Bookmarks.Get(ctx, s.ID)
+	if err != nil {
+		return err
+	}
+	if cur.State.Phase() != bookmark.PhaseCopying || cur.State.Seq == 0 {
+		return nil
+	}
+	lsn, err := src.CurrentWALLSN(ctx)
+	if err != nil {
+		return err
+	}
+	next := bookmark.Reset(cur.State, e.now())
+	next.StartLSN, next.UpdatedAt = lsn, e.now()
+	if _, err := e.Bookmarks.Put(ctx, s.ID, next, cur.Rev); err != nil {
+		return fmt.Errorf("restart the copy of %s: %w", s.ID, err)
+	}
+	e.log().Info("restarting an unfinished copy without a key in a new version", "stream", s.ID, "version", next.Version, "start_lsn", formatLSN(lsn))
+	return nil
 }
 
 // streamErrors reports err as the failure of each of streams.

@@ -344,3 +344,74 @@ func TestLogRunHeldByAnUnreadableStream(t *testing.T) {
 		t.Fatalf("calls %q, acks %#x, run %+v", src.calls, src.log.acks, run.Streams)
 	}
 }
+
+func keylessStream(table string) *record.Stream {
+	return &record.Stream{ID: "db-public-" + table, Schema: "public", Table: table, Method: layout.LogBased,
+		Columns: []record.Column{{Name: "id", Kind: record.KindInteger}}}
+}
+
+// TestLogRunKeylessCopyRestarts: a copy without a key that a run left
+// unfinished starts over in a new version at a new start position (read
+// again into the same version, its rows would be there twice), and the
+// drain skips changes committed before a version's start position, which
+// its copy already holds.
+func TestLogRunKeylessCopyRestarts(t *testing.T) {
+	ctx := context.Background()
+	eng, sink, bms := logEngine(t, memTable{"k": {1, 2, 3, 4, 5}})
+	s := keylessStream("k")
+
+	first := job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: &scriptLog{events: tx("other", 0x200, 1)}}, s)
+	first.Budget.MaxBatches = 1 // cut the copy after one batch of 2 rows
+	if _, err := eng.Drain(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	cut, _ := bms.Get(ctx, s.ID)
+	if cut.State.CopyDone || cut.State.Seq != 1 {
+		t.Fatalf("first run: %+v, want an unfinished copy", cut.State)
+	}
+
+	// The next run drains (into the old version), then restarts the copy
+	// at the server's position after the fence.
+	log := &scriptLog{events: tx("k", 0x380, 6)}
+	run, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x400, fence: 0x380, log: log}, s))
+	if err != nil || run.Failed() {
+		t.Fatalf("second run: %v %+v", err, run)
+	}
+	done, _ := bms.Get(ctx, s.ID)
+	if !done.State.CopyDone || done.State.Version <= cut.State.Version || done.State.StartLSN != 0x400 {
+		t.Fatalf("second run's bookmark %+v, want a finished copy of a new version starting at 0x400", done.State)
+	}
+	// A later drain: a change committed before the new start position is
+	// in the copy already; one after it is the version's.
+	log = &scriptLog{events: slices.Concat(tx("k", 0x390, 7), tx("k", 0x480, 9))}
+	if run, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x500, fence: 0x480, log: log}, s)); err != nil || run.Failed() {
+		t.Fatalf("third run: %v %+v", err, run)
+	}
+	rows := versionRows(t, sink, s.ID, done.State.Version)
+	slices.Sort(rows)
+	if want := []string{"1", "2", "3", "4", "5", "9"}; !slices.Equal(rows, want) {
+		t.Errorf("the new version holds %v, want each copied row once and the change after its start", rows)
+	}
+}
+
+// versionRows returns the ids of every row the manifests of a stream's
+// version name, copy and log alike.
+func versionRows(t *testing.T, sink *localstore.Dir, stream string, version int64) []string {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := sink.List(ctx, layout.StreamPrefix(stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, k := range keys {
+		o, ok := layout.ParseObject(k)
+		if !ok || o.Version != version || o.Kind == layout.CopyManifest {
+			continue
+		}
+		for _, r := range readObject(t, filepath.Join(sink.Root(), k)) {
+			ids = append(ids, fmt.Sprint(r["id"]))
+		}
+	}
+	return ids
+}

@@ -40,6 +40,7 @@ type SlotRead struct {
 type logStream struct {
 	s       *record.Stream
 	version int64
+	start   uint64 // the version's start position: earlier changes are in its copy
 	enc     *encode.RowEncoder
 	obj     *pendingObject // this batch's object, nil until a change arrives
 	rows    int64
@@ -93,10 +94,11 @@ func (e *Engine) ReadSlot(ctx context.Context, d SlotRead, slotRep *report.Slot)
 		return nil, err
 	}
 	for _, s := range d.Streams {
-		v := all[s.ID].State.Version
-		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: v}
+		st := all[s.ID].State
+		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: st.Version}
 		dr.stats[s.ID] = rep
-		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: v, enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
+		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: st.Version, start: st.StartLSN,
+			enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
 	}
 	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
 	err = dr.run(ctx)
@@ -193,6 +195,11 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	ls := dr.streams[[2]string{c.Schema, c.Table}]
 	if ls == nil {
 		return nil // not a selected stream
+	}
+	if c.CommitLSN < ls.start {
+		// Committed before the version's start position: its copy, which
+		// began after that position was recorded, holds the change.
+		return nil
 	}
 	if c.Op == record.Truncate {
 		ls.trunc = true
