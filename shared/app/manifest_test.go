@@ -18,7 +18,8 @@ import (
 // objects with size, SHA-256, rows and the columns they hold; a column
 // left out of the selection is in no object; a column added to a
 // LOG_BASED table is in no object until discover adds it to the catalog,
-// and in the objects after; a TRUNCATE is listed in its slot manifest.
+// and in the objects after; a TRUNCATE begins a new version whose copy
+// manifest completes it with no objects.
 func TestManifestsListTheColumnsTheirObjectsHold(t *testing.T) {
 	for _, plugin := range []string{"pgoutput", "wal2json"} {
 		t.Run(plugin, func(t *testing.T) {
@@ -38,8 +39,10 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 			p.rediscover(t)
 			mustExec(t, dsn, "INSERT INTO acct VALUES (5, 7.50, 'e', 's5', 50)")
 			drain(t, p, app.RunOptions{})
+			before := activeVersion(t, p, id)
 			mustExec(t, dsn, "TRUNCATE acct")
 			drain(t, p, app.RunOptions{})
+			after := activeVersion(t, p, id)
 
 			old := []string{"id", "balance", "note"}
 			want := map[string][]string{ // the ids each object holds -> its columns
@@ -52,7 +55,10 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 			truncated := false
 			for _, m := range p.rawManifests(t) {
 				checkManifestFields(t, m)
-				truncated = truncated || joinAny(m["truncated_streams"]) == id
+				if v, _ := m["table_version"].(float64); int64(v) == after && after != before {
+					objects, _ := m["objects"].([]any)
+					truncated = m["version_complete"] == true && len(objects) == 0
+				}
 				objects, _ := m["objects"].([]any)
 				for _, o := range objects {
 					obj := o.(map[string]any)
@@ -65,7 +71,7 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 				t.Errorf("objects by ids -> columns:\n got %v\nwant %v", got, want)
 			}
 			if !truncated {
-				t.Errorf("no slot manifest lists %s in truncated_streams after its TRUNCATE", id)
+				t.Errorf("the TRUNCATE of %s began no version completed by an empty copy manifest (active version %d, then %d)", id, before, after)
 			}
 		})
 	}

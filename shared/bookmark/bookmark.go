@@ -36,8 +36,13 @@ type State struct {
 	ReplicationKeyValue *string `json:"replication_key_value,omitempty"`
 
 	// Log-based: StartLSN is the slot position recorded before the initial
-	// copy; changes at or after it are applied after the copy.
-	StartLSN uint64 `json:"start_lsn,omitempty"`
+	// copy; changes committed at or after it are applied after the copy.
+	// A version begun by a TRUNCATE starts inside the truncating
+	// transaction: StartLSN is its commit and StartAfter the truncate's
+	// own LSN, so that transaction's earlier changes (and the truncate)
+	// are before it.
+	StartLSN   uint64 `json:"start_lsn,omitempty"`
+	StartAfter uint64 `json:"start_after,omitempty"`
 
 	// Slot drains (the layout.SlotBookmarkID bookmark, method
 	// layout.SlotDrain): CommittedLSN is the end of the last transaction
@@ -112,6 +117,13 @@ func (s State) Phase() Phase {
 		return PhaseCopying
 	}
 	return PhaseInitial
+}
+
+// Before says whether a change (its transaction's commit LSN and its own
+// LSN) comes before the version's start: its copy, or the TRUNCATE that
+// began it, already holds (or wiped) it.
+func (s State) Before(commitLSN, lsn uint64) bool {
+	return commitLSN < s.StartLSN || commitLSN == s.StartLSN && s.StartAfter != 0 && lsn <= s.StartAfter
 }
 
 // Versioned is a State with the store's version number, for conditional

@@ -319,6 +319,34 @@ func (e *Engine) restartKeylessCopy(ctx context.Context, src SlotSource, s *reco
 	return nil
 }
 
+// truncateVersion begins a new, empty version of s at a TRUNCATE (its
+// transaction's commit LSN and its own LSN), committed like a finished
+// copy of an empty table: an empty copy manifest that completes the
+// version, its activation marker, then the stream's bookmark. A redo that
+// meets the same TRUNCATE again finds the version already begun.
+func (e *Engine) truncateVersion(ctx context.Context, s *record.Stream, commitLSN, lsn uint64) (bookmark.State, error) {
+	cur, err := e.Bookmarks.Get(ctx, s.ID)
+	if err != nil {
+		return bookmark.State{}, err
+	}
+	if st := cur.State; st.StartLSN == commitLSN && st.StartAfter == lsn {
+		return st, nil
+	}
+	now := e.now()
+	next := bookmark.State{Method: layout.LogBased, Version: bookmark.NewVersion(cur.State.Version, now), Seq: 1,
+		KeyColumns: s.KeyColumns, CopyDone: true, StartLSN: commitLSN, StartAfter: lsn, UpdatedAt: now}
+	m := &Manifest{Format: layout.ManifestFormat, DataFormat: e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
+		Method: layout.LogBased, TableVersion: next.Version, VersionStarted: true, VersionComplete: true,
+		JSONSchema: s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), Objects: []ManifestObject{},
+		ExtractedAt: now.UTC().Format(tsLayout), BookmarkBefore: cur.State, BookmarkAfter: next}
+	if _, err := e.commit(ctx, &commitStep{manifest: m, manifestKey: layout.CopyManifestKey(s.ID, next.Version, 0),
+		bookmarkID: s.ID, next: next, rev: cur.Rev}); err != nil {
+		return bookmark.State{}, fmt.Errorf("begin a new version of %s at its TRUNCATE: %w", s.ID, err)
+	}
+	e.log().Info("a TRUNCATE began a new, empty table version", "stream", s.ID, "version", next.Version, "lsn", formatLSN(lsn))
+	return next, nil
+}
+
 // streamErrors reports err as the failure of each of streams.
 func streamErrors(streams []*record.Stream, err error) []report.Stream {
 	out := make([]report.Stream, 0, len(streams))

@@ -415,3 +415,59 @@ func versionRows(t *testing.T, sink *localstore.Dir, stream string, version int6
 	}
 	return ids
 }
+
+// failNthSlotPut fails the n-th write of the slot's bookmark.
+type failNthSlotPut struct {
+	replicate.Bookmarks
+	n, seen int
+}
+
+func (b *failNthSlotPut) Put(ctx context.Context, id string, st bookmark.State, rev int64) (int64, error) {
+	if _, ok := layout.ParseSlotBookmarkID(id); ok {
+		if b.seen++; b.seen == b.n {
+			return 0, errors.New("injected: slot bookmark write failed")
+		}
+	}
+	return b.Bookmarks.Put(ctx, id, st, rev)
+}
+
+// TestLogRunTruncateRedo: a TRUNCATE begins a new, empty version; when the
+// run dies after that but before the slot moved past it, the redo meets
+// the TRUNCATE again and neither begins another version nor lets the
+// changes the TRUNCATE wiped into the new one.
+func TestLogRunTruncateRedo(t *testing.T) {
+	ctx := context.Background()
+	eng, sink, bms := logEngine(t, memTable{"a": {1}})
+	s := logStream("a")
+	if _, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: &scriptLog{events: tx("other", 0x200, 1)}}, s)); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := bms.Get(ctx, s.ID)
+	// One transaction: two inserts, the TRUNCATE, one insert.
+	events := func() []record.Event {
+		evs := tx("a", 0x300, 10, 11, 99, 12) // 99's place holds the TRUNCATE
+		evs[3].Change = record.Change{Op: record.Truncate, Schema: "public", Table: "a", LSN: evs[3].Change.LSN, CommitLSN: 0x300}
+		return evs
+	}
+	flaky := &failNthSlotPut{Bookmarks: bms, n: 2}
+	eng.Bookmarks = flaky
+	run, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x250, fence: 0x300, log: &scriptLog{events: events()}}, s))
+	if err != nil || !run.Failed() {
+		t.Fatalf("the run meant to die after the TRUNCATE: %v %+v", err, run)
+	}
+	truncated, _ := bms.Get(ctx, s.ID)
+	if truncated.State.Version == first.State.Version || !truncated.State.CopyDone {
+		t.Fatalf("no new version at the TRUNCATE: %+v", truncated.State)
+	}
+	eng.Bookmarks = bms
+	if run, err := eng.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x350, fence: 0x300, log: &scriptLog{events: events()}}, s)); err != nil || run.Failed() {
+		t.Fatalf("redo: %v %+v", err, run)
+	}
+	redone, _ := bms.Get(ctx, s.ID)
+	if redone.State.Version != truncated.State.Version {
+		t.Fatalf("the redo began another version: %d, then %d", truncated.State.Version, redone.State.Version)
+	}
+	if rows := versionRows(t, sink, s.ID, redone.State.Version); !slices.Equal(rows, []string{"12"}) {
+		t.Errorf("the new version holds %v, want only the insert after the TRUNCATE", rows)
+	}
+}

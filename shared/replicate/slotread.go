@@ -40,7 +40,7 @@ type SlotRead struct {
 type logStream struct {
 	s       *record.Stream
 	version int64
-	start   uint64 // the version's start position: earlier changes are in its copy
+	from    bookmark.State // the version's start: changes before it are in its copy
 	enc     *encode.RowEncoder
 	obj     *pendingObject // this batch's object, nil until a change arrives
 	rows    int64
@@ -97,7 +97,7 @@ func (e *Engine) ReadSlot(ctx context.Context, d SlotRead, slotRep *report.Slot)
 		st := all[s.ID].State
 		rep := &report.Stream{Stream: s.ID, Method: layout.LogBased, TableVersion: st.Version}
 		dr.stats[s.ID] = rep
-		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: st.Version, start: st.StartLSN,
+		dr.streams[[2]string{s.Schema, s.Table}] = &logStream{s: s, version: st.Version, from: st,
 			enc: encode.NewRowEncoder(s.Columns), rep: rep, cols: s.ColumnNames()}
 	}
 	slotRep.StartLSN = positionText(dr.st.CommittedLSN)
@@ -196,15 +196,14 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if ls == nil {
 		return nil // not a selected stream
 	}
-	if c.CommitLSN < ls.start {
-		// Committed before the version's start position: its copy, which
-		// began after that position was recorded, holds the change.
+	if ls.from.Before(c.CommitLSN, c.LSN) {
+		// Before the version's start position: its copy, which began after
+		// that position was recorded, holds the change (or the TRUNCATE
+		// that began the version wiped it).
 		return nil
 	}
 	if c.Op == record.Truncate {
-		ls.trunc = true
-		ls.rep.Truncates++
-		return nil
+		return dr.truncate(ctx, ls, c)
 	}
 	if ls.obj == nil {
 		obj, err := dr.e.createObject(ctx, layout.WALDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
@@ -236,6 +235,24 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	ls.last = c.CommitLSN
 	dr.rows++
 	dr.bytes += int64(len(dr.line))
+	return nil
+}
+
+// truncate ends the stream's version at a TRUNCATE: what the batch holds
+// so far is committed under it, and a new, empty version begins at the
+// truncate, activated at once, so every reader of the current table sees
+// it emptied; the changes after it go to the new version.
+func (dr *drainer) truncate(ctx context.Context, ls *logStream, c *record.Change) error {
+	if err := dr.commit(ctx); err != nil {
+		return err
+	}
+	next, err := dr.e.truncateVersion(ctx, ls.s, c.CommitLSN, c.LSN)
+	if err != nil {
+		return err
+	}
+	ls.version, ls.from = next.Version, next
+	ls.rep.TableVersion = next.Version
+	ls.rep.Truncates++
 	return nil
 }
 
