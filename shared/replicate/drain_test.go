@@ -63,7 +63,8 @@ func (f *fakeSlot) OpenLog(_ context.Context, start uint64, tables [][2]string) 
 }
 func (f *fakeSlot) RetainedBytes(context.Context) (int64, error) { return 0, nil }
 
-// scriptLog delivers its events, then nothing until ctx ends.
+// scriptLog delivers its events, then nothing until ctx ends, like a slot
+// whose server has nothing selected to decode.
 type scriptLog struct {
 	events []record.Event
 	acks   []uint64
