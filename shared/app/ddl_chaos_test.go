@@ -56,6 +56,9 @@ func TestDDLChaos(t *testing.T) {
 			c := newChaos(t, plugin, seed)
 			for c.round = 1; c.round <= rounds && !t.Failed(); c.round++ {
 				c.playRound()
+				if c.round%50 == 0 {
+					t.Logf("%s: round %d, %d rows checked so far", plugin, c.round, c.checked)
+				}
 			}
 			c.printFigures(rounds)
 		})
