@@ -117,8 +117,13 @@ INSERT INTO lb VALUES (41, 'late', true); UPDATE lb SET name = 'late' WHERE id =
 			if all && versions != 4 || !all && versions != 1 {
 				t.Errorf("ft: %d versions activated (all versions: %v)", versions, all)
 			}
-			if truncNote := strings.Contains(errOut, "truncated"); truncNote != all {
-				t.Errorf("truncate note %v, want %v: %s", truncNote, all, errOut)
+			// lb's TRUNCATE began a version of its own (then the reset
+			// another): replayed as ACTIVATE_VERSIONs, no note needed.
+			if strings.Contains(errOut, "truncated") {
+				t.Errorf("a truncate note for a TRUNCATE that began a version: %s", errOut)
+			}
+			if lbVersions := len(tgt.activated[prefix+"lb"]); all && lbVersions != 3 || !all && lbVersions != 1 {
+				t.Errorf("lb: %d versions activated (all versions: %v), want the copy's, the TRUNCATE's and the reset's", lbVersions, all)
 			}
 		})
 	}
