@@ -1,11 +1,10 @@
 package pgsource
 
 import (
-	"errors"
 	"fmt"
-	"unicode"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/pg2s3/pg2s3/shared/jsonstr"
 )
 
 // This file reads wal2json format-version-2 records in one pass over the
@@ -411,7 +410,7 @@ func (s *w2jScanner) str() (raw []byte, plain bool, err error) {
 				s.pos = i + 1
 				return data[start:i], plain, nil
 			case c == '\\':
-				n, err := escapeLen(data[i:])
+				n, err := jsonstr.EscapeLen(data[i:])
 				if err != nil {
 					s.pos = i
 					return nil, false, s.errf("%w", err)
@@ -443,92 +442,10 @@ var w2jSpecial = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
-// escapeLen checks the escape at the start of b and returns its length.
-func escapeLen(b []byte) (int, error) {
-	if len(b) < 2 {
-		return 0, errors.New("unterminated escape")
-	}
-	switch b[1] {
-	case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-		return 2, nil
-	case 'u':
-		if len(b) < 6 || hex4(b[2:6]) < 0 {
-			return 0, errors.New(`\u not followed by four hex digits`)
-		}
-		return 6, nil
-	}
-	return 0, fmt.Errorf("invalid escape %q", b[:2])
-}
-
-// hex4 parses four hex digits, or returns -1.
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c -= 'a' - 10
-		case c >= 'A' && c <= 'F':
-			c -= 'A' - 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
 // appendUnescaped appends the value of a string's raw bytes (checked by
-// str) to dst, as encoding/json decodes them.
+// str, so no escape fails) to dst, as encoding/json decodes them.
 func appendUnescaped(dst, raw []byte) []byte {
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		switch {
-		case c == '\\':
-			switch raw[i+1] {
-			case 'b':
-				dst = append(dst, '\b')
-			case 'f':
-				dst = append(dst, '\f')
-			case 'n':
-				dst = append(dst, '\n')
-			case 'r':
-				dst = append(dst, '\r')
-			case 't':
-				dst = append(dst, '\t')
-			case 'u':
-				r := hex4(raw[i+2:])
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-						if dec := utf16.DecodeRune(r, hex4(raw[i+2:])); dec != unicode.ReplacementChar {
-							dst = utf8.AppendRune(dst, dec)
-							i += 6
-							continue
-						}
-					}
-					r = unicode.ReplacementChar
-				}
-				dst = utf8.AppendRune(dst, r)
-				continue
-			default: // " \ /
-				dst = append(dst, raw[i+1])
-			}
-			i += 2
-		case c < utf8.RuneSelf:
-			j := i + 1
-			for j < len(raw) && raw[j] != '\\' && raw[j] < utf8.RuneSelf {
-				j++
-			}
-			dst = append(dst, raw[i:j]...)
-			i = j
-		default:
-			r, size := utf8.DecodeRune(raw[i:])
-			dst = utf8.AppendRune(dst, r)
-			i += size
-		}
-	}
+	dst, _ = jsonstr.Append(dst, raw, jsonstr.ReplaceInvalid)
 	return dst
 }
 
