@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/pgsource"
 )
 
@@ -29,7 +28,7 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if flags.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %w", flags.Arg(0), errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

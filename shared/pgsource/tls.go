@@ -14,12 +14,10 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 )
 
-// RDSBundleEnv names a file holding the AWS RDS CA bundle; see rdsBundle.
+// RDSBundleEnv names a file holding the AWS RDS CA bundle: the CLI and
+// the functions put it in the config (config.Config.RDSBundleFile), since
+// they alone read the environment; see rdsBundle.
 const RDSBundleEnv = "PG2S3_RDS_CA"
-
-// RDSBundleFile is the bundle named by $PG2S3_RDS_CA; the CLI and the
-// functions set it (environment is read only there).
-var RDSBundleFile string
 
 // RDSBundleName is the bundle's file name where pg2s3 looks for it.
 const RDSBundleName = "rds-global-bundle.pem"
@@ -70,7 +68,7 @@ func buildTLS(c *config.Config, host, mode string) (*tls.Config, error) {
 	if net.ParseIP(host) == nil {
 		tc.ServerName = host // SNI; never for IP literals (RFC 6066)
 	}
-	roots, err := rootPool(c.SSLRootCert)
+	roots, err := rootPool(c.SSLRootCert, c.RDSBundleFile)
 	if err != nil {
 		return nil, err
 	}
@@ -127,8 +125,9 @@ func verifyChain(raw [][]byte, roots *x509.CertPool) error {
 	return err
 }
 
-// rootPool loads sslrootcert; nil means the OS trust store.
-func rootPool(v string) (*x509.CertPool, error) {
+// rootPool loads sslrootcert v; nil means the OS trust store. rdsFile is
+// where "rds" looks first.
+func rootPool(v, rdsFile string) (*x509.CertPool, error) {
 	switch {
 	case v == "":
 		return nil, nil
@@ -139,7 +138,7 @@ func rootPool(v string) (*x509.CertPool, error) {
 		}
 		return pool, nil
 	case v == "rds":
-		pemBytes, err := rdsBundle()
+		pemBytes, err := rdsBundle(rdsFile)
 		if err != nil {
 			return nil, err
 		}
@@ -162,16 +161,16 @@ func poolFrom(pemBytes []byte, what string) (*x509.CertPool, error) {
 
 // rdsBundle reads the AWS RDS global CA bundle. It is public, but pg2s3
 // cannot ship it in its source (the build has no network to fetch it), so
-// it is looked for, in order, in RDSBundleFile ($PG2S3_RDS_CA), beside
+// it is looked for, in order, in file ($PG2S3_RDS_CA), beside
 // the executable (where the Lambda packaging puts it), in /opt/pg2s3 (a
 // Lambda layer) and in /etc/ssl/certs, each as rds-global-bundle.pem.
 // Fetch or refresh it with
 //
 //	curl -fsSLo rds-global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
-func rdsBundle() ([]byte, error) {
+func rdsBundle(file string) ([]byte, error) {
 	var paths []string
-	if RDSBundleFile != "" {
-		paths = append(paths, RDSBundleFile)
+	if file != "" {
+		paths = append(paths, file)
 	}
 	if exe, err := os.Executable(); err == nil {
 		paths = append(paths, filepath.Join(filepath.Dir(exe), RDSBundleName))

@@ -121,8 +121,9 @@ func TestSSLModes(t *testing.T) {
 	t.Run("rds bundle from PG2S3_RDS_CA", func(t *testing.T) {
 		// The test CA stands in for the RDS bundle: what is tested is
 		// where "rds" finds its file.
-		setRDSBundle(t, s.certs.CAFile)
-		if _, err := connectedWithSSL(s.cfg(t, map[string]any{"sslmode": "verify-full", "sslrootcert": "rds"})); err != nil {
+		c := s.cfg(t, map[string]any{"sslmode": "verify-full", "sslrootcert": "rds"})
+		c.RDSBundleFile = s.certs.CAFile
+		if _, err := connectedWithSSL(c); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -147,13 +148,13 @@ func TestSSLModes(t *testing.T) {
 	}
 	for _, tc := range fail {
 		t.Run(tc.name, func(t *testing.T) {
+			c := s.cfg(t, tc.kv)
 			if tc.kv["sslrootcert"] == "rds" {
-				setRDSBundle(t, "/nonexistent/rds.pem")
-				if _, err := rdsBundle(); err == nil {
+				c.RDSBundleFile = "/nonexistent/rds.pem"
+				if _, err := rdsBundle(c.RDSBundleFile); err == nil {
 					t.Skip("an RDS bundle is installed on this machine")
 				}
 			}
-			c := s.cfg(t, tc.kv)
 			_, err := connectedWithSSL(c)
 			if err == nil {
 				t.Fatal("connected")
@@ -215,10 +216,4 @@ func TestSSLConfigErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want %q", tc.doc, err, tc.want)
 		}
 	}
-}
-
-func setRDSBundle(t *testing.T, path string) {
-	old := RDSBundleFile
-	RDSBundleFile = path
-	t.Cleanup(func() { RDSBundleFile = old })
 }
