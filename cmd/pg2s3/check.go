@@ -7,7 +7,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 func init() {

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 func init() {

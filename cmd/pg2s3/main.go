@@ -17,7 +17,7 @@ import (
 	"syscall"
 
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 // command is one subcommand; each lives in a file named after it and

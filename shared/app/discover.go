@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 // RefreshCatalog discovers the database, carries the selections of cur

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {

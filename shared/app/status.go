@@ -10,7 +10,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 

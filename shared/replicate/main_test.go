@@ -16,7 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/localstore"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )

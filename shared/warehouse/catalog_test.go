@@ -8,7 +8,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"github.com/pg2s3/pg2s3/shared/warehouse"

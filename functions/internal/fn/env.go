@@ -14,7 +14,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 )
 
 // Env is a function's settings, read from its environment variables.

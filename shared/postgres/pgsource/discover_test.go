@@ -101,7 +101,7 @@ func TestDiscoverTypesGolden(t *testing.T) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("catalog differs from %s (go test ./shared/pgsource -run TestDiscoverTypesGolden -update to accept):\n%s", golden, firstDiff(string(want), string(got)))
+		t.Errorf("catalog differs from %s (go test ./shared/postgres/pgsource -run TestDiscoverTypesGolden -update to accept):\n%s", golden, firstDiff(string(want), string(got)))
 	}
 	// The golden file must round-trip through Parse and Marshal unchanged.
 	back, err := catalog.Parse(want)

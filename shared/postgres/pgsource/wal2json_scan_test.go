@@ -108,7 +108,7 @@ func TestWal2jsonScannerMatchesEncodingJSON(t *testing.T) {
 }
 
 // FuzzWal2jsonDecode compares the scanner with encoding/json on any input
-// (go test -fuzz FuzzWal2jsonDecode ./shared/pgsource/). Inputs whose keys
+// (go test -fuzz FuzzWal2jsonDecode ./shared/postgres/pgsource/). Inputs whose keys
 // encoding/json matches by case folding, or that repeat a key or a column
 // name, are skipped: the scanner reads keys as wal2json prints them.
 func FuzzWal2jsonDecode(f *testing.F) {
