@@ -32,12 +32,12 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	sess, err := pgsource.Open(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	cat, err := pgsource.Discover(ctx, conn, cfg.DBName, cfg.FilterSchemas)
+	defer sess.Close(context.WithoutCancel(ctx))
+	cat, err := sess.Discover(ctx)
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ import (
 	"syscall"
 
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 )
 
 // command is one subcommand; each lives in a file named after it and
@@ -104,6 +104,6 @@ func loadConfig(path string) (*config.Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.RDSBundleFile = os.Getenv(pgsource.RDSBundleEnv)
+	cfg.RDSBundleFile = os.Getenv(connect.RDSBundleEnv)
 	return cfg, nil
 }

@@ -186,13 +186,13 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 			ss.LastDrain, ss.LastLagSeconds, ss.LastDrainFailed = run.StartedAt, run.Slot.LagSeconds, run.Failed()
 		}
 	}
-	conn, err := pgsource.Connect(ctx, a.Cfg)
+	sess, err := pgsource.Open(ctx, a.Cfg)
 	if err != nil {
 		ss.Error = err.Error()
 		return ss
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	info, err := pgsource.GetSlot(ctx, conn, a.Cfg.SlotName)
+	defer sess.Close(context.WithoutCancel(ctx))
+	info, err := sess.Slot(ctx, a.Cfg.SlotName)
 	if err != nil {
 		ss.Error = err.Error()
 		return ss
@@ -201,7 +201,7 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 	if info.Exists && info.Plugin != "" {
 		ss.Plugin = info.Plugin
 	}
-	if cur, err := pgsource.CurrentWALLSN(ctx, conn); err == nil && info.Exists && cur > info.ConfirmedFlushLSN {
+	if cur, err := sess.CurrentWALLSN(ctx); err == nil && info.Exists && cur > info.ConfirmedFlushLSN {
 		ss.BehindBytes = int64(cur - info.ConfirmedFlushLSN)
 	}
 	return ss

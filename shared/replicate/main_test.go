@@ -33,8 +33,8 @@ type fixture struct {
 	ctx    context.Context
 	dsn    string
 	cfg    *config.Config
-	conn   *pgx.Conn // the engine's connection
-	admin  *pgx.Conn // the test's connection
+	sess   *pgsource.Session // the engine's connection
+	admin  *pgx.Conn         // the test's connection
 	sink   *localstore.Dir
 	bms    *localstore.File
 	engine *replicate.Engine
@@ -54,7 +54,7 @@ func newFixture(t *testing.T, schema string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	sess, err := pgsource.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +65,10 @@ func newFixture(t *testing.T, schema string) *fixture {
 	dir := t.TempDir()
 	sink, _ := localstore.NewDir(filepath.Join(dir, "out"))
 	bms, _ := localstore.NewFile(filepath.Join(dir, "bookmarks.json"))
-	t.Cleanup(func() { conn.Close(ctx); admin.Close(ctx) })
-	f := &fixture{t: t, ctx: ctx, dsn: dsn, cfg: cfg, conn: conn, admin: admin, sink: sink, bms: bms}
+	t.Cleanup(func() { sess.Close(ctx); admin.Close(ctx) })
+	f := &fixture{t: t, ctx: ctx, dsn: dsn, cfg: cfg, sess: sess, admin: admin, sink: sink, bms: bms}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.engine = &replicate.Engine{Tables: pgsource.NewTables(conn), Sink: sink, Bookmarks: bms, Log: quiet}
+	f.engine = &replicate.Engine{Tables: sess.Tables(), Sink: sink, Bookmarks: bms, Log: quiet}
 	return f
 }
 

@@ -20,7 +20,7 @@ import (
 // plus numerics of every shape.
 func TestStreamsFromCatalogMatchResolve(t *testing.T) {
 	ctx := context.Background()
-	name, dsn, err := testPG.NewDatabase(ctx, "wh_types")
+	_, dsn, err := testPG.NewDatabase(ctx, "wh_types")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +39,12 @@ CREATE TABLE shop.numbers (
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	sess, err := pgsource.Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
-	cat, err := pgsource.Discover(ctx, conn, name, nil)
+	defer sess.Close(ctx)
+	cat, err := sess.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ CREATE TABLE shop.numbers (
 	}
 	checked := 0
 	for i, sel := range sels {
-		live, err := pgsource.Resolve(ctx, conn, sel)
+		live, err := sess.Resolve(ctx, sel)
 		if err != nil {
 			t.Fatal(err)
 		}

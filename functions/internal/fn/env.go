@@ -14,7 +14,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 )
 
 // Env is a function's settings, read from its environment variables.
@@ -53,7 +53,7 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 		Pipeline: getenv("PG2S3_PIPELINE"), SecretARN: getenv("PG2S3_SECRET_ARN"), Bucket: getenv("PG2S3_BUCKET"),
 		Prefix: getenv("PG2S3_PREFIX"), Table: getenv("PG2S3_TABLE"), CatalogKey: getenv("PG2S3_CATALOG_KEY"),
 		Slot: getenv("PG2S3_SLOT"), Plugin: getenv("PG2S3_PLUGIN"), SSLMode: getenv("PG2S3_SSLMODE"), Format: getenv("PG2S3_FORMAT"),
-		RDSBundle: getenv(pgsource.RDSBundleEnv), Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"),
+		RDSBundle: getenv(connect.RDSBundleEnv), Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"),
 		S3Endpoint: getenv("PG2S3_S3_ENDPOINT"), DynamoEndpoint: getenv("PG2S3_DYNAMODB_ENDPOINT"), SecretsEndpoint: getenv("PG2S3_SECRETS_ENDPOINT"),
 		Region: getenv("AWS_REGION"), Safety: 20 * time.Second,
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // CheckResult is one line of `pg2s3 check`.
@@ -32,19 +34,20 @@ const standbyDelayFloor = 8 * time.Hour
 // publication. Secrets of cfg never appear in the results.
 func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]string) []CheckResult {
 	var out []CheckResult
+	settings := connect.FromConfig(cfg)
 	add := func(name string, ok bool, detail, fix string) {
-		out = append(out, CheckResult{Name: name, OK: ok, Detail: redact(detail, cfg), Fix: redact(fix, cfg)})
+		out = append(out, CheckResult{Name: name, OK: ok, Detail: settings.Redact(detail), Fix: settings.Redact(fix)})
 	}
-	conn, err := Connect(ctx, cfg)
+	db, err := connect.Open(ctx, settings)
 	if err != nil {
 		problem, fix := splitFix(err)
 		add("connect", false, problem, fix)
 		return out
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer db.Close(context.WithoutCancel(ctx))
 	add("connect", true, "connect to "+cfg.Redacted(), "")
 
-	c := &checker{ctx: ctx, conn: conn, cfg: cfg, add: add}
+	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), cfg: cfg, add: add}
 	c.version()
 	c.allowList()
 	c.walLevel()
@@ -62,7 +65,7 @@ func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]strin
 // splitFix returns an explained failure's problem and fix (an unexplained
 // one has no fix).
 func splitFix(err error) (string, string) {
-	var fe *FixError
+	var fe *connect.FixError
 	if errors.As(err, &fe) {
 		return fe.Problem, fe.Fix
 	}
@@ -71,10 +74,11 @@ func splitFix(err error) (string, string) {
 
 type checker struct {
 	ctx           context.Context
+	db            *connect.Conn
 	conn          *pgx.Conn
 	cfg           *config.Config
 	add           func(name string, ok bool, detail, fix string)
-	srv           Server
+	srv           connect.Server
 	serverVersion int
 	super         bool
 	mayRepl       bool
@@ -102,7 +106,7 @@ func (c *checker) failed(name, what string, err error) {
 }
 
 func (c *checker) version() {
-	srv, err := DetectServer(c.ctx, c.conn)
+	srv, err := connect.DetectServer(c.ctx, c.db)
 	if err != nil {
 		c.failed("server_version", "read the server's version", err)
 		return

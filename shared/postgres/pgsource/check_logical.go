@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // plugins tests the logical decoding plugins by creating a temporary slot
@@ -40,9 +42,9 @@ func (c *checker) plugins() {
 			continue
 		}
 		err := c.tryPlugin(plugin)
-		var refused *FixError
+		var refused *connect.FixError
 		switch {
-		case errors.As(err, &refused) && errors.Is(err, ErrPluginNotAllowed):
+		case errors.As(err, &refused) && errors.Is(err, connect.ErrPluginNotAllowed):
 			c.add(name, !needed, fmt.Sprintf("output plugin %s: %s%s", plugin, refused.Problem, optional), refused.Fix)
 		case err == nil:
 			c.add(name, true, fmt.Sprintf("output plugin %s works (a temporary slot was created and dropped)", plugin), "")
@@ -61,20 +63,21 @@ func (c *checker) plugins() {
 func (c *checker) tryPlugin(plugin string) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, c.cfg)
+	db, err := connect.Open(ctx, connect.FromConfig(c.cfg))
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer db.Close(context.WithoutCancel(ctx))
+	conn := pg.PGX(db)
 	if _, err := conn.Exec(ctx, "SET statement_timeout = '10s'"); err != nil {
 		return err
 	}
 	slot := fmt.Sprintf("pg2s3_check_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
 	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2, true)", slot, plugin); err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && isPluginRefusal(pgErr) {
+		if pg.IsPluginRefusal(err) {
 			return explainPluginRefusal(ctx, c.cfg, plugin)
 		}
+		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) {
 			return errors.New(pgErr.Message)
 		}
@@ -88,14 +91,14 @@ func (c *checker) tryPlugin(plugin string) error {
 func (c *checker) replicationConnection() {
 	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 	defer cancel()
-	rc, err := ConnectReplication(ctx, c.cfg)
+	repl, err := connect.OpenReplication(ctx, connect.FromConfig(c.cfg))
 	if err != nil {
 		problem, fix := splitFix(err)
 		c.add("replication_connection", false, "replication connection refused: "+problem, fix)
 		return
 	}
-	defer rc.Close(context.WithoutCancel(ctx))
-	res, err := rc.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	defer repl.Close(context.WithoutCancel(ctx))
+	res, err := pg.PgConn(repl).Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
 	if err != nil || len(res) == 0 || len(res[0].Rows) == 0 {
 		if err == nil {
 			err = errors.New("no result")

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // standbySettings reports the settings of a standby that decide whether
@@ -46,20 +48,21 @@ func CheckSecondary(ctx context.Context, cfg *config.Config) []CheckResult {
 	}
 	sec := cfg.ForReads()
 	var out []CheckResult
+	settings := connect.FromConfig(sec)
 	add := func(name string, ok bool, detail, fix string) {
-		out = append(out, CheckResult{Name: "secondary " + name, OK: ok, Detail: "secondary: " + redact(detail, sec), Fix: redact(fix, sec)})
+		out = append(out, CheckResult{Name: "secondary " + name, OK: ok, Detail: "secondary: " + settings.Redact(detail), Fix: settings.Redact(fix)})
 	}
-	conn, err := Connect(ctx, sec)
+	db, err := connect.Open(ctx, settings)
 	if err != nil {
 		problem, fix := splitFix(err)
 		add("connect", false, problem, fix)
 		return out
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer db.Close(context.WithoutCancel(ctx))
 	add("connect", true, "connect to "+sec.Redacted(), "")
 
-	c := &checker{ctx: ctx, conn: conn, cfg: sec, add: add}
-	srv, err := DetectServer(ctx, conn)
+	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), cfg: sec, add: add}
+	srv, err := connect.DetectServer(ctx, db)
 	switch {
 	case err != nil:
 		c.failed("standby", "detect the server", err)

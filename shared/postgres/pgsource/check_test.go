@@ -4,6 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 )
 
 func byName(results []CheckResult) map[string]CheckResult {
@@ -143,5 +146,29 @@ GRANT SELECT ON keyed, keyless, v, parted TO check_repl;`)
 	super.Publication = "pub_checklog"
 	if r := byName(Check(context.Background(), &super, two, two))["publication"]; !r.OK || !strings.Contains(r.Detail, "the first drain adds") {
 		t.Errorf("a superuser may extend it: %+v", r)
+	}
+}
+
+// check's allow-list line: none on a server without the parameter, PASS
+// or FAIL (with the fix) on one that has it.
+func TestCheckAllowListLine(t *testing.T) {
+	lines := func(srv connect.Server, plugin string) []CheckResult {
+		var out []CheckResult
+		c := &checker{cfg: &config.Config{LogicalPlugin: plugin}, srv: srv,
+			add: func(name string, ok bool, detail, fix string) {
+				out = append(out, CheckResult{Name: name, OK: ok, Detail: detail, Fix: fix})
+			}}
+		c.allowList()
+		return out
+	}
+	if got := lines(connect.Server{Version: 150018}, "wal2json"); len(got) != 0 {
+		t.Errorf("a server without output_plugin_libraries: %+v", got)
+	}
+	list := connect.Server{Version: 150020, HasAllowList: true, AllowList: []string{"pgoutput", "test_decoding"}}
+	if got := lines(list, "pgoutput"); len(got) != 1 || !got[0].OK || got[0].Detail != "output_plugin_libraries (pgoutput, test_decoding) allows pgoutput" {
+		t.Errorf("pgoutput allowed: %+v", got)
+	}
+	if got := lines(list, "wal2json"); len(got) != 1 || got[0].OK || !strings.Contains(got[0].Fix, "ALTER SYSTEM SET output_plugin_libraries") || !strings.Contains(got[0].Fix, "logical_plugin pgoutput") {
+		t.Errorf("wal2json refused: %+v", got)
 	}
 }

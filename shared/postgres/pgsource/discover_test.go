@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -44,12 +46,22 @@ func discoverDB(t *testing.T, prefix, setup string) (*config.Config, *pgx.Conn) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := Connect(ctx, cfg)
+	conn, err := queryConn(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return cfg, conn
+}
+
+// queryConn opens a query connection with cfg's settings, for a test to
+// read and write around the code under test.
+func queryConn(ctx context.Context, cfg *config.Config) (*pgx.Conn, error) {
+	db, err := connect.Open(ctx, connect.FromConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	return pg.PGX(db), nil
 }
 
 // typeMatrix has one column of each type the mapping covers, plus
@@ -219,7 +231,7 @@ GRANT SELECT ON visible TO discover_reader;`)
 	ctx := context.Background()
 	reader := *cfg
 	reader.User = "discover_reader"
-	conn, err := Connect(ctx, &reader)
+	conn, err := queryConn(ctx, &reader)
 	if err != nil {
 		t.Fatal(err)
 	}

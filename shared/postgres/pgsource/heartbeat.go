@@ -3,6 +3,7 @@ package pgsource
 import (
 	"context"
 	"fmt"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -22,5 +23,5 @@ func Heartbeat(ctx context.Context, conn *pgx.Conn) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("emit heartbeat: %w", err)
 	}
-	return parseLSN(lsn)
+	return pg.ParseLSN(lsn)
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // Errors of the log reader that callers branch on.
@@ -110,10 +112,11 @@ func OpenLog(ctx context.Context, cfg *config.Config, opt LogOptions) (*LogReade
 	default:
 		return nil, fmt.Errorf("open log: plugin %q is not pgoutput or wal2json", opt.Plugin)
 	}
-	conn, err := ConnectReplication(ctx, cfg)
+	repl, err := connect.OpenReplication(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
+	conn := pg.PgConn(repl)
 	r.conn = conn
 	confirmed, err := r.waitForSlot(ctx)
 	if err == nil && opt.StartLSN != 0 && opt.StartLSN < confirmed {
@@ -123,9 +126,8 @@ func OpenLog(ctx context.Context, cfg *config.Config, opt LogOptions) (*LogReade
 	if err == nil {
 		err = pglogrepl.StartReplication(ctx, conn, opt.Slot, pglogrepl.LSN(opt.StartLSN),
 			pglogrepl.StartReplicationOptions{Mode: pglogrepl.LogicalReplication, PluginArgs: args})
-		var pgErr *pgconn.PgError
 		switch {
-		case errors.As(err, &pgErr) && isPluginRefusal(pgErr):
+		case pg.IsPluginRefusal(err):
 			err = fmt.Errorf("start replication: slot %s: %w", opt.Slot, explainPluginRefusal(ctx, cfg, opt.Plugin))
 		case err != nil:
 			err = fmt.Errorf("start replication: %w", explainSlotError(err, opt.Slot, cfgWithPlugin(cfg, opt.Plugin)))
@@ -150,7 +152,7 @@ func (r *LogReader) waitForSlot(ctx context.Context) (uint64, error) {
 	deadline := time.Now().Add(activeSlotWait)
 	sql := "SELECT coalesce(plugin, ''), coalesce(database, ''), active::text, coalesce(active_pid, 0)::text, " +
 		"coalesce(confirmed_flush_lsn::text, ''), coalesce(to_jsonb(s) ->> 'wal_status', '') FROM pg_replication_slots s " + // wal_status: 13+
-		"WHERE slot_type = 'logical' AND slot_name = " + quoteLiteral(r.opt.Slot) // validated name: replication connections take no parameters
+		"WHERE slot_type = 'logical' AND slot_name = " + pg.QuoteLiteral(r.opt.Slot) // validated name: replication connections take no parameters
 	for {
 		res, err := r.conn.Exec(ctx, sql).ReadAll()
 		if err != nil {
@@ -174,7 +176,7 @@ func (r *LogReader) waitForSlot(ctx context.Context) (uint64, error) {
 		if err := checkSlot(info, cfgWithPlugin(r.cfg, r.opt.Plugin)); err != nil {
 			return 0, err
 		}
-		return parseLSN(string(row[4]))
+		return pg.ParseLSN(string(row[4]))
 	}
 }
 
@@ -371,11 +373,11 @@ func (r *LogReader) lookupColumns(ctx context.Context, schema, table string) (w2
 	defer cancel()
 	t := w2jTable{generated: map[string]bool{}}
 	if r.query == nil || r.query.IsClosed() {
-		conn, err := Connect(ctx, r.cfg)
+		db, err := connect.Open(ctx, connect.FromConfig(r.cfg))
 		if err != nil {
 			return t, err
 		}
-		r.query = conn
+		r.query = pg.PGX(db)
 	}
 	rows, err := r.query.Query(ctx, `
 SELECT a.attname, a.attgenerated <> ''

@@ -28,7 +28,7 @@ func logDB(t *testing.T, plugin string) (*config.Config, *pgx.Conn) {
 		t.Fatal(err)
 	}
 	cfg.LogicalPlugin = plugin
-	conn, err := Connect(ctx, cfg)
+	conn, err := queryConn(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,10 @@ package pgsource
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pglogrepl"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -28,10 +30,10 @@ func newPgoutputDecoder(a *assembler) *pgoutputDecoder {
 
 // pgoutputArgs are START_REPLICATION options for pgoutput.
 func pgoutputArgs(publication string) []string {
-	pub := `"` + doubleChar(publication, '"') + `"`
+	pub := `"` + strings.ReplaceAll(publication, `"`, `""`) + `"`
 	return []string{
 		"proto_version '1'",
-		"publication_names " + quoteLiteral(pub),
+		"publication_names " + pg.QuoteLiteral(pub),
 		"messages 'true'",
 	}
 }
@@ -162,18 +164,4 @@ func tupleChange(op record.Op, rel *pgoutputRelation, lsn uint64, tup, old *pglo
 		c.Values = append(c.Values, v)
 	}
 	return c, nil
-}
-
-// quoteLiteral quotes s as an SQL string literal for replication commands.
-func quoteLiteral(s string) string { return "'" + doubleChar(s, '\'') + "'" }
-
-func doubleChar(s string, q byte) string {
-	out := make([]byte, 0, len(s)+2)
-	for i := 0; i < len(s); i++ {
-		out = append(out, s[i])
-		if s[i] == q {
-			out = append(out, q)
-		}
-	}
-	return string(out)
 }

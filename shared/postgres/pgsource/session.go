@@ -1,3 +1,6 @@
+// Package pgsource discovers streams, reads table pages, checks a server
+// for pg2s3 and reads the logical replication stream, over the
+// connections package connect opens.
 package pgsource
 
 import (
@@ -8,27 +11,30 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
 // Session is one query connection with what callers outside pgsource do
 // through it, so they never handle pgx types.
 type Session struct {
+	db   *connect.Conn
 	conn *pgx.Conn
 	cfg  *config.Config
 }
 
 // Open connects a session.
 func Open(ctx context.Context, cfg *config.Config) (*Session, error) {
-	conn, err := Connect(ctx, cfg)
+	db, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
-	return &Session{conn: conn, cfg: cfg}, nil
+	return &Session{db: db, conn: pg.PGX(db), cfg: cfg}, nil
 }
 
 // Close closes the connection.
-func (s *Session) Close(ctx context.Context) { s.conn.Close(ctx) }
+func (s *Session) Close(ctx context.Context) { s.db.Close(ctx) }
 
 // Discover builds the catalog of the session's database.
 func (s *Session) Discover(ctx context.Context) (*catalog.Catalog, error) {
@@ -55,13 +61,13 @@ func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.St
 }
 
 // LogReady returns nil when the server can serve the session's log-based
-// replication (see Server.LogReady), or the problem and its fix.
+// replication (see logReady), or the problem and its fix.
 func (s *Session) LogReady(ctx context.Context) error {
-	srv, err := DetectServer(ctx, s.conn)
+	srv, err := connect.DetectServer(ctx, s.db)
 	if err != nil {
 		return err
 	}
-	return srv.LogReady(s.cfg)
+	return logReady(srv, s.cfg)
 }
 
 // The log-based side of a session: with these it is the SlotSource a log
@@ -90,7 +96,7 @@ func (s *Session) Publish(ctx context.Context, tables [][2]string) ([][2]string,
 // EnsureSlot creates the config's slot when it is missing (see the
 // package function) and returns its confirmed position.
 func (s *Session) EnsureSlot(ctx context.Context) (uint64, bool, error) {
-	info, created, err := ensureSlot(ctx, s.conn, s.cfg)
+	info, created, err := ensureSlot(ctx, s.db, s.cfg)
 	return info.ConfirmedFlushLSN, created, err
 }
 

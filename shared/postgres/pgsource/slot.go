@@ -8,10 +8,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // Errors about replication slots that callers branch on. The returned
@@ -80,10 +81,10 @@ FROM pg_replication_slots s WHERE slot_name = $1`, name).Scan(
 	if retained != nil {
 		info.RetainedBytes = *retained
 	}
-	if info.ConfirmedFlushLSN, err = parseLSN(confirmed); err != nil {
+	if info.ConfirmedFlushLSN, err = pg.ParseLSN(confirmed); err != nil {
 		return info, fmt.Errorf("read slot %s: %w", name, err)
 	}
-	if info.RestartLSN, err = parseLSN(restart); err != nil {
+	if info.RestartLSN, err = pg.ParseLSN(restart); err != nil {
 		return info, fmt.Errorf("read slot %s: %w", name, err)
 	}
 	return info, nil
@@ -95,7 +96,7 @@ func CurrentWALLSN(ctx context.Context, conn *pgx.Conn) (uint64, error) {
 	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
 		return 0, fmt.Errorf("read current WAL position: %w", err)
 	}
-	return parseLSN(s)
+	return pg.ParseLSN(s)
 }
 
 // EnsureSlot creates cfg's logical slot with cfg's plugin when it is missing
@@ -106,24 +107,25 @@ func EnsureSlot(ctx context.Context, cfg *config.Config) (SlotInfo, bool, error)
 	if err := validSlotName(cfg.SlotName); err != nil {
 		return SlotInfo{}, false, err
 	}
-	conn, err := Connect(ctx, cfg)
+	db, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return SlotInfo{}, false, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	return ensureSlot(ctx, conn, cfg)
+	defer db.Close(context.WithoutCancel(ctx))
+	return ensureSlot(ctx, db, cfg)
 }
 
-func ensureSlot(ctx context.Context, conn *pgx.Conn, cfg *config.Config) (SlotInfo, bool, error) {
+func ensureSlot(ctx context.Context, db *connect.Conn, cfg *config.Config) (SlotInfo, bool, error) {
 	name := cfg.SlotName
 	if err := validSlotName(name); err != nil {
 		return SlotInfo{}, false, err
 	}
-	srv, err := DetectServer(ctx, conn)
+	srv, err := connect.DetectServer(ctx, db)
 	if err != nil {
 		return SlotInfo{}, false, err
 	}
-	if err := srv.LogReady(cfg); err != nil {
+	conn := pg.PGX(db)
+	if err := logReady(srv, cfg); err != nil {
 		return SlotInfo{}, false, fmt.Errorf("slot %s: %w", name, err)
 	}
 	info, err := GetSlot(ctx, conn, name)
@@ -162,11 +164,12 @@ func ensureSlot(ctx context.Context, conn *pgx.Conn, cfg *config.Config) (SlotIn
 
 // DropSlot drops the slot called name; a missing slot is not an error.
 func DropSlot(ctx context.Context, cfg *config.Config, name string) error {
-	conn, err := Connect(ctx, cfg)
+	db, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer db.Close(context.WithoutCancel(ctx))
+	conn := pg.PGX(db)
 	info, err := GetSlot(ctx, conn, name)
 	// A walsender that just ended (a run that stopped or was refused) may
 	// hold the slot a moment longer: wait a little, as OpenLog does.
@@ -228,8 +231,8 @@ func explainSlotError(err error, name string, cfg *config.Config) error {
 		return fmt.Errorf("slot %s: %w: %s", name, ErrWALLevel, walLevelFix)
 	case pgErr.Code == "53400":
 		return fmt.Errorf("slot %s: %w (%s): raise max_replication_slots and restart, or drop an unused slot (SELECT slot_name, active FROM pg_replication_slots)", name, ErrNoFreeSlot, pgErr.Message)
-	case isPluginRefusal(pgErr):
-		return fmt.Errorf("slot %s: %w", name, pluginNotAllowed(cfg.LogicalPlugin, nil, false))
+	case pg.IsPluginRefusal(pgErr):
+		return fmt.Errorf("slot %s: %w", name, connect.Server{}.PluginNotAllowed(cfg.LogicalPlugin))
 	case pgErr.Code == "42501":
 		return fmt.Errorf("slot %s: %w (%s): "+replicationPrivilegeFixFm, name, ErrReplicationPrivilege, pgErr.Message, user, user)
 	case pgErr.Code == "55006":
@@ -249,16 +252,5 @@ func validSlotName(name string) error {
 	return nil
 }
 
-func parseLSN(s string) (uint64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	lsn, err := pglogrepl.ParseLSN(s)
-	if err != nil {
-		return 0, fmt.Errorf("parse LSN %q: %w", s, err)
-	}
-	return uint64(lsn), nil
-}
-
 // FormatLSN prints an LSN the way PostgreSQL does (0/16B3748).
-func FormatLSN(lsn uint64) string { return pglogrepl.LSN(lsn).String() }
+func FormatLSN(lsn uint64) string { return pg.FormatLSN(lsn) }

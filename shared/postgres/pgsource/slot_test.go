@@ -5,9 +5,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 func TestEnsureSlot(t *testing.T) {
@@ -83,7 +87,7 @@ func TestEnsureSlotWithoutReplicationPrivilege(t *testing.T) {
 		t.Fatalf("with REPLICATION: %+v %v", info, err)
 	}
 	defer DropSlot(ctx, &user, user.SlotName)
-	uconn, err := Connect(ctx, &user)
+	uconn, err := queryConn(ctx, &user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,5 +117,69 @@ func TestExplainSlotError(t *testing.T) {
 	}
 	if err := validSlotName("Bad-Name"); err == nil {
 		t.Error("accepted Bad-Name")
+	}
+}
+
+// TestExistingSlotRefusedByAllowList: a wal2json slot made before the
+// upgrade cannot be read after it. Setting up and reading fail with the
+// allow-list's fix, never a REPLICATION one; dropping it still works.
+func TestExistingSlotRefusedByAllowList(t *testing.T) {
+	ctx := context.Background()
+	server, err := testenv.StartPostgres(testenv.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Stop()
+	_, dsn, err := server.NewDatabase(ctx, "refused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.FromURL(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.LogicalPlugin, cfg.SlotName = "wal2json", "refused_slot"
+	db, err := connect.Open(ctx, connect.FromConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close(ctx)
+	if srv, err := connect.DetectServer(ctx, db); err != nil || !srv.HasAllowList {
+		t.Skipf("no output_plugin_libraries on this server (%v)", err)
+	}
+	if _, _, err := EnsureSlot(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"ALTER SYSTEM SET output_plugin_libraries = 'pgoutput', 'test_decoding'", "SELECT pg_reload_conf()"} {
+		if _, err := pg.PGX(db).Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		c, err := connect.Open(ctx, connect.FromConfig(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv, err := connect.DetectServer(ctx, c)
+		c.Close(ctx)
+		if err == nil && !srv.PluginAllowed("wal2json") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reload never took effect")
+		}
+	}
+	want := "'pgoutput', 'test_decoding', 'wal2json'"
+	if _, _, err := EnsureSlot(ctx, cfg); !errors.Is(err, connect.ErrPluginNotAllowed) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "REPLICATION") {
+		t.Errorf("EnsureSlot: %v", err)
+	}
+	// The server's own refusal at START_REPLICATION, read as such.
+	_, err = OpenLog(ctx, cfg, LogOptions{})
+	if !errors.Is(err, connect.ErrPluginNotAllowed) || !strings.Contains(err.Error(), "(pgoutput, test_decoding) does not list wal2json") ||
+		!strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "REPLICATION") {
+		t.Errorf("OpenLog: %v", err)
+	}
+	if err := DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+		t.Errorf("DropSlot of a refused slot: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"slices"
 	"sort"
 	"strings"
@@ -71,7 +72,7 @@ func wal2jsonArgs(tables map[[2]string]bool) []string {
 			names = append(names, wal2jsonEscape(t[0])+"."+wal2jsonEscape(t[1]))
 		}
 		sort.Strings(names)
-		args = append(args, `"add-tables" `+quoteLiteral(strings.Join(names, ",")))
+		args = append(args, `"add-tables" `+pg.QuoteLiteral(strings.Join(names, ",")))
 	}
 	return args
 }

@@ -1,11 +1,15 @@
 package pgsource
 
-import "time"
+import (
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+)
 
 // LSNs and commit times of wal2json records, parsed without allocating.
 
 // parseLSNBytes parses an LSN (16/B374D848) without allocating; other
-// forms go through parseLSN.
+// forms go through pg.ParseLSN.
 func parseLSNBytes(b []byte) (uint64, error) {
 	slash := -1
 	for i, c := range b {
@@ -15,12 +19,12 @@ func parseLSNBytes(b []byte) (uint64, error) {
 		}
 	}
 	if slash < 1 || slash > 8 || len(b)-slash-1 < 1 || len(b)-slash-1 > 8 {
-		return parseLSN(string(b))
+		return pg.ParseLSN(string(b))
 	}
 	hi, okHi := hexUint(b[:slash])
 	lo, okLo := hexUint(b[slash+1:])
 	if !okHi || !okLo {
-		return parseLSN(string(b))
+		return pg.ParseLSN(string(b))
 	}
 	return hi<<32 | lo, nil
 }

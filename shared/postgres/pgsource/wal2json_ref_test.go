@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"slices"
 
 	"github.com/pg2s3/pg2s3/shared/record"
@@ -51,7 +52,7 @@ func (d *refWal2jsonDecoder) decode(ctx context.Context, walStart uint64, data [
 	if err := json.Unmarshal(data, &r); err != nil {
 		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
 	}
-	lsn, err := parseLSN(r.LSN)
+	lsn, err := pg.ParseLSN(r.LSN)
 	if err != nil {
 		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
 	}
@@ -63,7 +64,7 @@ func (d *refWal2jsonDecoder) decode(ctx context.Context, walStart uint64, data [
 		}
 		d.a.beginTx(r.XID, lsn, ts)
 	case "C":
-		end, err := parseLSN(r.NextLSN)
+		end, err := pg.ParseLSN(r.NextLSN)
 		if err != nil {
 			return fmt.Errorf("decode wal2json commit at %s: %w", FormatLSN(walStart), err)
 		}

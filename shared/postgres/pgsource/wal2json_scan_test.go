@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"math/rand/v2"
 	"reflect"
 	"regexp"
@@ -329,7 +330,7 @@ func TestWal2jsonTimestamps(t *testing.T) {
 func TestWal2jsonLSN(t *testing.T) {
 	for _, s := range []string{"", "0/0", "16/B374D848", "16/b374d848", "FFFFFFFF/FFFFFFFF", "123456789/1", "0/1 x", "x/1", "/1", "1/", "1", "1/2/3"} {
 		got, err := parseLSNBytes([]byte(s))
-		want, wantErr := parseLSN(s)
+		want, wantErr := pg.ParseLSN(s)
 		if got != want || (err == nil) != (wantErr == nil) {
 			t.Errorf("%q: %d %v, parseLSN %d %v", s, got, err, want, wantErr)
 		}

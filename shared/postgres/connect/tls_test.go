@@ -1,4 +1,4 @@
-package pgsource
+package connect
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -75,13 +76,13 @@ func (s *sslCluster) cfg(t *testing.T, kv map[string]any) *config.Config {
 func connectedWithSSL(c *config.Config) (bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, c)
+	conn, err := Open(ctx, FromConfig(c))
 	if err != nil {
 		return false, err
 	}
 	defer conn.Close(ctx)
 	var ssl bool
-	err = conn.QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl)
+	err = pg.PGX(conn).QueryRow(ctx, "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").Scan(&ssl)
 	return ssl, err
 }
 
@@ -175,26 +176,26 @@ func TestSSLReplicationConnection(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	c := s.cfg(t, map[string]any{"sslmode": "verify-full", "sslrootcert": s.certs.CAFile, "user": "repl"})
-	rc, err := ConnectReplication(ctx, c)
+	rc, err := OpenReplication(ctx, FromConfig(c))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rc.Close(ctx)
-	q, err := Connect(ctx, s.cfg(t, map[string]any{"sslmode": "require"}))
+	q, err := Open(ctx, FromConfig(s.cfg(t, map[string]any{"sslmode": "require"})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.Close(ctx)
 	var ssl bool
 	var kind string
-	err = q.QueryRow(ctx, `SELECT s.ssl, a.backend_type FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE pid = $1`, rc.PID()).Scan(&ssl, &kind)
+	err = pg.PGX(q).QueryRow(ctx, `SELECT s.ssl, a.backend_type FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE pid = $1`, pg.PgConn(rc).PID()).Scan(&ssl, &kind)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !ssl || kind != "walsender" {
 		t.Errorf("replication connection: ssl=%v backend_type=%s, want an encrypted walsender", ssl, kind)
 	}
-	_, err = ConnectReplication(ctx, s.cfg(t, map[string]any{"sslmode": "disable", "user": "repl"}))
+	_, err = OpenReplication(ctx, FromConfig(s.cfg(t, map[string]any{"sslmode": "disable", "user": "repl"})))
 	if err == nil || !strings.Contains(err.Error(), "admits a connection without SSL") {
 		t.Errorf("replication with sslmode disable: %v", err)
 	}

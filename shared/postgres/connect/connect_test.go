@@ -1,4 +1,4 @@
-package pgsource
+package connect
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"golang.org/x/crypto/ssh"
 )
@@ -67,22 +68,6 @@ func (b *bastion) settle(t *testing.T) {
 	}
 }
 
-func tunnelDB(t *testing.T) *config.Config {
-	t.Helper()
-	if testPG == nil {
-		t.Fatal("TestMain did not start the test PostgreSQL server")
-	}
-	_, dsn, err := testPG.NewDatabase(context.Background(), "tunnel")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.FromURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
-}
-
 func TestConnectThroughTunnel(t *testing.T) {
 	b := startBastion(t)
 	for _, tc := range []struct {
@@ -97,26 +82,26 @@ func TestConnectThroughTunnel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cfg := tunnelDB(t)
+			cfg := newDB(t, "tunnel")
 			cfg.SSHTunnel = b.tunnel()
 			tc.set(cfg.SSHTunnel)
 			if tc.host != "" {
 				cfg.Host = tc.host
 			}
 			before := b.sshd.Channels()
-			conn, err := Connect(ctx, cfg)
+			conn, err := Open(ctx, FromConfig(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
 			var db string
-			if err := conn.QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil || db != cfg.DBName {
+			if err := pg.PGX(conn).QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil || db != cfg.DBName {
 				t.Fatalf("query through tunnel: %q, %v", db, err)
 			}
-			rc, err := ConnectReplication(ctx, cfg)
+			rc, err := OpenReplication(ctx, FromConfig(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := rc.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll(); err != nil {
+			if _, err := pg.PgConn(rc).Exec(ctx, "IDENTIFY_SYSTEM").ReadAll(); err != nil {
 				t.Fatalf("IDENTIFY_SYSTEM through tunnel: %v", err)
 			}
 			if n := b.sshd.Channels() - before; n != 2 {
@@ -131,17 +116,17 @@ func TestConnectThroughTunnel(t *testing.T) {
 
 func TestCancelThroughTunnel(t *testing.T) {
 	b := startBastion(t)
-	cfg := tunnelDB(t)
+	cfg := newDB(t, "tunnel")
 	cfg.SSHTunnel = b.tunnel()
 	cfg.SSHTunnel.PrivateKey = b.edPEM
-	conn, err := Connect(context.Background(), cfg)
+	conn, err := Open(context.Background(), FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = conn.Exec(ctx, "SELECT pg_sleep(20)")
+	_, err = pg.PGX(conn).Exec(ctx, "SELECT pg_sleep(20)")
 	if err == nil {
 		t.Fatal("pg_sleep was not cancelled")
 	}
@@ -160,7 +145,7 @@ func TestTunnelConnectErrors(t *testing.T) {
 	}
 	defer impostor.Close()
 	closed, _ := testenv.FreePort()
-	cfg := tunnelDB(t)
+	cfg := newDB(t, "tunnel")
 	for _, tc := range []struct {
 		name string
 		set  func(*config.Config)
@@ -182,7 +167,7 @@ func TestTunnelConnectErrors(t *testing.T) {
 			tc.set(&c)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			conn, err := Connect(ctx, &c)
+			conn, err := Open(ctx, FromConfig(&c))
 			if err == nil {
 				conn.Close(ctx)
 				t.Fatal("connected")

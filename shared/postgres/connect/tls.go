@@ -1,4 +1,4 @@
-package pgsource
+package connect
 
 import (
 	"crypto/tls"
@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pg2s3/pg2s3/shared/config"
 )
 
 // RDSBundleEnv names a file holding the AWS RDS CA bundle: the CLI and
@@ -22,7 +21,7 @@ const RDSBundleEnv = "PG2S3_RDS_CA"
 // RDSBundleName is the bundle's file name where pg2s3 looks for it.
 const RDSBundleName = "rds-global-bundle.pem"
 
-// applyTLS sets the TLS configuration of cc from c's sslmode, sslrootcert,
+// applyTLS sets the TLS configuration of cc from s's sslmode, sslrootcert,
 // sslcert and sslkey, with libpq's meaning of each mode:
 //
 //	disable      plain only
@@ -37,8 +36,8 @@ const RDSBundleName = "rds-global-bundle.pem"
 // inline PEM, "system" (the OS trust store) or "rds" (the AWS RDS CA bundle,
 // see rdsBundle); without it verify-ca and verify-full use the OS store.
 // sslcert and sslkey are file paths or inline PEM.
-func applyTLS(cc *pgconn.Config, c *config.Config) error {
-	mode := c.SSLMode
+func applyTLS(cc *pgconn.Config, s Settings) error {
+	mode := s.sslMode
 	if mode == "" {
 		mode = "prefer"
 	}
@@ -46,7 +45,7 @@ func applyTLS(cc *pgconn.Config, c *config.Config) error {
 		cc.TLSConfig, cc.Fallbacks = nil, nil
 		return nil
 	}
-	tc, err := buildTLS(c, cc.Host, mode)
+	tc, err := buildTLS(s, cc.Host, mode)
 	if err != nil {
 		return err
 	}
@@ -63,16 +62,16 @@ func applyTLS(cc *pgconn.Config, c *config.Config) error {
 	return nil
 }
 
-func buildTLS(c *config.Config, host, mode string) (*tls.Config, error) {
+func buildTLS(s Settings, host, mode string) (*tls.Config, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if net.ParseIP(host) == nil {
 		tc.ServerName = host // SNI; never for IP literals (RFC 6066)
 	}
-	roots, err := rootPool(c.SSLRootCert, c.RDSBundleFile)
+	roots, err := rootPool(s.sslRootCert, s.rdsBundle)
 	if err != nil {
 		return nil, err
 	}
-	if c.SSLRootCert == "system" && mode != "verify-full" {
+	if s.sslRootCert == "system" && mode != "verify-full" {
 		return nil, fmt.Errorf("sslrootcert: \"system\" needs sslmode verify-full (got %s)", mode)
 	}
 	if mode == "require" && roots != nil {
@@ -94,8 +93,8 @@ func buildTLS(c *config.Config, host, mode string) (*tls.Config, error) {
 	default:
 		return nil, fmt.Errorf("sslmode: %q is not one of disable, allow, prefer, require, verify-ca, verify-full", mode)
 	}
-	if c.SSLCert != "" || c.SSLKey != "" {
-		cert, err := clientCert(c.SSLCert, c.SSLKey)
+	if s.sslCert != "" || s.sslKey != "" {
+		cert, err := clientCert(s.sslCert, s.sslKey)
 		if err != nil {
 			return nil, err
 		}
@@ -226,16 +225,16 @@ func isPEM(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), "----
 
 // explainTLS turns a certificate verification failure into a sentence with
 // the fix, or returns nil when err is no such failure.
-func explainTLS(err error, c *config.Config, target string) error {
+func explainTLS(err error, s Settings, target string) error {
 	var unknown x509.UnknownAuthorityError
 	var name x509.HostnameError
 	var invalid x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &name):
 		valid := append(append([]string{}, name.Certificate.DNSNames...), ipStrings(name.Certificate.IPAddresses)...)
-		return fmt.Errorf("connect to %s: the server's certificate does not name host %q (it names %s): connect with a host name the certificate holds, or use sslmode verify-ca", target, c.Host, strings.Join(valid, ", "))
+		return fmt.Errorf("connect to %s: the server's certificate does not name host %q (it names %s): connect with a host name the certificate holds, or use sslmode verify-ca", target, s.Host, strings.Join(valid, ", "))
 	case errors.As(err, &unknown):
-		return fmt.Errorf("connect to %s: the server's certificate is not signed by a CA in sslrootcert (%s): set sslrootcert to the CA that signed it (\"rds\" for Amazon RDS)", target, describeRoot(c.SSLRootCert))
+		return fmt.Errorf("connect to %s: the server's certificate is not signed by a CA in sslrootcert (%s): set sslrootcert to the CA that signed it (\"rds\" for Amazon RDS)", target, describeRoot(s.sslRootCert))
 	case errors.As(err, &invalid):
 		return fmt.Errorf("connect to %s: the server's certificate is not valid: %v", target, invalid)
 	}

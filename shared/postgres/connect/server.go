@@ -1,4 +1,4 @@
-package pgsource
+package connect
 
 import (
 	"context"
@@ -7,9 +7,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // ErrPluginNotAllowed: the server's output_plugin_libraries (PostgreSQL
@@ -20,14 +18,11 @@ var ErrPluginNotAllowed = errors.New("output plugin not allowed by output_plugin
 // ErrServerUnsupported: the server lacks a feature pg2s3 needs.
 var ErrServerUnsupported = errors.New("server not supported")
 
-// ErrStandby: log-based replication was pointed at a standby.
-var ErrStandby = errors.New("server is a standby")
-
 // Server is what pg2s3 must know about a server before using it: its
 // version, whether it is a standby, and its output-plugin allow-list.
 // What a catalog shows is read from the catalog, so a patched or
 // backported server is judged by what it has: the allow-list by its
-// setting, wal_status by its column (see GetSlot). pgoutput's options
+// setting (wal_status, likewise, by its column). pgoutput's options
 // appear in no catalog, so those go by version.
 type Server struct {
 	Version    int  // server_version_num
@@ -42,10 +37,10 @@ type Server struct {
 }
 
 // DetectServer reads what Server describes in one query.
-func DetectServer(ctx context.Context, conn *pgx.Conn) (Server, error) {
+func DetectServer(ctx context.Context, conn *Conn) (Server, error) {
 	var s Server
 	var allow *string
-	err := conn.QueryRow(ctx, `
+	err := pg.PGX(conn).QueryRow(ctx, `
 SELECT current_setting('server_version_num')::int, pg_is_in_recovery(),
   EXISTS (SELECT 1 FROM pg_settings WHERE name LIKE 'rds.%'),
   (SELECT setting FROM pg_settings WHERE name = 'output_plugin_libraries')`).Scan(
@@ -142,27 +137,9 @@ func (s Server) Supports(plugin string) error {
 	return nil
 }
 
-// LogReady returns nil when the server can serve cfg's log-based
-// replication: a supported version, the plugin allowed, and a primary.
-// PostgreSQL 16 can decode on a standby, but a drain also writes to the
-// server (its fence is a logical message, pgoutput's publication is kept
-// in step), which a standby refuses; so pg2s3 reads the log on the primary.
-func (s Server) LogReady(cfg *config.Config) error {
-	if err := s.Supports(cfg.LogicalPlugin); err != nil {
-		return err
-	}
-	if !s.PluginAllowed(cfg.LogicalPlugin) {
-		return s.PluginNotAllowed(cfg.LogicalPlugin)
-	}
-	if s.InRecovery {
-		return &FixError{Problem: fmt.Sprintf("%s:%d is a standby (in recovery), and pg2s3 reads the log on the primary: a drain writes its end marker there and, before PostgreSQL 16, a standby cannot decode at all", cfg.Host, cfg.Port),
-			Fix: "set host to the primary for log-based streams; full-table and incremental streams may read from a replica with use_secondary and secondary_host", Err: ErrStandby}
-	}
-	return nil
-}
-
 // PluginNotAllowed explains a server that refuses plugin because of its
-// allow-list, with the fix for this server and the alternative.
+// allow-list, with the fix for this server and the alternative. A Server
+// not read (the zero value) gets the fix for the list servers ship.
 func (s Server) PluginNotAllowed(plugin string) *FixError {
 	return pluginNotAllowed(plugin, s.AllowList, s.RDS)
 }
@@ -182,7 +159,7 @@ func pluginNotAllowed(plugin string, current []string, rds bool) *FixError {
 	}
 	quoted := make([]string, 0, len(current)+1)
 	for _, l := range append(append([]string(nil), current...), plugin) {
-		quoted = append(quoted, quoteLiteral(l))
+		quoted = append(quoted, pg.QuoteLiteral(l))
 	}
 	var fix string
 	if rds {
@@ -196,27 +173,4 @@ func pluginNotAllowed(plugin string, current []string, rds bool) *FixError {
 		fix += "; or switch to logical_plugin pgoutput: pg2s3 then keeps a publication of the selected tables and writes the same output (except that NaN and ±Infinity numerics are kept instead of null), on a new slot: pg2s3 reset --slot --confirm, which copies the log-based streams again"
 	}
 	return &FixError{Problem: problem, Fix: fix, Err: ErrPluginNotAllowed}
-}
-
-// isPluginRefusal tells the allow-list's refusal from other 42501 errors
-// (a missing REPLICATION privilege): only its message and hint say so.
-func isPluginRefusal(pgErr *pgconn.PgError) bool {
-	return pgErr.Code == "42501" && (strings.Contains(pgErr.Message, "may not be used as an output plugin") ||
-		strings.Contains(pgErr.Hint, "output_plugin_libraries") || strings.Contains(pgErr.Detail, "output_plugin_libraries"))
-}
-
-// explainPluginRefusal re-reads the server after it refused plugin, so the
-// fix names its actual list; when that fails the explanation assumes the
-// default list.
-func explainPluginRefusal(ctx context.Context, cfg *config.Config, plugin string) *FixError {
-	conn, err := Connect(ctx, cfg)
-	if err != nil {
-		return pluginNotAllowed(plugin, nil, false)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	srv, err := DetectServer(ctx, conn)
-	if err != nil || !srv.HasAllowList {
-		return pluginNotAllowed(plugin, nil, false)
-	}
-	return srv.PluginNotAllowed(plugin)
 }
