@@ -10,7 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 func init() {
@@ -32,12 +33,12 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	sess, err := pgsource.Open(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	cat, err := sess.Discover(ctx)
+	defer conn.Close(context.WithoutCancel(ctx))
+	cat, err := tables.New(conn, tables.FromConfig(cfg)).Discover(ctx)
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -22,17 +24,18 @@ import (
 func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
 	opts.Deadline = a.RunDeadline(opts.Deadline)
-	sess, err := pgsource.Open(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	all, failed, err := Resolve(ctx, sess, cat, cfg.DefaultReplicationMethod, opts.Streams)
+	defer conn.Close(context.WithoutCancel(ctx))
+	src, sess := tables.New(conn, tables.FromConfig(cfg)), pgsource.New(conn, cfg)
+	all, failed, err := Resolve(ctx, src, cat, cfg.DefaultReplicationMethod, opts.Streams)
 	if err != nil {
 		return nil, err
 	}
 	streams, bad := logStreams(ctx, sess, all)
-	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
+	eng := &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
 	return eng.Drain(ctx, replicate.DrainJob{
 		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
 		Streams: streams, Failed: append(failed, bad...), Source: sess,
@@ -61,12 +64,13 @@ func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Strea
 // SetupSlot creates the publication (pgoutput) and the slot for the
 // catalog's LOG_BASED streams, as a drain would at its start.
 func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.SlotInfo, bool, error) {
-	sess, err := pgsource.Open(ctx, a.Cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
 	if err != nil {
 		return pgsource.SlotInfo{}, false, err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	all, _, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, nil)
+	defer conn.Close(context.WithoutCancel(ctx))
+	sess := pgsource.New(conn, a.Cfg)
+	all, _, err := Resolve(ctx, tables.New(conn, tables.FromConfig(a.Cfg)), cat, a.Cfg.DefaultReplicationMethod, nil)
 	if err != nil {
 		return pgsource.SlotInfo{}, false, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -186,12 +187,13 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 			ss.LastDrain, ss.LastLagSeconds, ss.LastDrainFailed = run.StartedAt, run.Slot.LagSeconds, run.Failed()
 		}
 	}
-	sess, err := pgsource.Open(ctx, a.Cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
 	if err != nil {
 		ss.Error = err.Error()
 		return ss
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
+	defer conn.Close(context.WithoutCancel(ctx))
+	sess := pgsource.New(conn, a.Cfg)
 	info, err := sess.Slot(ctx, a.Cfg.SlotName)
 	if err != nil {
 		ss.Error = err.Error()

@@ -8,7 +8,8 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
@@ -39,12 +40,13 @@ CREATE TABLE shop.numbers (
 	if err != nil {
 		t.Fatal(err)
 	}
-	sess, err := pgsource.Open(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Close(ctx)
-	cat, err := sess.Discover(ctx)
+	defer conn.Close(ctx)
+	src := tables.New(conn, tables.FromConfig(cfg))
+	cat, err := src.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ CREATE TABLE shop.numbers (
 	}
 	checked := 0
 	for i, sel := range sels {
-		live, err := sess.Resolve(ctx, sel)
+		live, err := src.Resolve(ctx, sel)
 		if err != nil {
 			t.Fatal(err)
 		}

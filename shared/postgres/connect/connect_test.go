@@ -12,6 +12,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"golang.org/x/crypto/ssh"
 )
@@ -82,7 +83,7 @@ func TestConnectThroughTunnel(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			cfg := newDB(t, "tunnel")
+			cfg := pgtest.NewDB(t, testPG, "tunnel", "")
 			cfg.SSHTunnel = b.tunnel()
 			tc.set(cfg.SSHTunnel)
 			if tc.host != "" {
@@ -116,7 +117,7 @@ func TestConnectThroughTunnel(t *testing.T) {
 
 func TestCancelThroughTunnel(t *testing.T) {
 	b := startBastion(t)
-	cfg := newDB(t, "tunnel")
+	cfg := pgtest.NewDB(t, testPG, "tunnel", "")
 	cfg.SSHTunnel = b.tunnel()
 	cfg.SSHTunnel.PrivateKey = b.edPEM
 	conn, err := Open(context.Background(), FromConfig(cfg))
@@ -145,7 +146,7 @@ func TestTunnelConnectErrors(t *testing.T) {
 	}
 	defer impostor.Close()
 	closed, _ := testenv.FreePort()
-	cfg := newDB(t, "tunnel")
+	cfg := pgtest.NewDB(t, testPG, "tunnel", "")
 	for _, tc := range []struct {
 		name string
 		set  func(*config.Config)

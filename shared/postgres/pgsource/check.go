@@ -12,6 +12,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 // CheckResult is one line of `pg2s3 check`.
@@ -277,28 +278,26 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $2`, name, t[0]).Sca
 
 // allTables summarises privileges over every relation discover would list.
 func (c *checker) allTables() {
-	rels, err := readRelations(c.ctx, c.conn, c.cfg.FilterSchemas, nil)
+	all, unreadable, err := tables.New(c.db, tables.FromConfig(c.cfg)).Unreadable(c.ctx)
 	if err != nil {
 		c.failed("select", "list tables", err)
 		return
 	}
 	var denied []string
-	for _, r := range rels {
-		if !r.Readable {
-			denied = append(denied, pgx.Identifier{r.Schema, r.Name}.Sanitize())
-		}
+	for _, t := range unreadable {
+		denied = append(denied, pgx.Identifier{t[0], t[1]}.Sanitize())
 	}
 	switch {
-	case len(rels) == 0:
+	case all == 0:
 		c.add("select", false, "no tables, views or materialized views found in the selected schemas", "check dbname and filter_schemas")
 	case len(denied) == 0:
-		c.add("select", true, fmt.Sprintf("SELECT on all %d tables and views", len(rels)), "")
+		c.add("select", true, fmt.Sprintf("SELECT on all %d tables and views", all), "")
 	default:
 		shown := denied
 		if len(shown) > 10 {
 			shown = append(shown[:10:10], fmt.Sprintf("and %d more", len(denied)-10))
 		}
-		c.add("select", false, fmt.Sprintf("no SELECT on %d of %d tables and views: %s", len(denied), len(rels), strings.Join(shown, ", ")),
+		c.add("select", false, fmt.Sprintf("no SELECT on %d of %d tables and views: %s", len(denied), all, strings.Join(shown, ", ")),
 			"GRANT USAGE ON SCHEMA <schema> TO <user>; GRANT SELECT ON ALL TABLES IN SCHEMA <schema> TO <user>; ALTER DEFAULT PRIVILEGES IN SCHEMA <schema> GRANT SELECT ON TABLES TO <user>")
 	}
 }

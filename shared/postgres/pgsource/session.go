@@ -1,6 +1,5 @@
-// Package pgsource discovers streams, reads table pages, checks a server
-// for pg2s3 and reads the logical replication stream, over the
-// connections package connect opens.
+// Package pgsource checks a server for pg2s3 and reads the logical
+// replication stream, over the connections package connect opens.
 package pgsource
 
 import (
@@ -9,55 +8,23 @@ import (
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
-// Session is one query connection with what callers outside pgsource do
-// through it, so they never handle pgx types.
+// Session is what callers outside pgsource do over a query connection,
+// so they never handle pgx types.
 type Session struct {
 	db   *connect.Conn
 	conn *pgx.Conn
 	cfg  *config.Config
 }
 
-// Open connects a session.
-func Open(ctx context.Context, cfg *config.Config) (*Session, error) {
-	db, err := connect.Open(ctx, connect.FromConfig(cfg))
-	if err != nil {
-		return nil, err
-	}
-	return &Session{db: db, conn: pg.PGX(db), cfg: cfg}, nil
-}
-
-// Close closes the connection.
-func (s *Session) Close(ctx context.Context) { s.db.Close(ctx) }
-
-// Discover builds the catalog of the session's database.
-func (s *Session) Discover(ctx context.Context) (*catalog.Catalog, error) {
-	return Discover(ctx, s.conn, s.cfg.DBName, s.cfg.FilterSchemas)
-}
-
-// Resolve types a selection against the live table, and notes whether an
-// index leads with an INCREMENTAL stream's replication key.
-func (s *Session) Resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
-	st, err := Resolve(ctx, s.conn, sel)
-	if err != nil || st.Method != record.Incremental || st.IsView {
-		return st, err
-	}
-	err = s.conn.QueryRow(ctx, `SELECT EXISTS (
-		SELECT 1 FROM pg_index i
-		JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
-		WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND i.indisvalid AND i.indpred IS NULL)`,
-		st.Schema, st.Table, st.ReplicationKey).Scan(&st.ReplicationKeyIndexed)
-	if err != nil {
-		return st, fmt.Errorf("resolve %s: read indexes: %w", st.ID, err)
-	}
-	return st, nil
+// New works through conn, which the caller closes.
+func New(conn *connect.Conn, cfg *config.Config) *Session {
+	return &Session{db: conn, conn: pg.PGX(conn), cfg: cfg}
 }
 
 // LogReady returns nil when the server can serve the session's log-based
@@ -119,9 +86,6 @@ func (s *Session) RetainedBytes(ctx context.Context) (int64, error) {
 	info, err := GetSlot(ctx, s.conn, s.cfg.SlotName)
 	return info.RetainedBytes, err
 }
-
-// Tables returns the page reader over this session.
-func (s *Session) Tables() *Tables { return NewTables(s.conn) }
 
 // Slot reads the replication slot called name.
 func (s *Session) Slot(ctx context.Context, name string) (SlotInfo, error) {

@@ -1,4 +1,4 @@
-package pgsource
+package tables
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -26,17 +27,18 @@ var kindNames = map[record.Kind]string{
 func TestResolveKindsGolden(t *testing.T) {
 	_, conn := discoverDB(t, "kinds", typeMatrix)
 	ctx := context.Background()
-	cat, err := Discover(ctx, conn, "typesdb", nil)
+	src := New(conn, Settings{Database: "typesdb"})
+	cat, err := src.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := cat.Streams[0]
 	s.SetTableMetadata("selected", true)
-	sels, err := cat.Selections(record.FullTable)
+	sels, err := cat.Selections(layout.FullTable)
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := Resolve(ctx, conn, sels[0])
+	st, err := src.Resolve(ctx, sels[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,16 +71,17 @@ func TestResolveKindsGolden(t *testing.T) {
 func TestResolveLiveChanges(t *testing.T) {
 	cfg, conn := discoverDB(t, "resolve", testenv.SampleSchema+testenv.SampleData(40))
 	ctx := context.Background()
-	cat, err := Discover(ctx, conn, cfg.DBName, []string{"shop"})
+	src := New(conn, Settings{Database: cfg.DBName, Schemas: []string{"shop"}})
+	cat, err := src.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pick := func(table, method, key string, deselect ...string) catalog.Selection {
+	pick := func(table string, method layout.Method, key string, deselect ...string) catalog.Selection {
 		t.Helper()
 		for _, s := range cat.Streams {
 			s.SetTableMetadata("selected", s.TableName == table)
 			if s.TableName == table {
-				s.SetTableMetadata("replication-method", method)
+				s.SetTableMetadata("replication-method", string(method))
 				s.SetTableMetadata("replication-key", key)
 				for _, c := range deselect {
 					s.SetColumnMetadata(c, "selected", false)
@@ -92,8 +95,8 @@ func TestResolveLiveChanges(t *testing.T) {
 		return sels[0]
 	}
 
-	sel := pick("orders", record.Incremental, "updated_at", "details")
-	st, err := Resolve(ctx, conn, sel)
+	sel := pick("orders", layout.Incremental, "updated_at", "details")
+	st, err := src.Resolve(ctx, sel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +105,7 @@ func TestResolveLiveChanges(t *testing.T) {
 		names = append(names, c.Name)
 	}
 	want := []string{"id", "customer_id", "status", "placed_at", "ship_by", "delivery_slot", "total", "discount_rate", "tags", "handling_time", "updated_at"}
-	if !slices.Equal(names, want) || st.ReplicationKey != "updated_at" || st.Method != record.Incremental || st.RowEstimate != 40 {
+	if !slices.Equal(names, want) || st.ReplicationKey != "updated_at" || st.Method != layout.Incremental || st.RowEstimate != 40 {
 		t.Errorf("stream = %+v", st)
 	}
 	if tags := st.Columns[st.ColumnIndex("tags")]; tags.Kind != record.KindString || tags.Dims != 1 {
@@ -113,25 +116,25 @@ func TestResolveLiveChanges(t *testing.T) {
 	}
 
 	// A replication key that cannot be ordered.
-	if _, err := Resolve(ctx, conn, pick("orders", record.Incremental, "details")); err == nil || !strings.Contains(err.Error(), "cannot be ordered") {
+	if _, err := src.Resolve(ctx, pick("orders", layout.Incremental, "details")); err == nil || !strings.Contains(err.Error(), "cannot be ordered") {
 		t.Errorf("json replication key: %v", err)
 	}
 	// A view cannot be LOG_BASED.
-	view := pick("order_totals", record.FullTable, "")
-	view.Method = record.LogBased
-	if _, err := Resolve(ctx, conn, view); err == nil || !strings.Contains(err.Error(), "view") {
+	view := pick("order_totals", layout.FullTable, "")
+	view.Method = layout.LogBased
+	if _, err := src.Resolve(ctx, view); err == nil || !strings.Contains(err.Error(), "view") {
 		t.Errorf("log-based view: %v", err)
 	}
 	// Quoted identifiers resolve.
-	if st, err := Resolve(ctx, conn, pick("select", record.FullTable, "")); err != nil || st.Columns[1].Name != `a"b` {
+	if st, err := src.Resolve(ctx, pick("select", layout.FullTable, "")); err != nil || st.Columns[1].Name != `a"b` {
 		t.Errorf("select table: %v %+v", err, st.Columns)
 	}
 
 	// The live primary key wins over the catalog's.
-	items := pick("Order Items", record.FullTable, "", "quantity")
+	items := pick("Order Items", layout.FullTable, "", "quantity")
 	execDB(t, cfg.DBName, `ALTER TABLE shop."Order Items" DROP CONSTRAINT "Order Items_pkey";
 ALTER TABLE shop."Order Items" ADD PRIMARY KEY (order_id, line_no, product_id)`)
-	st, err = Resolve(ctx, conn, items)
+	st, err = src.Resolve(ctx, items)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,14 +143,14 @@ ALTER TABLE shop."Order Items" ADD PRIMARY KEY (order_id, line_no, product_id)`)
 	}
 
 	// Dropped columns and tables are stale.
-	customers := pick("customers", record.FullTable, "")
+	customers := pick("customers", layout.FullTable, "")
 	execDB(t, cfg.DBName, `ALTER TABLE shop.customers DROP COLUMN signup_ip`)
-	if _, err := Resolve(ctx, conn, customers); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "signup_ip") {
+	if _, err := src.Resolve(ctx, customers); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "signup_ip") {
 		t.Errorf("dropped column: %v", err)
 	}
-	pv := pick("page_views", record.FullTable, "")
+	pv := pick("page_views", layout.FullTable, "")
 	execDB(t, cfg.DBName, `DROP TABLE shop.page_views`)
-	if _, err := Resolve(ctx, conn, pv); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "discover again") {
+	if _, err := src.Resolve(ctx, pv); !errors.Is(err, ErrStale) || !strings.Contains(err.Error(), "discover again") {
 		t.Errorf("dropped table: %v", err)
 	}
 }

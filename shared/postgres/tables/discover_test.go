@@ -1,4 +1,4 @@
-package pgsource
+package tables
 
 import (
 	"bytes"
@@ -11,11 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -29,39 +29,23 @@ func TestMain(m *testing.M) {
 }
 
 // discoverDB creates a database, runs setup in it and returns its config
-// and an open pgsource connection (closed at the end of the test).
-func discoverDB(t *testing.T, prefix, setup string) (*config.Config, *pgx.Conn) {
+// and a connection to it (closed at the end of the test).
+func discoverDB(t *testing.T, prefix, setup string) (*config.Config, *connect.Conn) {
 	t.Helper()
-	ctx := context.Background()
-	_, dsn, err := testPG.NewDatabase(ctx, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if setup != "" {
-		if err := testenv.Exec(ctx, dsn, setup); err != nil {
-			t.Fatalf("setup: %v", err)
-		}
-	}
-	cfg, err := config.FromURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := queryConn(ctx, cfg)
+	cfg := pgtest.NewDB(t, testPG, prefix, setup)
+	return cfg, open(t, cfg)
+}
+
+// open opens a query connection with cfg's settings, closed at the end of
+// the test.
+func open(t *testing.T, cfg *config.Config) *connect.Conn {
+	t.Helper()
+	conn, err := connect.Open(context.Background(), connect.FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
-	return cfg, conn
-}
-
-// queryConn opens a query connection with cfg's settings, for a test to
-// read and write around the code under test.
-func queryConn(ctx context.Context, cfg *config.Config) (*pgx.Conn, error) {
-	db, err := connect.Open(ctx, connect.FromConfig(cfg))
-	if err != nil {
-		return nil, err
-	}
-	return pg.PGX(db), nil
+	return conn
 }
 
 // typeMatrix has one column of each type the mapping covers, plus
@@ -94,7 +78,7 @@ ALTER TABLE types ADD COLUMN c_serial serial;
 
 func TestDiscoverTypesGolden(t *testing.T) {
 	_, conn := discoverDB(t, "types", typeMatrix)
-	cat, err := Discover(context.Background(), conn, "typesdb", nil)
+	cat, err := New(conn, Settings{Database: "typesdb"}).Discover(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +97,7 @@ func TestDiscoverTypesGolden(t *testing.T) {
 		t.Fatalf("%v (run go test -update to create it)", err)
 	}
 	if !bytes.Equal(got, want) {
-		t.Errorf("catalog differs from %s (go test ./shared/postgres/pgsource -run TestDiscoverTypesGolden -update to accept):\n%s", golden, firstDiff(string(want), string(got)))
+		t.Errorf("catalog differs from %s (go test ./shared/postgres/tables -run TestDiscoverTypesGolden -update to accept):\n%s", golden, firstDiff(string(want), string(got)))
 	}
 	// The golden file must round-trip through Parse and Marshal unchanged.
 	back, err := catalog.Parse(want)
@@ -151,7 +135,7 @@ func TestDiscoverSampleSchema(t *testing.T) {
 CREATE SCHEMA "Other Schema";
 CREATE TABLE "Other Schema"."MixedCase" (id int PRIMARY KEY);`)
 	ctx := context.Background()
-	cat, err := Discover(ctx, conn, "shopdb", nil)
+	cat, err := New(conn, Settings{Database: "shopdb"}).Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,14 +193,14 @@ CREATE TABLE "Other Schema"."MixedCase" (id int PRIMARY KEY);`)
 		t.Errorf("orders row-count = %d", n)
 	}
 
-	only, err := Discover(ctx, conn, "shopdb", []string{"Other Schema"})
+	only, err := New(conn, Settings{Database: "shopdb", Schemas: []string{"Other Schema"}}).Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(only.Streams) != 1 || only.Streams[0].TableName != "MixedCase" {
 		t.Errorf("filter_schemas: %d streams", len(only.Streams))
 	}
-	if _, err := Discover(ctx, conn, "shopdb", []string{"nope"}); err == nil || !strings.Contains(err.Error(), "filter_schemas") {
+	if _, err := New(conn, Settings{Database: "shopdb", Schemas: []string{"nope"}}).Discover(ctx); err == nil || !strings.Contains(err.Error(), "filter_schemas") {
 		t.Errorf("empty schema filter: %v", err)
 	}
 }
@@ -231,25 +215,22 @@ GRANT SELECT ON visible TO discover_reader;`)
 	ctx := context.Background()
 	reader := *cfg
 	reader.User = "discover_reader"
-	conn, err := queryConn(ctx, &reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	cat, err := Discover(ctx, conn, cfg.DBName, nil)
+	conn := open(t, &reader)
+	src := New(conn, FromConfig(cfg))
+	cat, err := src.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cat.Streams) != 1 || cat.Streams[0].TableName != "visible" {
 		t.Fatalf("streams = %d, want only the readable table", len(cat.Streams))
 	}
-	if _, err := conn.Exec(ctx, "SET ROLE NONE"); err != nil {
+	if _, err := pg.PGX(conn).Exec(ctx, "SET ROLE NONE"); err != nil {
 		t.Fatal(err)
 	}
 	if err := testenv.Exec(ctx, testPG.DSN(cfg.DBName), "REVOKE SELECT ON visible FROM discover_reader"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Discover(ctx, conn, cfg.DBName, nil)
+	_, err = src.Discover(ctx)
 	if err == nil || !strings.Contains(err.Error(), "GRANT SELECT") || !strings.Contains(err.Error(), "none of the 2 tables") {
 		t.Errorf("no privileges: %v", err)
 	}

@@ -1,4 +1,4 @@
-package pgsource
+package tables
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -23,11 +24,31 @@ var ErrStale = errors.New("catalog is stale")
 //
 // For tables, KeyColumns is the live primary key even when the catalog's
 // table-key-properties differ, and key columns are always replicated. For
-// views, KeyColumns is the selection's view-key-properties.
-func Resolve(ctx context.Context, conn *pgx.Conn, sel catalog.Selection) (record.Stream, error) {
+// views, KeyColumns is the selection's view-key-properties. For an
+// INCREMENTAL stream it notes whether an index leads with the
+// replication key.
+func (src *Source) Resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
+	st, err := src.resolve(ctx, sel)
+	if err != nil || st.Method != layout.Incremental || st.IsView {
+		return st, err
+	}
+	err = src.conn.QueryRow(ctx, `SELECT EXISTS (
+		SELECT 1 FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = i.indkey[0]
+		WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND i.indisvalid AND i.indpred IS NULL)`,
+		st.Schema, st.Table, st.ReplicationKey).Scan(&st.ReplicationKeyIndexed)
+	if err != nil {
+		return st, fmt.Errorf("resolve %s: read indexes: %w", st.ID, err)
+	}
+	return st, nil
+}
+
+// resolve is Resolve without the look at the indexes.
+func (src *Source) resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
 	name := pgx.Identifier{sel.Schema, sel.Table}.Sanitize()
 	table := sel.Table
-	rels, err := readRelations(ctx, conn, []string{sel.Schema}, &table)
+	rels, err := readRelations(ctx, src.conn, []string{sel.Schema}, &table)
 	if err != nil {
 		return record.Stream{}, fmt.Errorf("resolve %s: %w", name, err)
 	}
@@ -39,7 +60,7 @@ func Resolve(ctx context.Context, conn *pgx.Conn, sel catalog.Selection) (record
 		return record.Stream{}, fmt.Errorf("resolve stream %s: permission denied on %s: GRANT USAGE ON SCHEMA %s and GRANT SELECT ON %s to the user",
 			sel.StreamID, name, pgx.Identifier{sel.Schema}.Sanitize(), name)
 	}
-	tables, err := readTables(ctx, conn, "", rels[:1])
+	tables, err := readTables(ctx, src.conn, "", rels[:1])
 	if err != nil {
 		return record.Stream{}, fmt.Errorf("resolve %s: %w", name, err)
 	}
@@ -49,7 +70,7 @@ func Resolve(ctx context.Context, conn *pgx.Conn, sel catalog.Selection) (record
 		ID: sel.StreamID, Schema: sel.Schema, Table: sel.Table, IsView: isView,
 		Method: sel.Method, ReplicationKey: sel.ReplicationKey, RowEstimate: rel.RowCount,
 	}
-	if isView && sel.Method == record.LogBased {
+	if isView && sel.Method == layout.LogBased {
 		return st, fmt.Errorf("resolve stream %s: %s is a view: views cannot be LOG_BASED, use FULL_TABLE or INCREMENTAL", sel.StreamID, name)
 	}
 	live := map[string]catalog.ColumnInfo{}
@@ -73,7 +94,7 @@ func Resolve(ctx context.Context, conn *pgx.Conn, sel catalog.Selection) (record
 		}
 		want[k] = true
 	}
-	if sel.Method == record.Incremental {
+	if sel.Method == layout.Incremental {
 		c, ok := live[sel.ReplicationKey]
 		switch {
 		case sel.ReplicationKey == "":

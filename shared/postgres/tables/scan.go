@@ -1,4 +1,4 @@
-package pgsource
+package tables
 
 import (
 	"context"
@@ -8,23 +8,19 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
-// Tables reads pages of tables and views over one query connection, in
-// text form (the server's output functions, under canonical session
-// settings), so values reach the encoder without decoding.
-type Tables struct {
-	conn *pgx.Conn
-	// FetchSize is the rows per FETCH of a cursor scan.
-	FetchSize int
-}
+// Pages are read in text form (the server's output functions, under
+// canonical session settings), so values reach the encoder without
+// decoding.
 
-// NewTables reads through conn. FETCH results are buffered by the server
-// before they are sent, so small fetches are fastest: measured on 1M
-// mixed rows, 1000 rows per FETCH ran as fast as a plain query, 10000
-// took twice as long.
-func NewTables(conn *pgx.Conn) *Tables { return &Tables{conn: conn, FetchSize: 1000} }
+// fetchSize is the rows per FETCH of a cursor scan. FETCH results are
+// buffered by the server before they are sent, so small fetches are
+// fastest: measured on 1M mixed rows, 1000 rows per FETCH ran as fast as a
+// plain query, 10000 took twice as long.
+const fetchSize = 1000
 
 var textResults = pgx.QueryResultFormats{pgx.TextFormatCode}
 
@@ -34,19 +30,19 @@ var textResults = pgx.QueryResultFormats{pgx.TextFormatCode}
 // read-only repeatable read transaction, fetched in chunks: memory stays
 // bounded whatever the table size. The callback can stop either early
 // (record.ErrStopPage).
-func (t *Tables) Scan(ctx context.Context, q record.PageQuery, fn func(row [][]byte) error) error {
-	sql, args, err := PageSQL(q)
+func (src *Source) Scan(ctx context.Context, q record.PageQuery, fn func(row [][]byte) error) error {
+	sql, args, err := pageSQL(q)
 	if err != nil {
 		return err
 	}
 	if q.Limit > 0 && len(q.Stream.KeyColumns) > 0 {
-		return t.direct(ctx, q.Stream, sql, args, fn)
+		return src.direct(ctx, q.Stream, sql, args, fn)
 	}
-	return t.cursor(ctx, q.Stream, sql, args, fn)
+	return src.cursor(ctx, q.Stream, sql, args, fn)
 }
 
-func (t *Tables) direct(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
-	rows, err := t.conn.Query(ctx, sql, append([]any{textResults}, args...)...)
+func (src *Source) direct(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
+	rows, err := src.conn.Query(ctx, sql, append([]any{textResults}, args...)...)
 	if err != nil {
 		return explainScanError(s, err)
 	}
@@ -66,8 +62,8 @@ func (t *Tables) direct(ctx context.Context, s *record.Stream, sql string, args 
 	return nil
 }
 
-func (t *Tables) cursor(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
-	tx, err := t.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+func (src *Source) cursor(ctx context.Context, s *record.Stream, sql string, args []any, fn func([][]byte) error) error {
+	tx, err := src.conn.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("scan %s: begin: %w", s.ID, err)
 	}
@@ -77,7 +73,7 @@ func (t *Tables) cursor(ctx context.Context, s *record.Stream, sql string, args 
 	if _, err := tx.Exec(ctx, "DECLARE pg2s3_scan NO SCROLL CURSOR FOR "+sql, args...); err != nil {
 		return explainScanError(s, err)
 	}
-	fetch := "FETCH FORWARD " + strconv.Itoa(max(t.FetchSize, 1)) + " FROM pg2s3_scan"
+	fetch := "FETCH FORWARD " + strconv.Itoa(fetchSize) + " FROM pg2s3_scan"
 	for {
 		rows, err := tx.Query(ctx, fetch, textResults)
 		if err != nil {
@@ -105,7 +101,7 @@ func (t *Tables) cursor(ctx context.Context, s *record.Stream, sql string, args 
 }
 
 // MaxKey returns the largest primary key of s in text form (nil: empty).
-func (t *Tables) MaxKey(ctx context.Context, s *record.Stream) ([]string, error) {
+func (src *Source) MaxKey(ctx context.Context, s *record.Stream) ([]string, error) {
 	if len(s.KeyColumns) == 0 {
 		return nil, nil
 	}
@@ -116,7 +112,7 @@ func (t *Tables) MaxKey(ctx context.Context, s *record.Stream) ([]string, error)
 	}
 	sql := "SELECT " + strings.Join(cols, ", ") + " FROM " + pgx.Identifier{s.Schema, s.Table}.Sanitize() +
 		" ORDER BY " + strings.Join(desc, ", ") + " LIMIT 1"
-	rows, err := t.conn.Query(ctx, sql, textResults)
+	rows, err := src.conn.Query(ctx, sql, textResults)
 	if err != nil {
 		return nil, explainScanError(s, err)
 	}
@@ -133,9 +129,9 @@ func (t *Tables) MaxKey(ctx context.Context, s *record.Stream) ([]string, error)
 	return out, nil
 }
 
-// PageSQL builds the page query from quoted identifiers and bound
+// pageSQL builds the page query from quoted identifiers and bound
 // parameters (text values that the server casts to the columns' types).
-func PageSQL(q record.PageQuery) (string, []any, error) {
+func pageSQL(q record.PageQuery) (string, []any, error) {
 	s := q.Stream
 	if len(s.Columns) == 0 {
 		return "", nil, fmt.Errorf("stream %s selects no columns", s.ID)
@@ -158,7 +154,7 @@ func PageSQL(q record.PageQuery) (string, []any, error) {
 	keys := s.KeyColumns
 	var order []string
 	switch s.Method {
-	case record.Incremental:
+	case layout.Incremental:
 		rk := ident(s.ReplicationKey)
 		order = append([]string{s.ReplicationKey}, keys...)
 		b.WriteString(" WHERE " + rk + " IS NOT NULL")

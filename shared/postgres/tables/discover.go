@@ -1,4 +1,4 @@
-package pgsource
+package tables
 
 import (
 	"context"
@@ -72,15 +72,15 @@ JOIN pg_type b ON b.oid = f.oid
 JOIN pg_namespace bn ON bn.oid = b.typnamespace
 ORDER BY c.attrelid, c.attnum`
 
-// Discover reads the catalog of database dbname: one stream per table,
-// view, materialized view and partitioned table in every non-system schema
-// (or only filterSchemas), ordered by schema and table. Like tap-postgres it
-// lists only what the user may read (USAGE on the schema, SELECT on the
-// table); it fails when that leaves nothing, since then the user lacks
-// privileges. Row counts are pg_class.reltuples estimates, never count(*).
-// It needs PostgreSQL 10 or later.
-func Discover(ctx context.Context, conn *pgx.Conn, dbname string, filterSchemas []string) (*catalog.Catalog, error) {
-	rels, err := readRelations(ctx, conn, filterSchemas, nil)
+// Discover reads the catalog of the database: one stream per table, view,
+// materialized view and partitioned table in every non-system schema (or
+// only the settings' Schemas), ordered by schema and table. Like
+// tap-postgres it lists only what the user may read (USAGE on the schema,
+// SELECT on the table); it fails when that leaves nothing, since then the
+// user lacks privileges. Row counts are pg_class.reltuples estimates,
+// never count(*). It needs PostgreSQL 10 or later.
+func (src *Source) Discover(ctx context.Context) (*catalog.Catalog, error) {
+	rels, err := readRelations(ctx, src.conn, src.settings.Schemas, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -91,9 +91,9 @@ func Discover(ctx context.Context, conn *pgx.Conn, dbname string, filterSchemas 
 		}
 	}
 	if len(readable) == 0 {
-		return nil, noTablesError(ctx, conn, dbname, filterSchemas, len(rels))
+		return nil, noTablesError(ctx, src.conn, src.settings.Database, src.settings.Schemas, len(rels))
 	}
-	tables, err := readTables(ctx, conn, dbname, readable)
+	tables, err := readTables(ctx, src.conn, src.settings.Database, readable)
 	if err != nil {
 		return nil, err
 	}
@@ -116,6 +116,22 @@ func noTablesError(ctx context.Context, conn *pgx.Conn, dbname string, filterSch
 			dbname, user, unreadable, where, pgx.Identifier{user}.Sanitize(), pgx.Identifier{user}.Sanitize())
 	}
 	return fmt.Errorf("discover %s: no tables, views or materialized views in %s: check dbname and filter_schemas", dbname, where)
+}
+
+// Unreadable counts the tables, views and materialized views Discover
+// would list if the user could read them all, and names those it may not
+// read (no SELECT on them, or no USAGE on their schema).
+func (src *Source) Unreadable(ctx context.Context) (all int, unreadable [][2]string, err error) {
+	rels, err := readRelations(ctx, src.conn, src.settings.Schemas, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, r := range rels {
+		if !r.Readable {
+			unreadable = append(unreadable, [2]string{r.Schema, r.Name})
+		}
+	}
+	return len(rels), unreadable, nil
 }
 
 // readRelations runs relationsSQL; name limits it to one relation name.
