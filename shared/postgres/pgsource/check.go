@@ -1,3 +1,4 @@
+// Package pgsource checks a server and its user for pg2s3 (pg2s3 check).
 package pgsource
 
 import (
@@ -12,6 +13,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
@@ -179,14 +181,14 @@ func (c *checker) slots() {
 // slot reports the pipeline's slot: plugin, activity, confirmed position
 // and the WAL it holds back.
 func (c *checker) slot() {
-	info, err := GetSlot(c.ctx, c.conn, c.cfg.SlotName)
+	info, err := logical.New(c.db, logical.FromConfig(c.cfg)).Slot(c.ctx)
 	if err != nil {
 		c.failed("slot", "read slot "+c.cfg.SlotName, err)
 		return
 	}
 	detail := fmt.Sprintf("slot %s: plugin %s, %s, confirmed_flush_lsn %s, holds %.1f MiB of WAL (wal_status %s)",
 		info.Name, info.Plugin, map[bool]string{true: fmt.Sprintf("active (pid %d)", info.ActivePID), false: "inactive"}[info.Active],
-		FormatLSN(info.ConfirmedFlushLSN), float64(info.RetainedBytes)/(1<<20), info.WALStatus)
+		pg.FormatLSN(info.ConfirmedFlushLSN), float64(info.RetainedBytes)/(1<<20), info.WALStatus)
 	switch {
 	case info.Plugin != c.cfg.LogicalPlugin:
 		c.add("slot", false, detail, fmt.Sprintf("the config asks for %s: set logical_plugin to %s, or choose another slot_name, or pg2s3 reset --slot --confirm", c.cfg.LogicalPlugin, info.Plugin))

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 )
 
 // plugins tests the logical decoding plugins by creating a temporary slot
@@ -41,7 +40,7 @@ func (c *checker) plugins() {
 				"allow it as the output_plugin_libraries line says")
 			continue
 		}
-		err := c.tryPlugin(plugin)
+		err := logical.TryPlugin(c.ctx, connect.FromConfig(c.cfg), plugin)
 		var refused *connect.FixError
 		switch {
 		case errors.As(err, &refused) && errors.Is(err, connect.ErrPluginNotAllowed):
@@ -58,34 +57,6 @@ func (c *checker) plugins() {
 				"fix the checks above (wal_level, free slots, REPLICATION) and rerun; a long-running transaction also delays slot creation")
 		}
 	}
-}
-
-func (c *checker) tryPlugin(plugin string) error {
-	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
-	defer cancel()
-	db, err := connect.Open(ctx, connect.FromConfig(c.cfg))
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.WithoutCancel(ctx))
-	conn := pg.PGX(db)
-	if _, err := conn.Exec(ctx, "SET statement_timeout = '10s'"); err != nil {
-		return err
-	}
-	slot := fmt.Sprintf("pg2s3_check_%d_%d", os.Getpid(), time.Now().UnixNano()%1e6)
-	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2, true)", slot, plugin); err != nil {
-		if pg.IsPluginRefusal(err) {
-			return explainPluginRefusal(ctx, c.cfg, plugin)
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) {
-			return errors.New(pgErr.Message)
-		}
-		return err
-	}
-	// A temporary slot also goes when the session ends; drop it now anyway.
-	_, err = conn.Exec(ctx, "SELECT pg_drop_replication_slot($1)", slot)
-	return err
 }
 
 func (c *checker) replicationConnection() {

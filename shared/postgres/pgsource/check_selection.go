@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 )
 
 // logTables checks what a drain needs of the selected LOG_BASED tables:
@@ -47,7 +49,6 @@ WHERE n.nspname = $1 AND c.relname = $2`, t[0], t[1]).Scan(&kind, &ident, &hasKe
 // the first drain can make it do so.
 func (c *checker) publication(tables [][2]string) {
 	name := c.cfg.Publication
-	pub := pgx.Identifier{name}.Sanitize()
 	var exists, all, ownsPub bool
 	err := c.conn.QueryRow(c.ctx, `
 SELECT count(*) > 0, coalesce(bool_or(puballtables), false), coalesce(bool_or(pg_has_role(current_user, pubowner, 'USAGE')), false)
@@ -62,7 +63,7 @@ FROM pg_publication WHERE pubname = $1`, name).Scan(&exists, &all, &ownsPub)
 	}
 	have := map[[2]string]bool{}
 	if exists {
-		published, err := PublicationTables(c.ctx, c.conn, name)
+		published, err := logical.New(c.db, logical.FromConfig(c.cfg)).PublishedTables(c.ctx)
 		if err != nil {
 			c.failed("publication", "read publication "+name, err)
 			return
@@ -89,16 +90,16 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 
 	case c.super || ownsAll && (!exists || ownsPub):
 		verb := "creates"
 		if exists {
-			verb = "adds " + tableList(missing) + " to"
+			verb = "adds " + pg.TableList(missing) + " to"
 		}
 		c.add("publication", true, fmt.Sprintf("the first drain %s publication %s", verb, name), "")
 	default:
-		viaRoot, _ := hasPubViaRoot(c.ctx, c.conn)
-		sql := createPublicationSQL(name, false, uniqueTables(tables), viaRoot)
+		viaRoot, _ := pg.HasPubViaRoot(c.ctx, c.conn)
+		sql := pg.CreatePublicationSQL(name, false, pg.UniqueTables(tables), viaRoot)
 		what := "does not exist"
 		if exists {
-			sql = "ALTER PUBLICATION " + pub + " ADD TABLE " + tableList(missing)
-			what = "lacks " + tableList(missing)
+			sql = pg.AddTablesSQL(name, missing)
+			what = "lacks " + pg.TableList(missing)
 		}
 		who := "as a user who owns the tables, or a superuser,"
 		if exists {

@@ -1,4 +1,4 @@
-package pgsource
+package decode
 
 import (
 	"encoding/json"
@@ -35,12 +35,12 @@ func TestWal2jsonValue(t *testing.T) {
 }
 
 func TestWal2jsonArgs(t *testing.T) {
-	got := wal2jsonArgs(map[[2]string]bool{{"public", `a"b.c,d`}: true, {"My Schema", "it's"}: true})
+	got := Wal2jsonArgs(map[[2]string]bool{{"public", `a"b.c,d`}: true, {"My Schema", "it's"}: true})
 	want := `"add-tables" 'My\ Schema.it\''s,public.a"b\.c\,d'`
 	if got[len(got)-1] != want {
 		t.Errorf("add-tables %s, want %s", got[len(got)-1], want)
 	}
-	if p := pgoutputArgs(`my "pub"`); p[1] != `publication_names '"my ""pub"""'` {
+	if p := PgoutputArgs(`my "pub"`); p[1] != `publication_names '"my ""pub"""'` {
 		t.Errorf("publication_names %s", p[1])
 	}
 }

@@ -1,4 +1,4 @@
-package pgsource
+package logical
 
 import (
 	"context"
@@ -18,52 +18,52 @@ func TestEnsureSlot(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cfg, conn := logDB(t, "pgoutput")
-	if err := EnsurePublication(ctx, conn, cfg.Publication, true, nil); err != nil {
+	if err := ensurePublication(ctx, pg.PGX(conn), cfg.Publication, true, nil); err != nil {
 		t.Fatal(err)
 	}
-	info, created, err := EnsureSlot(ctx, cfg)
+	info, created, err := ensureSlot(ctx, cfg)
 	if err != nil || !created || !info.Exists || info.Plugin != "pgoutput" || info.ConfirmedFlushLSN == 0 || info.Database != cfg.DBName {
 		t.Fatalf("create: %+v created=%v err=%v", info, created, err)
 	}
-	t.Cleanup(func() { DropSlot(context.Background(), cfg, cfg.SlotName) })
-	info, created, err = EnsureSlot(ctx, cfg)
+	t.Cleanup(func() { dropSlot(context.Background(), cfg) })
+	info, created, err = ensureSlot(ctx, cfg)
 	if err != nil || created || !info.Exists {
 		t.Fatalf("again: %+v created=%v err=%v", info, created, err)
 	}
 	mustExec(t, conn, "CREATE TABLE t AS SELECT generate_series(1, 1000) AS i")
-	if info, _ = GetSlot(ctx, conn, cfg.SlotName); info.RetainedBytes <= 0 || info.WALStatus != "reserved" {
+	if info, _ = getSlot(ctx, pg.PGX(conn), cfg.SlotName); info.RetainedBytes <= 0 || info.WALStatus != "reserved" {
 		t.Fatalf("retained: %+v", info)
 	}
 
 	w2j := *cfg
 	w2j.LogicalPlugin = "wal2json"
-	_, _, err = EnsureSlot(ctx, &w2j)
+	_, _, err = ensureSlot(ctx, &w2j)
 	if !errors.Is(err, ErrSlotPlugin) || !strings.Contains(err.Error(), "reset --slot") {
 		t.Fatalf("wrong plugin: %v", err)
 	}
-	if _, err := OpenLog(ctx, &w2j, LogOptions{}); !errors.Is(err, ErrSlotPlugin) {
+	if _, err := openLog(ctx, FromConfig(&w2j), logOptions{}); !errors.Is(err, ErrSlotPlugin) {
 		t.Fatalf("open with wrong plugin: %v", err)
 	}
 
-	r := openLog(t, cfg, LogOptions{})
-	info, _, err = EnsureSlot(ctx, cfg)
+	r := mustOpenLog(t, cfg, logOptions{})
+	info, _, err = ensureSlot(ctx, cfg)
 	if !errors.Is(err, ErrSlotActive) || !strings.Contains(err.Error(), "pid ") {
 		t.Fatalf("active elsewhere: %+v %v", info, err)
 	}
-	if err := DropSlot(ctx, cfg, cfg.SlotName); !errors.Is(err, ErrSlotActive) {
+	if err := dropSlot(ctx, cfg); !errors.Is(err, ErrSlotActive) {
 		t.Fatalf("drop active: %v", err)
 	}
 	r.Close(ctx)
-	if err := DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+	if err := dropSlot(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+	if err := dropSlot(ctx, cfg); err != nil {
 		t.Fatalf("drop missing: %v", err)
 	}
-	if info, _ := GetSlot(ctx, conn, cfg.SlotName); info.Exists {
+	if info, _ := getSlot(ctx, pg.PGX(conn), cfg.SlotName); info.Exists {
 		t.Fatalf("still there: %+v", info)
 	}
-	if _, err := OpenLog(ctx, cfg, LogOptions{}); !errors.Is(err, ErrSlotNotFound) {
+	if _, err := openLog(ctx, FromConfig(cfg), logOptions{}); !errors.Is(err, ErrSlotNotFound) {
 		t.Fatalf("open missing: %v", err)
 	}
 }
@@ -74,25 +74,20 @@ func TestEnsureSlotWithoutReplicationPrivilege(t *testing.T) {
 	cfg, conn := logDB(t, "pgoutput")
 	role := "norepl_" + cfg.DBName
 	mustExec(t, conn, "CREATE ROLE "+role+" LOGIN")
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP ROLE "+role) })
+	t.Cleanup(func() { pg.PGX(conn).Exec(context.Background(), "DROP ROLE "+role) })
 	user := *cfg
 	user.User = role
-	_, _, err := EnsureSlot(ctx, &user)
+	_, _, err := ensureSlot(ctx, &user)
 	if !errors.Is(err, ErrReplicationPrivilege) || !strings.Contains(err.Error(), "ALTER ROLE "+role+" REPLICATION") {
 		t.Fatalf("no privilege: %v", err)
 	}
 	mustExec(t, conn, "ALTER ROLE "+role+" REPLICATION")
-	info, created, err := EnsureSlot(ctx, &user)
+	info, created, err := ensureSlot(ctx, &user)
 	if err != nil || !created {
 		t.Fatalf("with REPLICATION: %+v %v", info, err)
 	}
-	defer DropSlot(ctx, &user, user.SlotName)
-	uconn, err := queryConn(ctx, &user)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uconn.Close(ctx)
-	if _, err := Heartbeat(ctx, uconn); err != nil {
+	defer dropSlot(ctx, &user)
+	if _, err := New(open(t, &user), FromConfig(&user)).Heartbeat(ctx); err != nil {
 		t.Fatalf("heartbeat as a replication role: %v", err)
 	}
 }
@@ -110,7 +105,7 @@ func TestExplainSlotError(t *testing.T) {
 		{&pgconn.PgError{Code: "55006", Message: `replication slot "s" is active for PID 42`}, ErrSlotActive, "PID 42"},
 		{&pgconn.PgError{Code: "42704", Message: `replication slot "s" does not exist`}, ErrSlotNotFound, "setup-slot"},
 	} {
-		err := explainSlotError(tc.err, "s", cfg)
+		err := explainSlotError(tc.err, "s", FromConfig(cfg))
 		if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.text) {
 			t.Errorf("%s: %v", tc.err.Code, err)
 		}
@@ -147,7 +142,7 @@ func TestExistingSlotRefusedByAllowList(t *testing.T) {
 	if srv, err := connect.DetectServer(ctx, db); err != nil || !srv.HasAllowList {
 		t.Skipf("no output_plugin_libraries on this server (%v)", err)
 	}
-	if _, _, err := EnsureSlot(ctx, cfg); err != nil {
+	if _, _, err := ensureSlot(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
 	for _, sql := range []string{"ALTER SYSTEM SET output_plugin_libraries = 'pgoutput', 'test_decoding'", "SELECT pg_reload_conf()"} {
@@ -170,16 +165,16 @@ func TestExistingSlotRefusedByAllowList(t *testing.T) {
 		}
 	}
 	want := "'pgoutput', 'test_decoding', 'wal2json'"
-	if _, _, err := EnsureSlot(ctx, cfg); !errors.Is(err, connect.ErrPluginNotAllowed) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "REPLICATION") {
+	if _, _, err := ensureSlot(ctx, cfg); !errors.Is(err, connect.ErrPluginNotAllowed) || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "REPLICATION") {
 		t.Errorf("EnsureSlot: %v", err)
 	}
 	// The server's own refusal at START_REPLICATION, read as such.
-	_, err = OpenLog(ctx, cfg, LogOptions{})
+	_, err = openLog(ctx, FromConfig(cfg), logOptions{})
 	if !errors.Is(err, connect.ErrPluginNotAllowed) || !strings.Contains(err.Error(), "(pgoutput, test_decoding) does not list wal2json") ||
 		!strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "REPLICATION") {
 		t.Errorf("OpenLog: %v", err)
 	}
-	if err := DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+	if err := dropSlot(ctx, cfg); err != nil {
 		t.Errorf("DropSlot of a refused slot: %v", err)
 	}
 }

@@ -1,12 +1,12 @@
-package pgsource
+package logical
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical/internal/eventtest"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -80,17 +80,17 @@ func TestDecodersAgree(t *testing.T) {
 	for _, sql := range decoderWorkload {
 		mustExec(t, conn, sql)
 	}
-	read := func(c *config.Config, stop func(Event) bool) []Event {
-		return readUntil(t, openLog(t, c, LogOptions{Tables: sel}), stop)
+	read := func(c *config.Config, stop func(record.Event) bool) []record.Event {
+		return readUntil(t, mustOpenLog(t, c, logOptions{Tables: sel}), stop)
 	}
-	pgo := read(cfg, untilHeartbeatCommit(t, conn))
+	pgo := read(cfg, untilHeartbeatCommit(t, cfg, conn))
 	w := read(&w2j, untilHeartbeatCommitLSN(pgo))
 	if len(pgo) != len(w) {
 		t.Errorf("pgoutput gave %d events, wal2json %d", len(pgo), len(w))
 	}
 	for i := 0; i < len(pgo) && i < len(w); i++ {
 		if !reflect.DeepEqual(pgo[i], w[i]) {
-			t.Errorf("event %d differs:\npgoutput %s\nwal2json %s", i, showEvent(pgo[i]), showEvent(w[i]))
+			t.Errorf("event %d differs:\npgoutput %s\nwal2json %s", i, eventtest.Event(pgo[i]), eventtest.Event(w[i]))
 		}
 	}
 	checkWorkloadEvents(t, pgo)
@@ -98,31 +98,31 @@ func TestDecodersAgree(t *testing.T) {
 
 // untilHeartbeatCommitLSN stops at the commit that ends evs (a second read
 // of the same WAL).
-func untilHeartbeatCommitLSN(evs []Event) func(Event) bool {
+func untilHeartbeatCommitLSN(evs []record.Event) func(record.Event) bool {
 	last := evs[len(evs)-1]
-	return func(e Event) bool { return e.Kind == EventCommit && e.EndLSN == last.EndLSN }
+	return func(e record.Event) bool { return e.Kind == record.EventCommit && e.EndLSN == last.EndLSN }
 }
 
 // checkWorkloadEvents checks what the workload must produce, whichever the
 // decoder.
-func checkWorkloadEvents(t *testing.T, evs []Event) {
+func checkWorkloadEvents(t *testing.T, evs []record.Event) {
 	t.Helper()
 	var changes []record.Change
 	var relations []string
 	for _, e := range evs {
 		switch e.Kind {
-		case EventChange:
+		case record.EventChange:
 			changes = append(changes, e.Change)
-		case EventRelation:
+		case record.EventRelation:
 			relations = append(relations, e.Table+":"+strings.Join(e.Columns, ","))
 		}
 	}
 	for _, c := range changes {
 		if c.Table == "other" {
-			t.Errorf("unselected table in output: %s", showChange(c))
+			t.Errorf("unselected table in output: %s", eventtest.Change(c))
 		}
 		if c.CommitLSN == 0 || c.LSN == 0 || c.LSN > c.CommitLSN || c.CommitTimeMicros == 0 {
-			t.Errorf("bad positions: %s", showChange(c))
+			t.Errorf("bad positions: %s", eventtest.Change(c))
 		}
 	}
 	want := []string{
@@ -145,7 +145,7 @@ func checkWorkloadEvents(t *testing.T, evs []Event) {
 	}
 	var got []string
 	for _, c := range changes {
-		got = append(got, showChange(c))
+		got = append(got, eventtest.Change(c))
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("changes:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -159,32 +159,7 @@ func checkWorkloadEvents(t *testing.T, evs []Event) {
 	for i := 1; i < len(changes); i++ {
 		p, c := changes[i-1], changes[i]
 		if c.CommitLSN == p.CommitLSN && c.Seq != p.Seq+1 || c.CommitLSN != p.CommitLSN && c.Seq != 0 {
-			t.Errorf("seq %d after %d: %s", c.Seq, p.Seq, showChange(c))
+			t.Errorf("seq %d after %d: %s", c.Seq, p.Seq, eventtest.Change(c))
 		}
 	}
-}
-
-func showChange(c record.Change) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s", c.Op, c.Table)
-	for i, col := range c.Columns {
-		v := c.Values[i]
-		s := string(v.Text)
-		switch {
-		case v.Null:
-			s = "NULL"
-		case v.Unchanged:
-			s = "UNCHANGED"
-		case len(s) > 1000:
-			s = fmt.Sprintf("<%d>", len(s))
-		}
-		fmt.Fprintf(&b, " %s=%s", col, s)
-	}
-	return b.String()
-}
-
-func showEvent(e Event) string {
-	return fmt.Sprintf("%s xid=%d commit=%s end=%s time=%d lsn=%s rel=%s.%s%v msg=%s/%q/%v change={%s lsn=%s commit=%s seq=%d time=%d}",
-		e.Kind, e.XID, FormatLSN(e.CommitLSN), FormatLSN(e.EndLSN), e.CommitTimeMicros, FormatLSN(e.LSN), e.Schema, e.Table, e.Columns,
-		e.Prefix, e.Content, e.Transactional, showChange(e.Change), FormatLSN(e.Change.LSN), FormatLSN(e.Change.CommitLSN), e.Change.Seq, e.Change.CommitTimeMicros)
 }

@@ -1,4 +1,4 @@
-package pgsource
+package decode
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"math/rand/v2"
 	"reflect"
 	"regexp"
@@ -15,6 +14,9 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical/internal/eventtest"
 )
 
 // The scanner must read every record exactly as the encoding/json decoder
@@ -24,13 +26,13 @@ import (
 
 // w2jPair runs the scanner decoder and the reference side by side.
 type w2jPair struct {
-	a, refA *assembler
+	a, refA *Assembler
 	dec     *wal2jsonDecoder
 	ref     *refWal2jsonDecoder
 }
 
 func newW2JPair(sel map[[2]string]bool, lookup columnLookup) *w2jPair {
-	p := &w2jPair{a: newAssembler(sel), refA: newAssembler(sel)}
+	p := &w2jPair{a: NewAssembler(sel), refA: NewAssembler(sel)}
 	p.dec, p.ref = newWal2jsonDecoder(p.a, lookup), newRefWal2jsonDecoder(p.refA, lookup)
 	return p
 }
@@ -39,8 +41,8 @@ func newW2JPair(sel map[[2]string]bool, lookup columnLookup) *w2jPair {
 // and the scanner's error.
 func (p *w2jPair) check(walStart uint64, msg []byte) (string, error) {
 	ctx := context.Background()
-	err := p.dec.decode(ctx, walStart, msg)
-	refErr := p.ref.decode(ctx, walStart, msg)
+	err := p.dec.Decode(ctx, walStart, msg)
+	refErr := p.ref.Decode(ctx, walStart, msg)
 	defer func() {
 		clear(p.a.out)
 		clear(p.refA.out)
@@ -56,7 +58,7 @@ func (p *w2jPair) check(walStart uint64, msg []byte) (string, error) {
 	}
 	for i := range p.a.out {
 		if !reflect.DeepEqual(p.a.out[i], p.refA.out[i]) {
-			return fmt.Sprintf("event %d:\n scanner       %s\n encoding/json %s", i, showEvent(p.a.out[i]), showEvent(p.refA.out[i])), err
+			return fmt.Sprintf("event %d:\n scanner       %s\n encoding/json %s", i, eventtest.Event(p.a.out[i]), eventtest.Event(p.refA.out[i])), err
 		}
 	}
 	return "", err
@@ -109,7 +111,7 @@ func TestWal2jsonScannerMatchesEncodingJSON(t *testing.T) {
 }
 
 // FuzzWal2jsonDecode compares the scanner with encoding/json on any input
-// (go test -fuzz FuzzWal2jsonDecode ./shared/postgres/pgsource/). Inputs whose keys
+// (go test -fuzz FuzzWal2jsonDecode ./shared/postgres/logical/internal/decode/). Inputs whose keys
 // encoding/json matches by case folding, or that repeat a key or a column
 // name, are skipped: the scanner reads keys as wal2json prints them.
 func FuzzWal2jsonDecode(f *testing.F) {

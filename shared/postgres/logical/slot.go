@@ -1,4 +1,4 @@
-package pgsource
+package logical
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
@@ -54,9 +53,9 @@ type SlotInfo struct {
 	Exists    bool
 }
 
-// GetSlot reads the slot called name. A missing slot is not an error: the
+// getSlot reads the slot called name. A missing slot is not an error: the
 // result has Exists false.
-func GetSlot(ctx context.Context, conn *pgx.Conn, name string) (SlotInfo, error) {
+func getSlot(ctx context.Context, conn *pgx.Conn, name string) (SlotInfo, error) {
 	info := SlotInfo{Name: name}
 	var confirmed, restart string
 	var retained *int64
@@ -90,50 +89,30 @@ FROM pg_replication_slots s WHERE slot_name = $1`, name).Scan(
 	return info, nil
 }
 
-// CurrentWALLSN returns pg_current_wal_lsn(): a run's fence.
-func CurrentWALLSN(ctx context.Context, conn *pgx.Conn) (uint64, error) {
-	var s string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&s); err != nil {
-		return 0, fmt.Errorf("read current WAL position: %w", err)
-	}
-	return pg.ParseLSN(s)
-}
-
-// EnsureSlot creates cfg's logical slot with cfg's plugin when it is missing
-// and checks an existing one: it must be a logical slot of this database,
-// use the configured plugin, still have its WAL and not be in use by another
-// connection.
-func EnsureSlot(ctx context.Context, cfg *config.Config) (SlotInfo, bool, error) {
-	if err := validSlotName(cfg.SlotName); err != nil {
-		return SlotInfo{}, false, err
-	}
-	db, err := connect.Open(ctx, connect.FromConfig(cfg))
-	if err != nil {
-		return SlotInfo{}, false, err
-	}
-	defer db.Close(context.WithoutCancel(ctx))
-	return ensureSlot(ctx, db, cfg)
-}
-
-func ensureSlot(ctx context.Context, db *connect.Conn, cfg *config.Config) (SlotInfo, bool, error) {
-	name := cfg.SlotName
+// ensureSlot creates the slot with the settings' plugin when it is
+// missing and checks an existing one: it must be a logical slot of this
+// database, use the configured plugin, still have its WAL and not be in
+// use by another connection. The server must first be able to serve the
+// settings (logReady).
+func (src *Source) ensureSlot(ctx context.Context) (SlotInfo, bool, error) {
+	s, conn := src.settings, src.conn
+	name := s.Slot
 	if err := validSlotName(name); err != nil {
 		return SlotInfo{}, false, err
 	}
-	srv, err := connect.DetectServer(ctx, db)
+	srv, err := connect.DetectServer(ctx, src.db)
 	if err != nil {
 		return SlotInfo{}, false, err
 	}
-	conn := pg.PGX(db)
-	if err := logReady(srv, cfg); err != nil {
+	if err := logReady(srv, s); err != nil {
 		return SlotInfo{}, false, fmt.Errorf("slot %s: %w", name, err)
 	}
-	info, err := GetSlot(ctx, conn, name)
+	info, err := getSlot(ctx, conn, name)
 	if err != nil {
 		return info, false, err
 	}
 	if info.Exists {
-		return info, false, checkSlot(info, cfg)
+		return info, false, checkSlot(info, s)
 	}
 	var level string
 	if err := conn.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
@@ -142,15 +121,15 @@ func ensureSlot(ctx context.Context, db *connect.Conn, cfg *config.Config) (Slot
 	if level != "logical" {
 		return info, false, fmt.Errorf("create slot %s: %w (it is %s): %s", name, ErrWALLevel, level, walLevelFix)
 	}
-	_, err = conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2)", name, cfg.LogicalPlugin)
+	_, err = conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, $2)", name, s.Plugin)
 	created := err == nil
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "42710" { // 42710: created meanwhile
-			return info, false, explainSlotError(err, name, cfg)
+			return info, false, explainSlotError(err, name, s)
 		}
 	}
-	if info, err = GetSlot(ctx, conn, name); err != nil {
+	if info, err = getSlot(ctx, conn, name); err != nil {
 		return info, false, err
 	}
 	if !info.Exists {
@@ -159,18 +138,13 @@ func ensureSlot(ctx context.Context, db *connect.Conn, cfg *config.Config) (Slot
 	if created {
 		return info, true, nil
 	}
-	return info, false, checkSlot(info, cfg)
+	return info, false, checkSlot(info, s)
 }
 
-// DropSlot drops the slot called name; a missing slot is not an error.
-func DropSlot(ctx context.Context, cfg *config.Config, name string) error {
-	db, err := connect.Open(ctx, connect.FromConfig(cfg))
-	if err != nil {
-		return err
-	}
-	defer db.Close(context.WithoutCancel(ctx))
-	conn := pg.PGX(db)
-	info, err := GetSlot(ctx, conn, name)
+// DropSlot drops the slot; a missing slot is not an error.
+func (src *Source) DropSlot(ctx context.Context) error {
+	conn, name := src.conn, src.settings.Slot
+	info, err := getSlot(ctx, conn, name)
 	// A walsender that just ended (a run that stopped or was refused) may
 	// hold the slot a moment longer: wait a little, as OpenLog does.
 	for deadline := time.Now().Add(activeSlotWait); err == nil && info.Active && time.Now().Before(deadline); {
@@ -179,7 +153,7 @@ func DropSlot(ctx context.Context, cfg *config.Config, name string) error {
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
 		}
-		info, err = GetSlot(ctx, conn, name)
+		info, err = getSlot(ctx, conn, name)
 	}
 	if err != nil || !info.Exists {
 		return err
@@ -192,22 +166,22 @@ func DropSlot(ctx context.Context, cfg *config.Config, name string) error {
 		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // dropped meanwhile
 			return nil
 		}
-		return explainSlotError(err, name, cfg)
+		return explainSlotError(err, name, src.settings)
 	}
 	return nil
 }
 
-// checkSlot says why an existing slot cannot serve cfg, or nil.
-func checkSlot(info SlotInfo, cfg *config.Config) error {
+// checkSlot says why an existing slot cannot serve s, or nil.
+func checkSlot(info SlotInfo, s Settings) error {
 	name := info.Name
 	switch {
 	case !info.Logical:
 		return fmt.Errorf("slot %s: %w: it is a physical slot: choose another slot_name", name, ErrSlotPlugin)
-	case info.Database != cfg.DBName:
-		return fmt.Errorf("slot %s: %w %q, not %q: choose another slot_name", name, ErrSlotElsewhere, info.Database, cfg.DBName)
-	case info.Plugin != cfg.LogicalPlugin:
+	case info.Database != s.Conn.DBName:
+		return fmt.Errorf("slot %s: %w %q, not %q: choose another slot_name", name, ErrSlotElsewhere, info.Database, s.Conn.DBName)
+	case info.Plugin != s.Plugin:
 		return fmt.Errorf("slot %s: %w: it decodes with %s but logical_plugin is %s: set logical_plugin to %s, choose another slot_name, or recreate it with `pg2s3 reset --slot`",
-			name, ErrSlotPlugin, info.Plugin, cfg.LogicalPlugin, info.Plugin)
+			name, ErrSlotPlugin, info.Plugin, s.Plugin, info.Plugin)
 	case info.WALStatus == "lost":
 		return fmt.Errorf("slot %s: %w (wal_status lost, max_slot_wal_keep_size exceeded): changes are gone; recreate it and re-copy with `pg2s3 reset --slot`", name, ErrSlotWALRemoved)
 	case info.Active:
@@ -217,12 +191,12 @@ func checkSlot(info SlotInfo, cfg *config.Config) error {
 }
 
 // explainSlotError maps a server error about slots to a sentinel and a fix.
-func explainSlotError(err error, name string, cfg *config.Config) error {
+func explainSlotError(err error, name string, s Settings) error {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return fmt.Errorf("slot %s: %w", name, err)
 	}
-	user := cfg.User
+	user := s.Conn.User
 	if !plainIdentRE.MatchString(user) {
 		user = pgx.Identifier{user}.Sanitize()
 	}
@@ -232,7 +206,7 @@ func explainSlotError(err error, name string, cfg *config.Config) error {
 	case pgErr.Code == "53400":
 		return fmt.Errorf("slot %s: %w (%s): raise max_replication_slots and restart, or drop an unused slot (SELECT slot_name, active FROM pg_replication_slots)", name, ErrNoFreeSlot, pgErr.Message)
 	case pg.IsPluginRefusal(pgErr):
-		return fmt.Errorf("slot %s: %w", name, connect.Server{}.PluginNotAllowed(cfg.LogicalPlugin))
+		return fmt.Errorf("slot %s: %w", name, connect.Server{}.PluginNotAllowed(s.Plugin))
 	case pgErr.Code == "42501":
 		return fmt.Errorf("slot %s: %w (%s): "+replicationPrivilegeFixFm, name, ErrReplicationPrivilege, pgErr.Message, user, user)
 	case pgErr.Code == "55006":
@@ -240,7 +214,7 @@ func explainSlotError(err error, name string, cfg *config.Config) error {
 	case pgErr.Code == "42704":
 		return fmt.Errorf("slot %s: %w: create it with `pg2s3 setup-slot`", name, ErrSlotNotFound)
 	case pgErr.Code == "58P01" || strings.Contains(pgErr.Message, "could not access file"):
-		return fmt.Errorf("slot %s: output plugin %s is not installed on the server (%s): use logical_plugin pgoutput or install it", name, cfg.LogicalPlugin, pgErr.Message)
+		return fmt.Errorf("slot %s: output plugin %s is not installed on the server (%s): use logical_plugin pgoutput or install it", name, s.Plugin, pgErr.Message)
 	}
 	return fmt.Errorf("slot %s: %w", name, err)
 }
@@ -251,6 +225,3 @@ func validSlotName(name string) error {
 	}
 	return nil
 }
-
-// FormatLSN prints an LSN the way PostgreSQL does (0/16B3748).
-func FormatLSN(lsn uint64) string { return pg.FormatLSN(lsn) }

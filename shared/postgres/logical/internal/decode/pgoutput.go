@@ -1,4 +1,4 @@
-package pgsource
+package decode
 
 import (
 	"context"
@@ -20,16 +20,17 @@ type pgoutputRelation struct {
 // pgoutputDecoder decodes pgoutput protocol version 1 messages (with
 // messages enabled) into Events.
 type pgoutputDecoder struct {
-	a         *assembler
+	a         *Assembler
 	relations map[uint32]*pgoutputRelation
 }
 
-func newPgoutputDecoder(a *assembler) *pgoutputDecoder {
+func newPgoutputDecoder(a *Assembler) *pgoutputDecoder {
 	return &pgoutputDecoder{a: a, relations: map[uint32]*pgoutputRelation{}}
 }
 
-// pgoutputArgs are START_REPLICATION options for pgoutput.
-func pgoutputArgs(publication string) []string {
+// PgoutputArgs are the START_REPLICATION options NewPgoutput decodes:
+// protocol version 1 of publication, with logical messages.
+func PgoutputArgs(publication string) []string {
 	pub := `"` + strings.ReplaceAll(publication, `"`, `""`) + `"`
 	return []string{
 		"proto_version '1'",
@@ -38,13 +39,13 @@ func pgoutputArgs(publication string) []string {
 	}
 }
 
-func (d *pgoutputDecoder) decode(_ context.Context, walStart uint64, data []byte) error {
+func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
 	msg, err := pglogrepl.Parse(data)
 	if err != nil {
-		return fmt.Errorf("decode pgoutput message %q at %s: %w", data[0], FormatLSN(walStart), err)
+		return fmt.Errorf("decode pgoutput message %q at %s: %w", data[0], pg.FormatLSN(walStart), err)
 	}
 	switch m := msg.(type) {
 	case *pglogrepl.BeginMessage:
@@ -106,7 +107,7 @@ func (d *pgoutputDecoder) decode(_ context.Context, walStart uint64, data []byte
 	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage:
 		// Values travel as text, so type OIDs and origins are not needed.
 	default:
-		return fmt.Errorf("decode pgoutput at %s: unexpected message %T", FormatLSN(walStart), msg)
+		return fmt.Errorf("decode pgoutput at %s: unexpected message %T", pg.FormatLSN(walStart), msg)
 	}
 	return nil
 }
@@ -114,7 +115,7 @@ func (d *pgoutputDecoder) decode(_ context.Context, walStart uint64, data []byte
 func (d *pgoutputDecoder) relation(id uint32, walStart uint64) (*pgoutputRelation, error) {
 	rel, ok := d.relations[id]
 	if !ok {
-		return nil, fmt.Errorf("decode pgoutput at %s: change for relation %d before its Relation message", FormatLSN(walStart), id)
+		return nil, fmt.Errorf("decode pgoutput at %s: change for relation %d before its Relation message", pg.FormatLSN(walStart), id)
 	}
 	return rel, nil
 }
@@ -126,10 +127,10 @@ func (d *pgoutputDecoder) relation(id uint32, walStart uint64) (*pgoutputRelatio
 func tupleChange(op record.Op, rel *pgoutputRelation, lsn uint64, tup, old *pglogrepl.TupleData, keyOnly bool) (record.Change, error) {
 	c := record.Change{Op: op, Schema: rel.schema, Table: rel.table, LSN: lsn}
 	if tup == nil {
-		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: no tuple", op, rel.schema, rel.table, FormatLSN(lsn))
+		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: no tuple", op, rel.schema, rel.table, pg.FormatLSN(lsn))
 	}
 	if len(tup.Columns) != len(rel.columns) {
-		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: %d values for %d columns", op, rel.schema, rel.table, FormatLSN(lsn), len(tup.Columns), len(rel.columns))
+		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: %d values for %d columns", op, rel.schema, rel.table, pg.FormatLSN(lsn), len(tup.Columns), len(rel.columns))
 	}
 	size := 0
 	for _, col := range tup.Columns {
@@ -158,7 +159,7 @@ func tupleChange(op record.Op, rel *pgoutputRelation, lsn uint64, tup, old *pglo
 				v.Text = buf[start:len(buf):len(buf)]
 			}
 		default:
-			return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: column %s has binary data", op, rel.schema, rel.table, FormatLSN(lsn), rel.columns[i])
+			return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: column %s has binary data", op, rel.schema, rel.table, pg.FormatLSN(lsn), rel.columns[i])
 		}
 		c.Columns = append(c.Columns, rel.columns[i])
 		c.Values = append(c.Values, v)

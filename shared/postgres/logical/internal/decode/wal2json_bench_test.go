@@ -1,4 +1,4 @@
-package pgsource
+package decode
 
 import (
 	"bytes"
@@ -10,7 +10,7 @@ import (
 
 // testdata/wal2json_messages.jsonl holds records as the test server's
 // wal2json printed them (pg_logical_slot_peek_changes with the options of
-// wal2jsonArgs) for decoderWorkload, one transaction on the mixed table
+// Wal2jsonArgs) for decoderWorkload, one transaction on the mixed table
 // of bench case 3 (12 inserts, 2 deletes, 6 updates) and rows of odd
 // values (NaN, control characters, emoji, nested jsonb, 2-D arrays), and
 // two logical messages.
@@ -96,10 +96,10 @@ func BenchmarkWal2jsonDecode(b *testing.B) {
 	}{{"mixed", w2jTransaction(b, all, "walmix")}, {"all", all}}
 	decoders := []struct {
 		name string
-		new  func(a *assembler) logDecoder
+		new  func(a *Assembler) Decoder
 	}{
-		{"scanner", func(a *assembler) logDecoder { return newWal2jsonDecoder(a, lookup) }},
-		{"ref", func(a *assembler) logDecoder { return newRefWal2jsonDecoder(a, lookup) }},
+		{"scanner", func(a *Assembler) Decoder { return newWal2jsonDecoder(a, lookup) }},
+		{"ref", func(a *Assembler) Decoder { return newRefWal2jsonDecoder(a, lookup) }},
 	}
 	for _, set := range sets {
 		size := 0
@@ -108,13 +108,13 @@ func BenchmarkWal2jsonDecode(b *testing.B) {
 		}
 		for _, dec := range decoders {
 			b.Run(set.name+"/"+dec.name, func(b *testing.B) {
-				a := newAssembler(nil)
+				a := NewAssembler(nil)
 				d := dec.new(a)
 				ctx := context.Background()
 				b.SetBytes(int64(size / len(set.msgs)))
 				b.ReportAllocs()
 				for i := 0; b.Loop(); i++ {
-					if err := d.decode(ctx, 1, set.msgs[i%len(set.msgs)]); err != nil {
+					if err := d.Decode(ctx, 1, set.msgs[i%len(set.msgs)]); err != nil {
 						b.Fatal(err)
 					}
 					clear(a.out)
@@ -131,12 +131,12 @@ func BenchmarkWal2jsonDecode(b *testing.B) {
 func TestWal2jsonDecodeAllocations(t *testing.T) {
 	all := w2jMessages(t)
 	tx := w2jTransaction(t, all, "walmix")
-	a := newAssembler(nil)
+	a := NewAssembler(nil)
 	d := newWal2jsonDecoder(a, w2jCatalog(t, all))
 	ctx := context.Background()
 	decodeAll := func() {
 		for _, m := range tx {
-			if err := d.decode(ctx, 1, m); err != nil {
+			if err := d.Decode(ctx, 1, m); err != nil {
 				t.Fatal(err)
 			}
 			clear(a.out)

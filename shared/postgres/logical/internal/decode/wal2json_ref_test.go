@@ -1,13 +1,13 @@
-package pgsource
+package decode
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"slices"
 
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -17,7 +17,7 @@ import (
 // (TestWal2jsonScannerMatchesEncodingJSON) and measured against
 // (BenchmarkWal2jsonDecode).
 type refWal2jsonDecoder struct {
-	a      *assembler
+	a      *Assembler
 	lookup columnLookup
 	tables map[[2]string]*w2jTable
 }
@@ -43,34 +43,34 @@ type refRecord struct {
 	Content       string      `json:"content"`
 }
 
-func newRefWal2jsonDecoder(a *assembler, lookup columnLookup) *refWal2jsonDecoder {
+func newRefWal2jsonDecoder(a *Assembler, lookup columnLookup) *refWal2jsonDecoder {
 	return &refWal2jsonDecoder{a: a, lookup: lookup, tables: map[[2]string]*w2jTable{}}
 }
 
-func (d *refWal2jsonDecoder) decode(ctx context.Context, walStart uint64, data []byte) error {
+func (d *refWal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data []byte) error {
 	var r refRecord
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
+		return fmt.Errorf("decode wal2json record at %s: %w", pg.FormatLSN(walStart), err)
 	}
 	lsn, err := pg.ParseLSN(r.LSN)
 	if err != nil {
-		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
+		return fmt.Errorf("decode wal2json record at %s: %w", pg.FormatLSN(walStart), err)
 	}
 	switch r.Action {
 	case "B":
 		ts, err := parseW2JTime(r.Timestamp)
 		if err != nil {
-			return fmt.Errorf("decode wal2json begin at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json begin at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		d.a.beginTx(r.XID, lsn, ts)
 	case "C":
 		end, err := pg.ParseLSN(r.NextLSN)
 		if err != nil {
-			return fmt.Errorf("decode wal2json commit at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		ts, err := parseW2JTime(r.Timestamp)
 		if err != nil {
-			return fmt.Errorf("decode wal2json commit at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		d.a.commit(lsn, end, ts)
 	case "I", "U":
@@ -116,7 +116,7 @@ func (d *refWal2jsonDecoder) decode(ctx context.Context, walStart uint64, data [
 	case "M":
 		d.a.message(lsn, r.Transactional, r.Prefix, []byte(r.Content))
 	default:
-		return fmt.Errorf("decode wal2json record at %s: unknown action %q", FormatLSN(walStart), r.Action)
+		return fmt.Errorf("decode wal2json record at %s: unknown action %q", pg.FormatLSN(walStart), r.Action)
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
-package pgsource
+package logical
 
 import (
 	"context"
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 func TestEnsurePublication(t *testing.T) {
@@ -16,13 +18,13 @@ func TestEnsurePublication(t *testing.T) {
 	check := func(want [][2]string, all bool) {
 		t.Helper()
 		var pubAll bool
-		if err := conn.QueryRow(ctx, "SELECT puballtables FROM pg_publication WHERE pubname = $1", pub).Scan(&pubAll); err != nil || pubAll != all {
+		if err := pg.PGX(conn).QueryRow(ctx, "SELECT puballtables FROM pg_publication WHERE pubname = $1", pub).Scan(&pubAll); err != nil || pubAll != all {
 			t.Fatalf("puballtables %v %v, want %v", pubAll, err, all)
 		}
 		if all {
 			return
 		}
-		got, err := PublicationTables(ctx, conn, pub)
+		got, err := publicationTables(ctx, pg.PGX(conn), pub)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("tables %v %v, want %v", got, err, want)
 		}
@@ -39,27 +41,27 @@ func TestEnsurePublication(t *testing.T) {
 		{false, [][2]string{{"public", "a"}}},
 	}
 	for _, s := range steps {
-		if err := EnsurePublication(ctx, conn, pub, s.all, s.tables); err != nil {
+		if err := ensurePublication(ctx, pg.PGX(conn), pub, s.all, s.tables); err != nil {
 			t.Fatalf("%+v: %v", s, err)
 		}
-		check(uniqueTables(s.tables), s.all)
-		if err := EnsurePublication(ctx, conn, pub, s.all, s.tables); err != nil { // unchanged: no-op
+		check(pg.UniqueTables(s.tables), s.all)
+		if err := ensurePublication(ctx, pg.PGX(conn), pub, s.all, s.tables); err != nil { // unchanged: no-op
 			t.Fatal(err)
 		}
 	}
 
-	role := "nopub_" + conn.Config().Database
+	role := "nopub_" + pg.PGX(conn).Config().Database
 	mustExec(t, conn, "CREATE ROLE "+role+" LOGIN")
-	t.Cleanup(func() { conn.Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) })
-	mustExec(t, conn, "GRANT CREATE ON DATABASE "+conn.Config().Database+" TO "+role)
+	t.Cleanup(func() { pg.PGX(conn).Exec(context.Background(), "DROP OWNED BY "+role+"; DROP ROLE "+role) })
+	mustExec(t, conn, "GRANT CREATE ON DATABASE "+pg.PGX(conn).Config().Database+" TO "+role)
 	mustExec(t, conn, "SET ROLE "+role)
 	defer mustExec(t, conn, "RESET ROLE")
-	err := EnsurePublication(ctx, conn, "theirs", false, [][2]string{{"public", "a"}})
+	err := ensurePublication(ctx, pg.PGX(conn), "theirs", false, [][2]string{{"public", "a"}})
 	if !errors.Is(err, ErrPublicationPrivilege) {
 		t.Fatalf("not owner: %v", err)
 	}
 	t.Log(err)
-	if err := EnsurePublication(ctx, conn, "theirs_all", true, nil); !errors.Is(err, ErrPublicationPrivilege) {
+	if err := ensurePublication(ctx, pg.PGX(conn), "theirs_all", true, nil); !errors.Is(err, ErrPublicationPrivilege) {
 		t.Fatalf("not superuser: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package pgsource
+package logical
 
 import (
 	"context"
@@ -7,56 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/record"
 )
 
-// logDB creates a fresh database on the package's test server and returns
-// its config (slot and publication named after it) and a query connection.
-func logDB(t *testing.T, plugin string) (*config.Config, *pgx.Conn) {
-	t.Helper()
-	if testPG == nil {
-		t.Fatal("TestMain did not start the test PostgreSQL server (testPG is nil)")
-	}
-	ctx := context.Background()
-	_, dsn, err := testPG.NewDatabase(ctx, "log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.FromURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.LogicalPlugin = plugin
-	conn, err := queryConn(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return cfg, conn
-}
-
-func mustExec(t *testing.T, conn *pgx.Conn, sql string, args ...any) {
-	t.Helper()
-	if _, err := conn.Exec(context.Background(), sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func openLog(t *testing.T, cfg *config.Config, opt LogOptions) *LogReader {
-	t.Helper()
-	r, err := OpenLog(context.Background(), cfg, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(context.Background()) })
-	return r
-}
-
 // readUntil reads events until stop returns true, failing after 15 s.
-func readUntil(t *testing.T, r *LogReader, stop func(Event) bool) []Event {
+func readUntil(t *testing.T, r *logReader, stop func(record.Event) bool) []record.Event {
 	t.Helper()
-	var out []Event
+	var out []record.Event
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -79,42 +39,42 @@ func readUntil(t *testing.T, r *LogReader, stop func(Event) bool) []Event {
 
 // untilHeartbeatCommit emits a heartbeat and returns a stop function that
 // ends at the commit of its transaction.
-func untilHeartbeatCommit(t *testing.T, conn *pgx.Conn) func(Event) bool {
+func untilHeartbeatCommit(t *testing.T, cfg *config.Config, conn *connect.Conn) func(record.Event) bool {
 	t.Helper()
-	hb, err := Heartbeat(context.Background(), conn)
+	hb, err := New(conn, FromConfig(cfg)).Heartbeat(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := false
-	return func(e Event) bool {
-		if e.Kind == EventMessage && e.Prefix == HeartbeatPrefix && e.LSN == hb {
+	return func(e record.Event) bool {
+		if e.Kind == record.EventMessage && e.Prefix == HeartbeatPrefix && e.LSN == hb {
 			seen = true
 		}
-		return seen && e.Kind == EventCommit
+		return seen && e.Kind == record.EventCommit
 	}
 }
 
-func slotConfirmed(t *testing.T, conn *pgx.Conn, slot string) uint64 {
+func slotConfirmed(t *testing.T, conn *connect.Conn, slot string) uint64 {
 	t.Helper()
-	info, err := GetSlot(context.Background(), conn, slot)
+	info, err := getSlot(context.Background(), pg.PGX(conn), slot)
 	if err != nil || !info.Exists {
 		t.Fatalf("slot %s: %+v %v", slot, info, err)
 	}
 	return info.ConfirmedFlushLSN
 }
 
-func setupSlot(t *testing.T, cfg *config.Config, conn *pgx.Conn, tables [][2]string) {
+func setupSlot(t *testing.T, cfg *config.Config, conn *connect.Conn, tables [][2]string) {
 	t.Helper()
 	ctx := context.Background()
 	if cfg.LogicalPlugin == "pgoutput" {
-		if err := EnsurePublication(ctx, conn, cfg.Publication, false, tables); err != nil {
+		if err := ensurePublication(ctx, pg.PGX(conn), cfg.Publication, false, tables); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := EnsureSlot(ctx, cfg); err != nil {
+	if _, _, err := ensureSlot(ctx, cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { DropSlot(context.Background(), cfg, cfg.SlotName) })
+	t.Cleanup(func() { dropSlot(context.Background(), cfg) })
 }
 
 func TestLogIdleNextReturnsOnDeadline(t *testing.T) {
@@ -124,12 +84,12 @@ func TestLogIdleNextReturnsOnDeadline(t *testing.T) {
 			cfg, conn := logDB(t, plugin)
 			mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
 			setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
-			fence, err := CurrentWALLSN(context.Background(), conn)
+			fence, err := New(conn, FromConfig(cfg)).CurrentWALLSN(context.Background())
 			if err != nil || fence == 0 {
 				t.Fatalf("fence %d %v", fence, err)
 			}
 			start := time.Now()
-			r := openLog(t, cfg, LogOptions{})
+			r := mustOpenLog(t, cfg, logOptions{})
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			defer cancel()
 			e, err := r.Next(ctx)
@@ -142,7 +102,7 @@ func TestLogIdleNextReturnsOnDeadline(t *testing.T) {
 			t.Logf("open + idle Next: %v", time.Since(start))
 			// The reader still works after a deadline.
 			mustExec(t, conn, "INSERT INTO t VALUES (1)")
-			ev := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+			ev := readUntil(t, r, func(e record.Event) bool { return e.Kind == record.EventCommit })
 			if ev[len(ev)-1].EndLSN <= fence {
 				t.Fatalf("commit end %s not past the fence %s", FormatLSN(ev[len(ev)-1].EndLSN), FormatLSN(fence))
 			}
@@ -157,14 +117,14 @@ func TestLogAckMovesConfirmedFlushNeverBeyond(t *testing.T) {
 	setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
 	ctx := context.Background()
 	initial := slotConfirmed(t, conn, cfg.SlotName)
-	r := openLog(t, cfg, LogOptions{StatusInterval: 200 * time.Millisecond})
+	r := mustOpenLog(t, cfg, logOptions{StatusInterval: 200 * time.Millisecond})
 	if r.Acked() != initial {
 		t.Fatalf("acked %s, want the slot's %s", FormatLSN(r.Acked()), FormatLSN(initial))
 	}
 	mustExec(t, conn, "INSERT INTO t VALUES (1)")
-	first := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+	first := readUntil(t, r, func(e record.Event) bool { return e.Kind == record.EventCommit })
 	mustExec(t, conn, "INSERT INTO t VALUES (2)")
-	second := readUntil(t, r, func(e Event) bool { return e.Kind == EventCommit })
+	second := readUntil(t, r, func(e record.Event) bool { return e.Kind == record.EventCommit })
 	// Read and keepalives alone (several status intervals) confirm nothing.
 	time.Sleep(700 * time.Millisecond)
 	if got := slotConfirmed(t, conn, cfg.SlotName); got != initial {
@@ -188,19 +148,19 @@ func TestLogAckMovesConfirmedFlushNeverBeyond(t *testing.T) {
 	}
 	// A new reader resumes after the acknowledged transaction.
 	r.Close(ctx)
-	r2 := openLog(t, cfg, LogOptions{})
-	ev := readUntil(t, r2, func(e Event) bool { return e.Kind == EventChange })
+	r2 := mustOpenLog(t, cfg, logOptions{})
+	ev := readUntil(t, r2, func(e record.Event) bool { return e.Kind == record.EventChange })
 	if got := string(ev[len(ev)-1].Change.Values[0].Text); got != "2" {
 		t.Fatalf("resumed at row %s, want 2", got)
 	}
 	// A start before the confirmed position is refused.
 	r2.Close(ctx)
-	if _, err := OpenLog(ctx, cfg, LogOptions{StartLSN: initial}); !errors.Is(err, ErrSlotPassed) {
+	if _, err := openLog(ctx, FromConfig(cfg), logOptions{StartLSN: initial}); !errors.Is(err, ErrSlotPassed) {
 		t.Fatalf("open before confirmed: %v, want ErrSlotPassed", err)
 	}
 }
 
-func waitConfirmed(t *testing.T, conn *pgx.Conn, slot string, want uint64) {
+func waitConfirmed(t *testing.T, conn *connect.Conn, slot string, want uint64) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -220,10 +180,10 @@ func TestLogKeepaliveWhileCallerBusy(t *testing.T) {
 	cfg, conn := logDB(t, "pgoutput")
 	mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
 	setupSlot(t, cfg, conn, nil)
-	openLog(t, cfg, LogOptions{StatusInterval: 200 * time.Millisecond})
+	mustOpenLog(t, cfg, logOptions{StatusInterval: 200 * time.Millisecond})
 	replyTime := func() *time.Time {
 		var ts *time.Time
-		err := conn.QueryRow(context.Background(), `SELECT reply_time FROM pg_stat_replication
+		err := pg.PGX(conn).QueryRow(context.Background(), `SELECT reply_time FROM pg_stat_replication
 WHERE pid = (SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1)`, cfg.SlotName).Scan(&ts)
 		if err != nil {
 			t.Fatal(err)
@@ -251,7 +211,7 @@ func TestLogTerminatedWalsender(t *testing.T) {
 			cfg, conn := logDB(t, plugin)
 			mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY)")
 			setupSlot(t, cfg, conn, [][2]string{{"public", "t"}})
-			r := openLog(t, cfg, LogOptions{})
+			r := mustOpenLog(t, cfg, logOptions{})
 			mustExec(t, conn, "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1", cfg.SlotName)
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -274,11 +234,11 @@ func TestLogTerminatedWalsender(t *testing.T) {
 func TestLogMissingPublication(t *testing.T) {
 	t.Parallel()
 	cfg, conn := logDB(t, "pgoutput")
-	if _, _, err := EnsureSlot(context.Background(), cfg); err != nil {
+	if _, _, err := ensureSlot(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { DropSlot(context.Background(), cfg, cfg.SlotName) })
-	r := openLog(t, cfg, LogOptions{})
+	t.Cleanup(func() { dropSlot(context.Background(), cfg) })
+	r := mustOpenLog(t, cfg, logOptions{})
 	mustExec(t, conn, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -1,15 +1,15 @@
-package pgsource
+package decode
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -33,10 +33,10 @@ type w2jTable struct {
 type columnLookup func(ctx context.Context, schema, table string) (w2jTable, error)
 
 // wal2jsonDecoder decodes wal2json format-version-2 records (one per
-// change, see wal2jsonArgs) into Events, with the scanner of
+// change, see Wal2jsonArgs) into Events, with the scanner of
 // wal2json_scan.go.
 type wal2jsonDecoder struct {
-	a         *assembler
+	a         *Assembler
 	lookup    columnLookup
 	relations map[string]*w2jRelation // by schema and table (see relation)
 	scan      w2jScanner
@@ -51,12 +51,13 @@ type w2jRelation struct {
 	lastDelete    []string  // the last delete's column list
 }
 
-func newWal2jsonDecoder(a *assembler, lookup columnLookup) *wal2jsonDecoder {
+func newWal2jsonDecoder(a *Assembler, lookup columnLookup) *wal2jsonDecoder {
 	return &wal2jsonDecoder{a: a, lookup: lookup, relations: map[string]*w2jRelation{}}
 }
 
-// wal2jsonArgs are START_REPLICATION options for wal2json format 2.
-func wal2jsonArgs(tables map[[2]string]bool) []string {
+// Wal2jsonArgs are the START_REPLICATION options NewWal2json decodes:
+// format version 2, limited to tables when there are any.
+func Wal2jsonArgs(tables map[[2]string]bool) []string {
 	args := []string{
 		`"format-version" '2'`,
 		`"include-transaction" 'true'`,
@@ -90,33 +91,33 @@ func wal2jsonEscape(s string) string {
 	return b.String()
 }
 
-// decode reads one record. Values are copied out of data (the connection's
+// Decode reads one record. Values are copied out of data (the connection's
 // read buffer): each change owns one buffer holding all its values, so
 // events stay valid after later records, as pgoutput's do.
-func (d *wal2jsonDecoder) decode(ctx context.Context, walStart uint64, data []byte) error {
+func (d *wal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data []byte) error {
 	r, err := d.scan.scan(data)
 	if err != nil {
-		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
+		return fmt.Errorf("decode wal2json record at %s: %w", pg.FormatLSN(walStart), err)
 	}
 	lsn, err := parseLSNBytes(r.lsn)
 	if err != nil {
-		return fmt.Errorf("decode wal2json record at %s: %w", FormatLSN(walStart), err)
+		return fmt.Errorf("decode wal2json record at %s: %w", pg.FormatLSN(walStart), err)
 	}
 	switch string(r.action) {
 	case "B":
 		ts, err := parseW2JTimeBytes(r.timestamp)
 		if err != nil {
-			return fmt.Errorf("decode wal2json begin at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json begin at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		d.a.beginTx(r.xid, lsn, ts)
 	case "C":
 		end, err := parseLSNBytes(r.nextLSN)
 		if err != nil {
-			return fmt.Errorf("decode wal2json commit at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		ts, err := parseW2JTimeBytes(r.timestamp)
 		if err != nil {
-			return fmt.Errorf("decode wal2json commit at %s: %w", FormatLSN(walStart), err)
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
 		d.a.commit(lsn, end, ts)
 	case "I", "U":
@@ -130,7 +131,7 @@ func (d *wal2jsonDecoder) decode(ctx context.Context, walStart uint64, data []by
 		}
 		t, err := d.table(ctx, rel, r.columns, op == record.Insert)
 		if err != nil {
-			return fmt.Errorf("decode wal2json %s at %s: %w", op, FormatLSN(lsn), err)
+			return fmt.Errorf("decode wal2json %s at %s: %w", op, pg.FormatLSN(lsn), err)
 		}
 		c, err := d.rowChange(op, rel, lsn, t, r)
 		if err != nil {
@@ -144,7 +145,7 @@ func (d *wal2jsonDecoder) decode(ctx context.Context, walStart uint64, data []by
 		}
 		t, err := d.table(ctx, rel, r.identity, false)
 		if err != nil {
-			return fmt.Errorf("decode wal2json delete at %s: %w", FormatLSN(lsn), err)
+			return fmt.Errorf("decode wal2json delete at %s: %w", pg.FormatLSN(lsn), err)
 		}
 		c, err := d.deleteChange(rel, lsn, t, r)
 		if err != nil {
@@ -157,7 +158,7 @@ func (d *wal2jsonDecoder) decode(ctx context.Context, walStart uint64, data []by
 	case "M":
 		d.a.message(lsn, r.transactional, string(r.prefix), append([]byte{}, r.content...))
 	default:
-		return fmt.Errorf("decode wal2json record at %s: unknown action %q", FormatLSN(walStart), r.action)
+		return fmt.Errorf("decode wal2json record at %s: unknown action %q", pg.FormatLSN(walStart), r.action)
 	}
 	return nil
 }
@@ -305,7 +306,7 @@ func (d *wal2jsonDecoder) rowChange(op record.Op, rel *w2jRelation, lsn uint64, 
 			var err error
 			c.Values[f.idx], buf, err = appendValue(buf, f)
 			if err != nil {
-				return c, fmt.Errorf("decode wal2json %s on %s.%s at %s: %w", op, rel.schema, rel.table, FormatLSN(lsn), err)
+				return c, fmt.Errorf("decode wal2json %s on %s.%s at %s: %w", op, rel.schema, rel.table, pg.FormatLSN(lsn), err)
 			}
 			found[f.idx] = true
 		}
@@ -346,7 +347,7 @@ func (d *wal2jsonDecoder) deleteChange(rel *w2jRelation, lsn uint64, t *w2jTable
 		var v record.Value
 		var err error
 		if v, buf, err = appendValue(buf, f); err != nil {
-			return c, fmt.Errorf("decode wal2json delete on %s.%s at %s: %w", rel.schema, rel.table, FormatLSN(lsn), err)
+			return c, fmt.Errorf("decode wal2json delete on %s.%s at %s: %w", rel.schema, rel.table, pg.FormatLSN(lsn), err)
 		}
 		c.Values = append(c.Values, v)
 	}

@@ -1,11 +1,10 @@
-package pgsource
+package logical
 
 import (
 	"context"
 	"fmt"
-	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // HeartbeatPrefix is the logical decoding message prefix of heartbeats.
@@ -17,9 +16,9 @@ const HeartbeatPrefix = "pg2s3_heartbeat"
 // run can acknowledge past WAL that holds no change of the selected tables
 // and the slot does not hold that WAL forever. It needs the REPLICATION
 // attribute (or superuser), like the slot itself.
-func Heartbeat(ctx context.Context, conn *pgx.Conn) (uint64, error) {
+func (src *Source) Heartbeat(ctx context.Context) (uint64, error) {
 	var lsn string
-	err := conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)::text", HeartbeatPrefix).Scan(&lsn)
+	err := src.conn.QueryRow(ctx, "SELECT pg_logical_emit_message(true, $1, now()::text)::text", HeartbeatPrefix).Scan(&lsn)
 	if err != nil {
 		return 0, fmt.Errorf("emit heartbeat: %w", err)
 	}

@@ -1,4 +1,4 @@
-package pgsource
+package decode
 
 import (
 	"time"

@@ -1,21 +1,22 @@
-package pgsource
+package logical
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
 
 // ErrPublicationPrivilege means the user may not create or change the
 // publication pgoutput reads.
 var ErrPublicationPrivilege = errors.New("not allowed to manage the publication")
 
-// EnsurePublication makes the publication called name publish exactly
+// ensurePublication makes the publication called name publish exactly
 // tables (schema, table pairs), or every table when all is set. It creates
 // the publication when missing, changes its table list when the selection
 // changed, and switches between FOR ALL TABLES and a list in one transaction
@@ -29,9 +30,9 @@ var ErrPublicationPrivilege = errors.New("not allowed to manage the publication"
 // come under its own name whichever partition holds the row, partitions
 // attached later included, as the decoder's table filter and the copy of
 // the parent expect.
-func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, tables [][2]string) error {
-	want := uniqueTables(tables)
-	viaRootCol, err := hasPubViaRoot(ctx, conn)
+func ensurePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, tables [][2]string) error {
+	want := pg.UniqueTables(tables)
+	viaRootCol, err := pg.HasPubViaRoot(ctx, conn)
 	if err != nil {
 		return err
 	}
@@ -47,7 +48,7 @@ func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all boo
 	}
 	switch {
 	case !exists:
-		return execPublication(ctx, conn, name, all, createPublicationSQL(name, all, want, viaRootCol))
+		return execPublication(ctx, conn, name, all, pg.CreatePublicationSQL(name, all, want, viaRootCol))
 	case pubAll != all:
 		return recreatePublication(ctx, conn, name, all, want, viaRootCol)
 	}
@@ -59,17 +60,17 @@ func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all boo
 	if all {
 		return nil
 	}
-	have, err := PublicationTables(ctx, conn, name)
+	have, err := publicationTables(ctx, conn, name)
 	if err != nil {
 		return err
 	}
-	if equalTables(have, want) {
+	if slices.Equal(have, want) {
 		return nil
 	}
 	pub := pgx.Identifier{name}.Sanitize()
-	sql := "ALTER PUBLICATION " + pub + " SET TABLE " + tableList(want)
+	sql := "ALTER PUBLICATION " + pub + " SET TABLE " + pg.TableList(want)
 	if len(want) == 0 {
-		sql = "ALTER PUBLICATION " + pub + " DROP TABLE " + tableList(have)
+		sql = "ALTER PUBLICATION " + pub + " DROP TABLE " + pg.TableList(have)
 	}
 	if _, err := conn.Exec(ctx, sql); err != nil {
 		missing := missingTables(have, want)
@@ -78,7 +79,7 @@ func EnsurePublication(ctx context.Context, conn *pgx.Conn, name string, all boo
 			return nil // only deselected tables stay published: harmless, the drain skips them
 		}
 		if len(missing) > 0 {
-			sql = "ALTER PUBLICATION " + pub + " ADD TABLE " + tableList(missing) // what the user must ask for
+			sql = pg.AddTablesSQL(name, missing) // what the user must ask for
 		}
 		return explainPublicationError(err, name, all, sql)
 	}
@@ -100,8 +101,8 @@ func missingTables(have, want [][2]string) [][2]string {
 	return out
 }
 
-// PublicationTables lists the tables a publication publishes, sorted.
-func PublicationTables(ctx context.Context, conn *pgx.Conn, name string) ([][2]string, error) {
+// publicationTables lists the tables a publication publishes, sorted.
+func publicationTables(ctx context.Context, conn *pgx.Conn, name string) ([][2]string, error) {
 	rows, err := conn.Query(ctx, "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = $1", name)
 	if err != nil {
 		return nil, fmt.Errorf("list publication %s: %w", name, err)
@@ -117,15 +118,7 @@ func PublicationTables(ctx context.Context, conn *pgx.Conn, name string) ([][2]s
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list publication %s: %w", name, err)
 	}
-	return uniqueTables(out), nil
-}
-
-// DropPublication drops the publication called name if it exists.
-func DropPublication(ctx context.Context, conn *pgx.Conn, name string) error {
-	if _, err := conn.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
-		return fmt.Errorf("drop publication %s: %w", name, err)
-	}
-	return nil
+	return pg.UniqueTables(out), nil
 }
 
 func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all bool, want [][2]string, viaRoot bool) error {
@@ -135,7 +128,7 @@ func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all b
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx))
 	drop := "DROP PUBLICATION " + pgx.Identifier{name}.Sanitize()
-	create := createPublicationSQL(name, all, want, viaRoot)
+	create := pg.CreatePublicationSQL(name, all, want, viaRoot)
 	both := drop + "; " + create
 	if _, err := tx.Exec(ctx, drop); err != nil {
 		return explainPublicationError(err, name, all, both)
@@ -147,32 +140,6 @@ func recreatePublication(ctx context.Context, conn *pgx.Conn, name string, all b
 		return explainPublicationError(err, name, all, both)
 	}
 	return nil
-}
-
-func createPublicationSQL(name string, all bool, want [][2]string, viaRoot bool) string {
-	sql := "CREATE PUBLICATION " + pgx.Identifier{name}.Sanitize()
-	switch {
-	case all:
-		sql += " FOR ALL TABLES"
-	case len(want) > 0:
-		sql += " FOR TABLE " + tableList(want)
-	}
-	if viaRoot {
-		sql += " WITH (publish_via_partition_root = true)"
-	}
-	return sql
-}
-
-// hasPubViaRoot says whether publications take publish_via_partition_root
-// on this server (its catalog has the column).
-func hasPubViaRoot(ctx context.Context, conn *pgx.Conn) (bool, error) {
-	var ok bool
-	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute
-		WHERE attrelid = 'pg_catalog.pg_publication'::regclass AND attname = 'pubviaroot' AND NOT attisdropped)`).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("read pg_publication's columns: %w", err)
-	}
-	return ok, nil
 }
 
 // setViaRoot turns publish_via_partition_root on for an existing
@@ -240,42 +207,4 @@ func explainPublicationError(err error, name string, all bool, sql string) error
 			name, ErrPublicationPrivilege, pgErr.Message, who, sql)
 	}
 	return fmt.Errorf("publication %s: %w", name, err)
-}
-
-func tableList(ts [][2]string) string {
-	parts := make([]string, len(ts))
-	for i, t := range ts {
-		parts[i] = pgx.Identifier{t[0], t[1]}.Sanitize()
-	}
-	return strings.Join(parts, ", ")
-}
-
-func uniqueTables(ts [][2]string) [][2]string {
-	out := append([][2]string(nil), ts...)
-	sort.Slice(out, func(i, j int) bool {
-		if out[i][0] != out[j][0] {
-			return out[i][0] < out[j][0]
-		}
-		return out[i][1] < out[j][1]
-	})
-	n := 0
-	for i, t := range out {
-		if i == 0 || t != out[n-1] {
-			out[n] = t
-			n++
-		}
-	}
-	return out[:n]
-}
-
-func equalTables(a, b [][2]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
