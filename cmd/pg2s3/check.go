@@ -7,7 +7,7 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/postgres/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/preflight"
 )
 
 func init() {
@@ -51,7 +51,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	failed := 0
-	results := append(pgsource.Check(ctx, cfg, tables, logTables), pgsource.CheckSecondary(ctx, cfg)...)
+	settings := preflight.FromConfig(cfg)
+	results := append(preflight.Check(ctx, settings, tables, logTables), preflight.CheckSecondary(ctx, settings)...)
 	for _, r := range results {
 		if r.OK {
 			fmt.Fprintf(stdout, "PASS %s\n", r.Detail)

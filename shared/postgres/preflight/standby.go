@@ -1,11 +1,10 @@
-package pgsource
+package preflight
 
 import (
 	"context"
 	"fmt"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 )
@@ -38,30 +37,26 @@ func (c *checker) standbySettings() {
 }
 
 // CheckSecondary checks the replica that use_secondary reads full-table
-// and incremental streams from (none without use_secondary): that it
-// accepts the pipeline's connection settings and, when it is a standby,
+// and incremental streams from (none without one): that it accepts the
+// pipeline's connection settings and, when it is a standby,
 // that replay will not cancel a long copy. Names and details of the
 // results start with "secondary".
-func CheckSecondary(ctx context.Context, cfg *config.Config) []CheckResult {
-	if !cfg.UseSecondary {
+func CheckSecondary(ctx context.Context, s Settings) []Result {
+	sec := s.Secondary
+	if sec == nil {
 		return nil
 	}
-	sec := cfg.ForReads()
-	var out []CheckResult
-	settings := connect.FromConfig(sec)
+	var out []Result
 	add := func(name string, ok bool, detail, fix string) {
-		out = append(out, CheckResult{Name: "secondary " + name, OK: ok, Detail: "secondary: " + settings.Redact(detail), Fix: settings.Redact(fix)})
+		out = append(out, Result{Name: "secondary " + name, OK: ok, Detail: "secondary: " + sec.Redact(detail), Fix: sec.Redact(fix)})
 	}
-	db, err := connect.Open(ctx, settings)
-	if err != nil {
-		problem, fix := splitFix(err)
-		add("connect", false, problem, fix)
+	db := open(ctx, *sec, add)
+	if db == nil {
 		return out
 	}
 	defer db.Close(context.WithoutCancel(ctx))
-	add("connect", true, "connect to "+sec.Redacted(), "")
 
-	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), cfg: sec, add: add}
+	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), add: add}
 	srv, err := connect.DetectServer(ctx, db)
 	switch {
 	case err != nil:

@@ -1,4 +1,4 @@
-package pgsource
+package preflight
 
 import (
 	"context"
@@ -7,10 +7,12 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
-func byName(results []CheckResult) map[string]CheckResult {
-	m := map[string]CheckResult{}
+func byName(results []Result) map[string]Result {
+	m := map[string]Result{}
 	for _, r := range results {
 		m[r.Name] = r
 	}
@@ -18,9 +20,9 @@ func byName(results []CheckResult) map[string]CheckResult {
 }
 
 func TestCheckSuperuserPasses(t *testing.T) {
-	cfg, _ := discoverDB(t, "check", `CREATE TABLE "Order Items" (id int PRIMARY KEY)`)
+	cfg := pgtest.NewDB(t, testPG, "check", `CREATE TABLE "Order Items" (id int PRIMARY KEY)`)
 	cfg.Password = "hunter2-secret" // trust auth ignores it; it must never be printed
-	results := Check(context.Background(), cfg, [][2]string{{"public", "Order Items"}, {"public", "missing"}}, nil)
+	results := Check(context.Background(), FromConfig(cfg), [][2]string{{"public", "Order Items"}, {"public", "missing"}}, nil)
 	got := byName(results)
 	for _, name := range []string{"connect", "server_version", "wal_level", "replication_slots", "max_wal_senders",
 		"replication_privilege", `select "public"."Order Items"`, "standby", "plugin pgoutput", "plugin wal2json", "replication_connection"} {
@@ -47,7 +49,7 @@ func TestCheckSuperuserPasses(t *testing.T) {
 }
 
 func TestCheckUnprivilegedUser(t *testing.T) {
-	cfg, _ := discoverDB(t, "checkuser", `
+	cfg := pgtest.NewDB(t, testPG, "checkuser", `
 CREATE SCHEMA app;
 CREATE TABLE app.a (id int PRIMARY KEY);
 CREATE TABLE app.b (id int PRIMARY KEY);
@@ -58,7 +60,7 @@ GRANT SELECT ON app.a TO check_plain;`)
 	user := *cfg
 	user.User = "check_plain"
 	user.FilterSchemas = []string{"app"}
-	got := byName(Check(context.Background(), &user, nil, nil))
+	got := byName(Check(context.Background(), FromConfig(&user), nil, nil))
 	if r := got["replication_privilege"]; r.OK || !strings.Contains(r.Fix, `ALTER ROLE "check_plain" REPLICATION`) {
 		t.Errorf("replication_privilege: %+v", r)
 	}
@@ -80,11 +82,11 @@ GRANT SELECT ON app.a TO check_plain;`)
 }
 
 func TestCheckConnectFailure(t *testing.T) {
-	cfg, _ := discoverDB(t, "checkconn", "")
+	cfg := pgtest.NewDB(t, testPG, "checkconn", "")
 	bad := *cfg
 	bad.DBName = "no_such_db"
 	bad.Password = "s3cret-pw"
-	results := Check(context.Background(), &bad, nil, nil)
+	results := Check(context.Background(), FromConfig(&bad), nil, nil)
 	if len(results) != 1 || results[0].OK || !strings.Contains(results[0].Detail, "database does not exist") {
 		t.Fatalf("results = %+v", results)
 	}
@@ -93,7 +95,7 @@ func TestCheckConnectFailure(t *testing.T) {
 	}
 	nobody := *cfg
 	nobody.User = "no_such_role"
-	if r := Check(context.Background(), &nobody, nil, nil); len(r) != 1 || !strings.Contains(r[0].Fix, "create the role") || strings.Contains(r[0].Detail+r[0].Fix, "pg_hba") {
+	if r := Check(context.Background(), FromConfig(&nobody), nil, nil); len(r) != 1 || !strings.Contains(r[0].Fix, "create the role") || strings.Contains(r[0].Detail+r[0].Fix, "pg_hba") {
 		t.Fatalf("a role that does not exist: %+v", r)
 	}
 }
@@ -102,7 +104,7 @@ func TestCheckConnectFailure(t *testing.T) {
 // table without REPLICA IDENTITY FULL, a view, and a publication the user
 // may not create or extend, each with the statement that fixes it.
 func TestCheckLogTables(t *testing.T) {
-	cfg, conn := discoverDB(t, "checklog", `
+	cfg := pgtest.NewDB(t, testPG, "checklog", `
 CREATE TABLE keyed (id int PRIMARY KEY);
 CREATE TABLE keyless (at timestamptz, msg text);
 CREATE VIEW v AS SELECT * FROM keyed;
@@ -114,7 +116,7 @@ GRANT SELECT ON keyed, keyless, v, parted TO check_repl;`)
 	user := *cfg
 	user.User, user.Publication = "check_repl", "pub_checklog"
 	logTables := [][2]string{{"public", "keyed"}, {"public", "keyless"}, {"public", "v"}, {"public", "parted"}}
-	got := byName(Check(context.Background(), &user, logTables, logTables))
+	got := byName(Check(context.Background(), FromConfig(&user), logTables, logTables))
 	if r := got[`log_based "public"."keyed"`]; !r.OK {
 		t.Errorf("keyed: %+v", r)
 	}
@@ -129,22 +131,22 @@ GRANT SELECT ON keyed, keyless, v, parted TO check_repl;`)
 	}
 	w2j := user
 	w2j.LogicalPlugin = "wal2json"
-	if r := byName(Check(context.Background(), &w2j, logTables, logTables))[`log_based "public"."parted"`]; r.OK || !strings.Contains(r.Fix, "logical_plugin pgoutput") {
+	if r := byName(Check(context.Background(), FromConfig(&w2j), logTables, logTables))[`log_based "public"."parted"`]; r.OK || !strings.Contains(r.Fix, "logical_plugin pgoutput") {
 		t.Errorf("a partitioned table under wal2json: %+v", r)
 	}
 	if r := got["publication"]; r.OK || !strings.Contains(r.Fix, `CREATE PUBLICATION "pub_checklog" FOR TABLE "public"."keyed", "public"."keyless", "public"."parted", "public"."v" WITH (publish_via_partition_root = true)`) {
 		t.Errorf("missing publication: %+v", r)
 	}
-	if _, err := conn.Exec(context.Background(), `CREATE PUBLICATION pub_checklog FOR TABLE keyed`); err != nil {
+	if err := testenv.Exec(context.Background(), testPG.DSN(cfg.DBName), `CREATE PUBLICATION pub_checklog FOR TABLE keyed`); err != nil {
 		t.Fatal(err)
 	}
 	two := logTables[:2]
-	if r := byName(Check(context.Background(), &user, two, two))["publication"]; r.OK || !strings.Contains(r.Fix, `ALTER PUBLICATION "pub_checklog" ADD TABLE "public"."keyless"`) {
+	if r := byName(Check(context.Background(), FromConfig(&user), two, two))["publication"]; r.OK || !strings.Contains(r.Fix, `ALTER PUBLICATION "pub_checklog" ADD TABLE "public"."keyless"`) {
 		t.Errorf("publication lacking a table: %+v", r)
 	}
 	super := *cfg
 	super.Publication = "pub_checklog"
-	if r := byName(Check(context.Background(), &super, two, two))["publication"]; !r.OK || !strings.Contains(r.Detail, "the first drain adds") {
+	if r := byName(Check(context.Background(), FromConfig(&super), two, two))["publication"]; !r.OK || !strings.Contains(r.Detail, "the first drain adds") {
 		t.Errorf("a superuser may extend it: %+v", r)
 	}
 }
@@ -152,11 +154,11 @@ GRANT SELECT ON keyed, keyless, v, parted TO check_repl;`)
 // check's allow-list line: none on a server without the parameter, PASS
 // or FAIL (with the fix) on one that has it.
 func TestCheckAllowListLine(t *testing.T) {
-	lines := func(srv connect.Server, plugin string) []CheckResult {
-		var out []CheckResult
-		c := &checker{cfg: &config.Config{LogicalPlugin: plugin}, srv: srv,
+	lines := func(srv connect.Server, plugin string) []Result {
+		var out []Result
+		c := &checker{settings: FromConfig(&config.Config{LogicalPlugin: plugin}), srv: srv,
 			add: func(name string, ok bool, detail, fix string) {
-				out = append(out, CheckResult{Name: name, OK: ok, Detail: detail, Fix: fix})
+				out = append(out, Result{Name: name, OK: ok, Detail: detail, Fix: fix})
 			}}
 		c.allowList()
 		return out

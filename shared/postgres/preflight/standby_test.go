@@ -1,4 +1,4 @@
-package pgsource
+package preflight
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -73,7 +74,7 @@ func TestCheckOnAStandby(t *testing.T) {
 	secondary := *primary
 	secondary.UseSecondary, secondary.SecondaryHost, secondary.SecondaryPort = true, standby.Host, standby.Port
 
-	got := byName(Check(ctx, standby, nil, nil))
+	got := byName(Check(ctx, FromConfig(standby), nil, nil))
 	if r := got["standby"]; r.OK || r.Detail != "server is a standby: pg2s3 reads the log on the primary (a drain writes its end marker there)" ||
 		!strings.Contains(r.Fix, "set host to the primary") || !strings.Contains(r.Fix, "use_secondary") {
 		t.Errorf("standby: %+v", r)
@@ -88,7 +89,7 @@ func TestCheckOnAStandby(t *testing.T) {
 			t.Errorf("%s on a default standby: %+v", name, r)
 		}
 	}
-	sec := byName(CheckSecondary(ctx, &secondary))
+	sec := byName(CheckSecondary(ctx, FromConfig(&secondary)))
 	if r := sec["secondary standby"]; !r.OK || !strings.Contains(r.Detail, "secondary: server is a standby") {
 		t.Errorf("secondary standby: %+v", r)
 	}
@@ -110,8 +111,8 @@ func TestCheckOnAStandby(t *testing.T) {
 		"max_standby_streaming_delay": "max_standby_streaming_delay = 12h0m0s (8-12 h recommended during the first copy)",
 		"max_standby_archive_delay":   "max_standby_archive_delay = -1 (wait forever) (8-12 h recommended during the first copy)",
 	}
-	got = byName(Check(ctx, standby, nil, nil))
-	sec = byName(CheckSecondary(ctx, &secondary))
+	got = byName(Check(ctx, FromConfig(standby), nil, nil))
+	sec = byName(CheckSecondary(ctx, FromConfig(&secondary)))
 	for name, detail := range tuned {
 		if r := got[name]; !r.OK || r.Detail != detail {
 			t.Errorf("%s on a tuned standby: %+v", name, r)
@@ -122,7 +123,7 @@ func TestCheckOnAStandby(t *testing.T) {
 	}
 
 	// The primary has no standby settings to tune.
-	got = byName(Check(ctx, primary, nil, nil))
+	got = byName(Check(ctx, FromConfig(primary), nil, nil))
 	if r := got["standby"]; !r.OK || r.Detail != "server is a primary (not in recovery)" {
 		t.Errorf("standby on the primary: %+v", r)
 	}
@@ -135,8 +136,8 @@ func TestCheckOnAStandby(t *testing.T) {
 // fails its line with the fix; one that is not in recovery passes without
 // standby settings; no use_secondary, no lines.
 func TestCheckSecondaryFailures(t *testing.T) {
-	cfg, _ := discoverDB(t, "checksec", "")
-	if r := CheckSecondary(context.Background(), cfg); r != nil {
+	cfg := pgtest.NewDB(t, testPG, "checksec", "")
+	if r := CheckSecondary(context.Background(), FromConfig(cfg)); r != nil {
 		t.Fatalf("without use_secondary: %+v", r)
 	}
 	port, err := testenv.FreePort()
@@ -146,14 +147,14 @@ func TestCheckSecondaryFailures(t *testing.T) {
 	down := *cfg
 	down.UseSecondary, down.SecondaryHost, down.SecondaryPort = true, "127.0.0.1", port
 	down.Password = "hunter2-secret"
-	r := CheckSecondary(context.Background(), &down)
+	r := CheckSecondary(context.Background(), FromConfig(&down))
 	if len(r) != 1 || r[0].Name != "secondary connect" || r[0].OK || !strings.Contains(r[0].Detail, fmt.Sprintf("secondary: connect to 127.0.0.1:%d", port)) ||
 		!strings.Contains(r[0].Fix, "check host and port") || strings.Contains(r[0].Detail+r[0].Fix, "hunter2") {
 		t.Fatalf("secondary down: %+v", r)
 	}
 	self := *cfg
 	self.UseSecondary, self.SecondaryHost, self.SecondaryPort = true, cfg.Host, cfg.Port
-	got := byName(CheckSecondary(context.Background(), &self))
+	got := byName(CheckSecondary(context.Background(), FromConfig(&self)))
 	if r := got["secondary standby"]; !r.OK || !strings.Contains(r.Detail, "not in recovery") || len(got) != 2 {
 		t.Fatalf("a secondary that is a primary: %+v", got)
 	}

@@ -1,5 +1,10 @@
-// Package pgsource checks a server and its user for pg2s3 (pg2s3 check).
-package pgsource
+// Package preflight checks a server and its user for pg2s3 (pg2s3
+// check): the server's version and settings, the slots and WAL senders
+// free, the user's privileges on the tables and for replication, what the
+// log needs of each log-based table and of the publication, the output
+// plugins, a replication connection, and the replica use_secondary reads
+// from. Each result says what it found and, when it fails, the fix.
+package preflight
 
 import (
 	"context"
@@ -17,8 +22,30 @@ import (
 	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
-// CheckResult is one line of `pg2s3 check`.
-type CheckResult struct {
+// Settings are what the checks connect with and look for.
+type Settings struct {
+	// Log is the primary's connection and the slot, plugin and
+	// publication log-based replication uses.
+	Log logical.Settings
+	// Tables says which tables a check without a catalog covers.
+	Tables tables.Settings
+	// Secondary is the replica use_secondary reads from; nil without
+	// use_secondary.
+	Secondary *connect.Settings
+}
+
+// FromConfig takes the settings of c.
+func FromConfig(c *config.Config) Settings {
+	s := Settings{Log: logical.FromConfig(c), Tables: tables.FromConfig(c)}
+	if c.UseSecondary {
+		secondary := connect.FromConfig(c.ForReads())
+		s.Secondary = &secondary
+	}
+	return s
+}
+
+// Result is one line of `pg2s3 check`.
+type Result struct {
 	Name   string // short identifier: connect, server_version, wal_level, ...
 	OK     bool
 	Detail string // what was found, a sentence
@@ -29,28 +56,25 @@ type CheckResult struct {
 // first copy runs on a replica (Stitch recommends 8 to 12 hours).
 const standbyDelayFloor = 8 * time.Hour
 
-// Check connects with cfg and reports whether the server and the user are
-// ready for pg2s3: each result names what it found and, when failing, the
-// fix. tables are the (schema, table) pairs to be replicated; when empty,
-// every table discover would list is checked in one summary line. logTables
-// are those replicated LOG_BASED: checked for a row identity and the
-// publication. Secrets of cfg never appear in the results.
-func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]string) []CheckResult {
-	var out []CheckResult
-	settings := connect.FromConfig(cfg)
+// Check connects to the primary and reports whether the server and the
+// user are ready for pg2s3: each result names what it found and, when
+// failing, the fix. tables are the (schema, table) pairs to be replicated;
+// when empty, every table discover would list is checked in one summary
+// line. logTables are those replicated LOG_BASED: checked for a row
+// identity and the publication. Secrets never appear in the results.
+func Check(ctx context.Context, s Settings, tables, logTables [][2]string) []Result {
+	var out []Result
+	conn := s.Log.Conn
 	add := func(name string, ok bool, detail, fix string) {
-		out = append(out, CheckResult{Name: name, OK: ok, Detail: settings.Redact(detail), Fix: settings.Redact(fix)})
+		out = append(out, Result{Name: name, OK: ok, Detail: conn.Redact(detail), Fix: conn.Redact(fix)})
 	}
-	db, err := connect.Open(ctx, settings)
-	if err != nil {
-		problem, fix := splitFix(err)
-		add("connect", false, problem, fix)
+	db := open(ctx, conn, add)
+	if db == nil {
 		return out
 	}
 	defer db.Close(context.WithoutCancel(ctx))
-	add("connect", true, "connect to "+cfg.Redacted(), "")
 
-	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), cfg: cfg, add: add}
+	c := &checker{ctx: ctx, db: db, conn: pg.PGX(db), settings: s, add: add}
 	c.version()
 	c.allowList()
 	c.walLevel()
@@ -63,6 +87,20 @@ func Check(ctx context.Context, cfg *config.Config, tables, logTables [][2]strin
 	c.plugins()
 	c.replicationConnection()
 	return out
+}
+
+// open connects with s for the checks and reports how that went as the
+// connect line: the problem and its fix, or where it connected. It returns
+// nil when it could not connect.
+func open(ctx context.Context, s connect.Settings, add func(name string, ok bool, detail, fix string)) *connect.Conn {
+	db, err := connect.Open(ctx, s)
+	if err != nil {
+		problem, fix := splitFix(err)
+		add("connect", false, problem, fix)
+		return nil
+	}
+	add("connect", true, "connect to "+s.String(), "")
+	return db
 }
 
 // splitFix returns an explained failure's problem and fix (an unexplained
@@ -79,7 +117,7 @@ type checker struct {
 	ctx           context.Context
 	db            *connect.Conn
 	conn          *pgx.Conn
-	cfg           *config.Config
+	settings      Settings
 	add           func(name string, ok bool, detail, fix string)
 	srv           connect.Server
 	serverVersion int
@@ -115,7 +153,7 @@ func (c *checker) version() {
 		return
 	}
 	c.srv, c.serverVersion = srv, srv.Version
-	if err := srv.Supports(c.cfg.LogicalPlugin); err != nil {
+	if err := srv.Supports(c.settings.Log.Plugin); err != nil {
 		problem, fix := splitFix(err)
 		c.add("server_version", false, "server version "+srv.HumanVersion()+": "+problem, fix)
 		return
@@ -129,7 +167,7 @@ func (c *checker) allowList() {
 	if c.srv.Version == 0 || !c.srv.HasAllowList {
 		return
 	}
-	plugin, list := c.cfg.LogicalPlugin, strings.Join(c.srv.AllowList, ", ")
+	plugin, list := c.settings.Log.Plugin, strings.Join(c.srv.AllowList, ", ")
 	if c.srv.PluginAllowed(plugin) {
 		c.add("output_plugin_libraries", true, fmt.Sprintf("output_plugin_libraries (%s) allows %s", list, plugin), "")
 		return
@@ -160,7 +198,7 @@ func (c *checker) slots() {
 	}
 	var used int
 	var ours bool
-	err = c.conn.QueryRow(c.ctx, "SELECT count(*), coalesce(bool_or(slot_name = $1), false) FROM pg_replication_slots", c.cfg.SlotName).Scan(&used, &ours)
+	err = c.conn.QueryRow(c.ctx, "SELECT count(*), coalesce(bool_or(slot_name = $1), false) FROM pg_replication_slots", c.settings.Log.Slot).Scan(&used, &ours)
 	if err != nil {
 		c.failed("replication_slots", "read pg_replication_slots", err)
 		return
@@ -168,12 +206,12 @@ func (c *checker) slots() {
 	detail := fmt.Sprintf("max_replication_slots = %d, %d in use, %d free", maxSlots, used, maxSlots-used)
 	switch {
 	case ours:
-		c.add("replication_slots", true, detail+fmt.Sprintf("; slot %s exists", c.cfg.SlotName), "")
+		c.add("replication_slots", true, detail+fmt.Sprintf("; slot %s exists", c.settings.Log.Slot), "")
 		c.slot()
 	case maxSlots-used >= 1:
 		c.add("replication_slots", true, detail, "")
 	default:
-		c.add("replication_slots", false, detail+fmt.Sprintf("; no room for slot %s", c.cfg.SlotName),
+		c.add("replication_slots", false, detail+fmt.Sprintf("; no room for slot %s", c.settings.Log.Slot),
 			"raise max_replication_slots (e.g. ALTER SYSTEM SET max_replication_slots = 10; restart) or drop unused slots with pg_drop_replication_slot")
 	}
 }
@@ -181,17 +219,17 @@ func (c *checker) slots() {
 // slot reports the pipeline's slot: plugin, activity, confirmed position
 // and the WAL it holds back.
 func (c *checker) slot() {
-	info, err := logical.New(c.db, logical.FromConfig(c.cfg)).Slot(c.ctx)
+	info, err := logical.New(c.db, c.settings.Log).Slot(c.ctx)
 	if err != nil {
-		c.failed("slot", "read slot "+c.cfg.SlotName, err)
+		c.failed("slot", "read slot "+c.settings.Log.Slot, err)
 		return
 	}
 	detail := fmt.Sprintf("slot %s: plugin %s, %s, confirmed_flush_lsn %s, holds %.1f MiB of WAL (wal_status %s)",
 		info.Name, info.Plugin, map[bool]string{true: fmt.Sprintf("active (pid %d)", info.ActivePID), false: "inactive"}[info.Active],
 		pg.FormatLSN(info.ConfirmedFlushLSN), float64(info.RetainedBytes)/(1<<20), info.WALStatus)
 	switch {
-	case info.Plugin != c.cfg.LogicalPlugin:
-		c.add("slot", false, detail, fmt.Sprintf("the config asks for %s: set logical_plugin to %s, or choose another slot_name, or pg2s3 reset --slot --confirm", c.cfg.LogicalPlugin, info.Plugin))
+	case info.Plugin != c.settings.Log.Plugin:
+		c.add("slot", false, detail, fmt.Sprintf("the config asks for %s: set logical_plugin to %s, or choose another slot_name, or pg2s3 reset --slot --confirm", c.settings.Log.Plugin, info.Plugin))
 	case info.WALStatus == "lost":
 		c.add("slot", false, detail, "the WAL the slot needs is gone: pg2s3 reset --slot --confirm re-copies the log-based streams")
 	default:
@@ -280,7 +318,7 @@ FROM (SELECT 1) one LEFT JOIN pg_namespace n ON n.nspname = $2`, name, t[0]).Sca
 
 // allTables summarises privileges over every relation discover would list.
 func (c *checker) allTables() {
-	all, unreadable, err := tables.New(c.db, tables.FromConfig(c.cfg)).Unreadable(c.ctx)
+	all, unreadable, err := tables.New(c.db, c.settings.Tables).Unreadable(c.ctx)
 	if err != nil {
 		c.failed("select", "list tables", err)
 		return

@@ -1,4 +1,4 @@
-package pgsource
+package preflight
 
 import (
 	"context"
@@ -19,16 +19,16 @@ import (
 // wal_level = logical, a free slot and the REPLICATION privilege; without
 // them it reports that it could not test.
 func (c *checker) plugins() {
-	want := []string{c.cfg.LogicalPlugin}
-	if c.cfg.LogicalPlugin != "wal2json" {
+	want := []string{c.settings.Log.Plugin}
+	if c.settings.Log.Plugin != "wal2json" {
 		want = append(want, "wal2json")
 	}
 	for _, plugin := range want {
-		needed := plugin == c.cfg.LogicalPlugin
+		needed := plugin == c.settings.Log.Plugin
 		name := "plugin " + plugin
 		optional := ""
 		if !needed {
-			optional = fmt.Sprintf(" (not needed: logical_plugin = %s)", c.cfg.LogicalPlugin)
+			optional = fmt.Sprintf(" (not needed: logical_plugin = %s)", c.settings.Log.Plugin)
 		}
 		if !c.mayRepl || c.serverVersion < 100000 {
 			c.add(name, !needed, fmt.Sprintf("could not test output plugin %s (needs PostgreSQL 10+ and a user with REPLICATION)%s", plugin, optional),
@@ -40,7 +40,7 @@ func (c *checker) plugins() {
 				"allow it as the output_plugin_libraries line says")
 			continue
 		}
-		err := logical.TryPlugin(c.ctx, connect.FromConfig(c.cfg), plugin)
+		err := logical.TryPlugin(c.ctx, c.settings.Log.Conn, plugin)
 		var refused *connect.FixError
 		switch {
 		case errors.As(err, &refused) && errors.Is(err, connect.ErrPluginNotAllowed):
@@ -62,7 +62,7 @@ func (c *checker) plugins() {
 func (c *checker) replicationConnection() {
 	ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
 	defer cancel()
-	repl, err := connect.OpenReplication(ctx, connect.FromConfig(c.cfg))
+	repl, err := connect.OpenReplication(ctx, c.settings.Log.Conn)
 	if err != nil {
 		problem, fix := splitFix(err)
 		c.add("replication_connection", false, "replication connection refused: "+problem, fix)

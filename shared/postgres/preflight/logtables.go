@@ -1,4 +1,4 @@
-package pgsource
+package preflight
 
 import (
 	"errors"
@@ -33,14 +33,14 @@ WHERE n.nspname = $1 AND c.relname = $2`, t[0], t[1]).Scan(&kind, &ident, &hasKe
 		case !hasKey && ident != "f":
 			c.add("log_based "+name, false, name+" has no primary key and REPLICA IDENTITY is not FULL: the log cannot say which row an update or delete changed",
 				fmt.Sprintf("ALTER TABLE %s REPLICA IDENTITY FULL (or add a primary key, or replicate it FULL_TABLE)", name))
-		case kind == "p" && c.cfg.LogicalPlugin != "pgoutput":
+		case kind == "p" && c.settings.Log.Plugin != "pgoutput":
 			c.add("log_based "+name, false, name+" is a partitioned table: wal2json names each change by its partition, so pg2s3 cannot follow it exactly",
 				"set logical_plugin pgoutput (PostgreSQL 13+; a new slot: pg2s3 reset --slot --confirm), or replicate it FULL_TABLE or INCREMENTAL")
 		default:
 			c.add("log_based "+name, true, name+" can be followed in the log", "")
 		}
 	}
-	if c.cfg.LogicalPlugin == "pgoutput" && len(tables) > 0 {
+	if c.settings.Log.Plugin == "pgoutput" && len(tables) > 0 {
 		c.publication(tables)
 	}
 }
@@ -48,7 +48,7 @@ WHERE n.nspname = $1 AND c.relname = $2`, t[0], t[1]).Scan(&kind, &ident, &hasKe
 // publication checks that the pgoutput publication covers tables, or that
 // the first drain can make it do so.
 func (c *checker) publication(tables [][2]string) {
-	name := c.cfg.Publication
+	name := c.settings.Log.Publication
 	var exists, all, ownsPub bool
 	err := c.conn.QueryRow(c.ctx, `
 SELECT count(*) > 0, coalesce(bool_or(puballtables), false), coalesce(bool_or(pg_has_role(current_user, pubowner, 'USAGE')), false)
@@ -63,7 +63,7 @@ FROM pg_publication WHERE pubname = $1`, name).Scan(&exists, &all, &ownsPub)
 	}
 	have := map[[2]string]bool{}
 	if exists {
-		published, err := logical.New(c.db, logical.FromConfig(c.cfg)).PublishedTables(c.ctx)
+		published, err := logical.New(c.db, c.settings.Log).PublishedTables(c.ctx)
 		if err != nil {
 			c.failed("publication", "read publication "+name, err)
 			return
@@ -105,7 +105,7 @@ FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 
 		if exists {
 			who = "as the publication's owner (who must also own the tables) or a superuser,"
 		}
-		c.add("publication", false, fmt.Sprintf("publication %s %s, and user %s may not change it (it must own the tables and the publication)", name, what, c.cfg.User),
-			fmt.Sprintf("%s in database %s: %s; (or a FOR ALL TABLES publication with publish_all_tables, or logical_plugin wal2json)", who, c.cfg.DBName, strings.TrimSpace(sql)))
+		c.add("publication", false, fmt.Sprintf("publication %s %s, and user %s may not change it (it must own the tables and the publication)", name, what, c.settings.Log.Conn.User),
+			fmt.Sprintf("%s in database %s: %s; (or a FOR ALL TABLES publication with publish_all_tables, or logical_plugin wal2json)", who, c.settings.Log.Conn.DBName, strings.TrimSpace(sql)))
 	}
 }
