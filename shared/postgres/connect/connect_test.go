@@ -1,4 +1,4 @@
-package connect
+package connect_test
 
 import (
 	"context"
@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/pem"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -90,7 +92,7 @@ func TestConnectThroughTunnel(t *testing.T) {
 				cfg.Host = tc.host
 			}
 			before := b.sshd.Channels()
-			conn, err := Open(ctx, FromConfig(cfg))
+			conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +100,7 @@ func TestConnectThroughTunnel(t *testing.T) {
 			if err := pg.PGX(conn).QueryRow(ctx, "SELECT current_database()").Scan(&db); err != nil || db != cfg.DBName {
 				t.Fatalf("query through tunnel: %q, %v", db, err)
 			}
-			rc, err := OpenReplication(ctx, FromConfig(cfg))
+			rc, err := connect.OpenReplication(ctx, connect.FromConfig(cfg))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -120,7 +122,7 @@ func TestCancelThroughTunnel(t *testing.T) {
 	cfg := pgtest.NewDB(t, testPG, "tunnel", "")
 	cfg.SSHTunnel = b.tunnel()
 	cfg.SSHTunnel.PrivateKey = b.edPEM
-	conn, err := Open(context.Background(), FromConfig(cfg))
+	conn, err := connect.Open(context.Background(), connect.FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,7 @@ func TestTunnelConnectErrors(t *testing.T) {
 			tc.set(&c)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			conn, err := Open(ctx, FromConfig(&c))
+			conn, err := connect.Open(ctx, connect.FromConfig(&c))
 			if err == nil {
 				conn.Close(ctx)
 				t.Fatal("connected")
@@ -187,4 +189,26 @@ func TestTunnelConnectErrors(t *testing.T) {
 			b.settle(t)
 		})
 	}
+}
+
+// TestDetectServer reads the features of the real server.
+func TestDetectServer(t *testing.T) {
+	srv, err := connect.DetectServer(context.Background(), pgtest.Open(t, pgtest.NewDB(t, testPG, "detect", "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv.Version < 150000 || srv.InRecovery || srv.RDS {
+		t.Errorf("PostgreSQL 15 primary: %+v", srv)
+	}
+	if srv.HasAllowList && !srv.PluginAllowed("wal2json") {
+		t.Errorf("testenv admits wal2json: %+v", srv)
+	}
+}
+
+// testPG is the package's private cluster, started once by TestMain, for
+// the tests that connect to a server they do not start themselves.
+var testPG *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
 }

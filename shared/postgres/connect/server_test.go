@@ -1,7 +1,6 @@
 package connect
 
 import (
-	"context"
 	"strings"
 	"testing"
 )
@@ -37,19 +36,5 @@ func TestServerGates(t *testing.T) {
 	}
 	if fe := pluginNotAllowed("wal2json", nil, false); !strings.Contains(fe.Fix, "SHOW output_plugin_libraries") || !strings.Contains(fe.Fix, "'pgoutput', 'test_decoding', 'wal2json'") {
 		t.Errorf("fix when the list could not be read: %s", fe.Fix)
-	}
-}
-
-// TestDetectServer reads the features of the real server.
-func TestDetectServer(t *testing.T) {
-	srv, err := DetectServer(context.Background(), openDB(t, "detect"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Version < 150000 || srv.InRecovery || srv.RDS {
-		t.Errorf("PostgreSQL 15 primary: %+v", srv)
-	}
-	if srv.HasAllowList && !srv.PluginAllowed("wal2json") {
-		t.Errorf("testenv admits wal2json: %+v", srv)
 	}
 }

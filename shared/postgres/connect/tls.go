@@ -18,8 +18,8 @@ import (
 // they alone read the environment; see rdsBundle.
 const RDSBundleEnv = "PG2S3_RDS_CA"
 
-// RDSBundleName is the bundle's file name where pg2s3 looks for it.
-const RDSBundleName = "rds-global-bundle.pem"
+// rdsBundleName is the bundle's file name where pg2s3 looks for it.
+const rdsBundleName = "rds-global-bundle.pem"
 
 // applyTLS sets the TLS configuration of cc from s's sslmode, sslrootcert,
 // sslcert and sslkey, with libpq's meaning of each mode:
@@ -172,9 +172,9 @@ func rdsBundle(file string) ([]byte, error) {
 		paths = append(paths, file)
 	}
 	if exe, err := os.Executable(); err == nil {
-		paths = append(paths, filepath.Join(filepath.Dir(exe), RDSBundleName))
+		paths = append(paths, filepath.Join(filepath.Dir(exe), rdsBundleName))
 	}
-	paths = append(paths, filepath.Join("/opt/pg2s3", RDSBundleName), filepath.Join("/etc/ssl/certs", RDSBundleName))
+	paths = append(paths, filepath.Join("/opt/pg2s3", rdsBundleName), filepath.Join("/etc/ssl/certs", rdsBundleName))
 	for _, p := range paths {
 		if b, err := os.ReadFile(p); err == nil {
 			return b, nil

@@ -12,13 +12,6 @@ import (
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
-// testPG is the package's private cluster, started once by TestMain.
-var testPG *testenv.Postgres
-
-func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
-}
-
 // logDB creates a fresh database on the package's test server and returns
 // its config (slot and publication named after it) and a query connection
 // (closed at the end of the test).
@@ -26,19 +19,7 @@ func logDB(t *testing.T, plugin string) (*config.Config, *connect.Conn) {
 	t.Helper()
 	cfg := pgtest.NewDB(t, testPG, "log", "")
 	cfg.LogicalPlugin = plugin
-	return cfg, open(t, cfg)
-}
-
-// open opens a query connection with cfg's settings, closed at the end of
-// the test.
-func open(t *testing.T, cfg *config.Config) *connect.Conn {
-	t.Helper()
-	conn, err := connect.Open(context.Background(), connect.FromConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return cfg, pgtest.Open(t, cfg)
 }
 
 func mustExec(t *testing.T, conn *connect.Conn, sql string, args ...any) {
@@ -78,4 +59,11 @@ func dropSlot(ctx context.Context, cfg *config.Config) error {
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	return New(conn, FromConfig(cfg)).DropSlot(ctx)
+}
+
+// testPG is the package's private cluster, started once by TestMain.
+var testPG *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pgtest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -87,7 +88,7 @@ func TestEnsureSlotWithoutReplicationPrivilege(t *testing.T) {
 		t.Fatalf("with REPLICATION: %+v %v", info, err)
 	}
 	defer dropSlot(ctx, &user)
-	if _, err := New(open(t, &user), FromConfig(&user)).Heartbeat(ctx); err != nil {
+	if _, err := New(pgtest.Open(t, &user), FromConfig(&user)).Heartbeat(ctx); err != nil {
 		t.Fatalf("heartbeat as a replication role: %v", err)
 	}
 }

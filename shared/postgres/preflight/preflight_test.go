@@ -2,6 +2,7 @@ package preflight
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -173,4 +174,11 @@ func TestCheckAllowListLine(t *testing.T) {
 	if got := lines(list, "wal2json"); len(got) != 1 || got[0].OK || !strings.Contains(got[0].Fix, "ALTER SYSTEM SET output_plugin_libraries") || !strings.Contains(got[0].Fix, "logical_plugin pgoutput") {
 		t.Errorf("wal2json refused: %+v", got)
 	}
+}
+
+// testPG is the package's private cluster, started once by TestMain.
+var testPG *testenv.Postgres
+
+func TestMain(m *testing.M) {
+	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{}))
 }

@@ -33,19 +33,7 @@ func TestMain(m *testing.M) {
 func discoverDB(t *testing.T, prefix, setup string) (*config.Config, *connect.Conn) {
 	t.Helper()
 	cfg := pgtest.NewDB(t, testPG, prefix, setup)
-	return cfg, open(t, cfg)
-}
-
-// open opens a query connection with cfg's settings, closed at the end of
-// the test.
-func open(t *testing.T, cfg *config.Config) *connect.Conn {
-	t.Helper()
-	conn, err := connect.Open(context.Background(), connect.FromConfig(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	return conn
+	return cfg, pgtest.Open(t, cfg)
 }
 
 // typeMatrix has one column of each type the mapping covers, plus
@@ -215,7 +203,7 @@ GRANT SELECT ON visible TO discover_reader;`)
 	ctx := context.Background()
 	reader := *cfg
 	reader.User = "discover_reader"
-	conn := open(t, &reader)
+	conn := pgtest.Open(t, &reader)
 	src := New(conn, FromConfig(cfg))
 	cat, err := src.Discover(ctx)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Package pgtest gives the tests of the packages under shared/postgres a
-// database of their own on their test server.
+// database of their own on their test server, and connections to it.
 package pgtest
 
 import (
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -32,4 +33,16 @@ func NewDB(t testing.TB, server *testenv.Postgres, prefix, setup string) *config
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// Open opens a query connection with cfg's settings, closed when the test
+// ends.
+func Open(t testing.TB, cfg *config.Config) *connect.Conn {
+	t.Helper()
+	conn, err := connect.Open(context.Background(), connect.FromConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
