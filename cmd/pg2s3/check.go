@@ -6,9 +6,8 @@ import (
 	"io"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/preflight"
 )
 
 func init() {
@@ -25,7 +24,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -52,7 +51,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	failed := 0
-	results := append(pgsource.Check(ctx, cfg, tables, logTables), pgsource.CheckSecondary(ctx, cfg)...)
+	settings := preflight.FromConfig(cfg)
+	results := append(preflight.Check(ctx, settings, tables, logTables), preflight.CheckSecondary(ctx, settings)...)
 	for _, r := range results {
 		if r.OK {
 			fmt.Fprintf(stdout, "PASS %s\n", r.Detail)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -225,7 +224,7 @@ func startLocalAWS(cfg map[string]any, stdout io.Writer) (func(), error) {
 }
 
 func openApp(ctx context.Context, cfgPath string) (*app.App, error) {
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 func init() {
@@ -29,16 +29,16 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if flags.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q: %w", flags.Arg(0), errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	cat, err := pgsource.Discover(ctx, conn, cfg.DBName, cfg.FilterSchemas)
+	cat, err := tables.New(conn, tables.FromConfig(cfg)).Discover(ctx)
 	if err != nil {
 		return err
 	}

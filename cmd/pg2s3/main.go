@@ -16,7 +16,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/config"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 )
 
 // command is one subcommand; each lives in a file named after it and
@@ -56,7 +57,6 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	pgsource.RDSBundleFile = os.Getenv(pgsource.RDSBundleEnv)
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// Batches stream, so the live heap is small; a soft limit makes the
 		// collector keep the process near it instead of growing with the
@@ -95,4 +95,15 @@ func newFlags(name string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("pg2s3 "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	return fs
+}
+
+// loadConfig reads the config file at path with what the environment adds
+// to it: where sslrootcert "rds" finds the RDS CA bundle.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.RDSBundleFile = os.Getenv(connect.RDSBundleEnv)
+	return cfg, nil
 }

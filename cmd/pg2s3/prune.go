@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/config"
 )
 
 func init() {
@@ -28,7 +27,7 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *keep < 1 {
 		return fmt.Errorf("--keep must be at least 1: %w", errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *last < 0 || *since < 0 {
 		return fmt.Errorf("--last and --since take a count and a duration that are not negative: %w", errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

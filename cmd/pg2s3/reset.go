@@ -8,7 +8,6 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
@@ -29,7 +28,7 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if (*stream == "") == !*slot {
 		return fmt.Errorf("give either --stream <tap_stream_id> or --slot --confirm: %w", errUsage)
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -6,7 +6,7 @@ import (
 	"io"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 )
 
 func init() {
@@ -36,7 +36,7 @@ func runSetupSlot(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if created {
 		verb = "created"
 	}
-	fmt.Fprintf(stdout, "slot %s %s: plugin %s, confirmed_flush_lsn %s", info.Name, verb, info.Plugin, pgsource.FormatLSN(info.ConfirmedFlushLSN))
+	fmt.Fprintf(stdout, "slot %s %s: plugin %s, confirmed_flush_lsn %s", info.Name, verb, info.Plugin, logical.FormatLSN(info.ConfirmedFlushLSN))
 	if cfg.LogicalPlugin == "pgoutput" {
 		fmt.Fprintf(stdout, ", publication %s", cfg.Publication)
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 
 	"github.com/pg2s3/pg2s3/shared/awsstore"
-	"github.com/pg2s3/pg2s3/shared/config"
 )
 
 func init() {
@@ -24,7 +23,7 @@ func runSetupStores(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*cfgPath)
+	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

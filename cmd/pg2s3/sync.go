@@ -91,7 +91,7 @@ func hasLogBased(cat *catalog.Catalog, defaultMethod layout.Method) bool {
 }
 
 func loadConfigAndCatalog(cfgPath, catPath string) (*config.Config, *catalog.Catalog, error) {
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,7 +14,8 @@ import (
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -74,7 +75,7 @@ func (a *App) Budget(opts RunOptions) replicate.Budget {
 // Resolve types the catalog's selected streams against the live database.
 // Streams that fail are returned as report entries, so one bad stream
 // never stops the others.
-func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, defaultMethod layout.Method, only []string) ([]*record.Stream, []report.Stream, error) {
+func Resolve(ctx context.Context, src *tables.Source, cat *catalog.Catalog, defaultMethod layout.Method, only []string) ([]*record.Stream, []report.Stream, error) {
 	sels, selErr := cat.Selections(defaultMethod)
 	var failed []report.Stream
 	if selErr != nil {
@@ -92,7 +93,7 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 			continue
 		}
 		delete(want, sel.StreamID)
-		s, err := sess.Resolve(ctx, sel)
+		s, err := src.Resolve(ctx, sel)
 		if err != nil {
 			failed = append(failed, report.Stream{Stream: sel.StreamID, Method: sel.Method, Error: err.Error()})
 			continue
@@ -112,16 +113,17 @@ func Resolve(ctx context.Context, sess *pgsource.Session, cat *catalog.Catalog, 
 // INCREMENTAL streams, on the secondary with use_secondary.
 func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	opts.Deadline = a.RunDeadline(opts.Deadline)
-	sess, err := pgsource.Open(ctx, a.Cfg.ForReads())
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg.ForReads()))
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	streams, failed, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, opts.Streams)
+	defer conn.Close(context.WithoutCancel(ctx))
+	src := tables.New(conn, tables.FromConfig(a.Cfg))
+	streams, failed, err := Resolve(ctx, src, cat, a.Cfg.DefaultReplicationMethod, opts.Streams)
 	if err != nil {
 		return nil, err
 	}
-	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
+	eng := &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}

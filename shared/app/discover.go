@@ -7,18 +7,14 @@ import (
 	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 // RefreshCatalog discovers the database, carries the selections of cur
 // over and stores the result in the sink under key.
 func (a *App) RefreshCatalog(ctx context.Context, cur *catalog.Catalog, key string) (catalog.Changes, error) {
-	sess, err := pgsource.Open(ctx, a.Cfg)
-	if err != nil {
-		return catalog.Changes{}, err
-	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	fresh, err := sess.Discover(ctx)
+	fresh, err := a.discover(ctx)
 	if err != nil {
 		return catalog.Changes{}, err
 	}
@@ -43,16 +39,21 @@ type StreamChoice struct {
 // SelectedCatalog discovers the database and selects the streams of an
 // inline selection, so a pipeline can run without a catalog file.
 func (a *App) SelectedCatalog(ctx context.Context, choices map[string]StreamChoice) (*catalog.Catalog, error) {
-	sess, err := pgsource.Open(ctx, a.Cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	cat, err := sess.Discover(ctx)
+	cat, err := a.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return applyChoices(cat, choices)
+}
+
+// discover reads the catalog of the config's database.
+func (a *App) discover(ctx context.Context) (*catalog.Catalog, error) {
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return tables.New(conn, tables.FromConfig(a.Cfg)).Discover(ctx)
 }
 
 func applyChoices(cat *catalog.Catalog, choices map[string]StreamChoice) (*catalog.Catalog, error) {

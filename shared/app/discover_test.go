@@ -6,7 +6,8 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {
@@ -31,12 +32,12 @@ func TestSelectedCatalogAppliesInlineSelection(t *testing.T) {
 func TestResolveNotesAnIndexedReplicationKey(t *testing.T) {
 	dsn, _ := newDB(t, "CREATE TABLE a (id int PRIMARY KEY, t timestamptz); CREATE INDEX ON a (t, id); CREATE TABLE b (id int PRIMARY KEY, t timestamptz);")
 	p := newPipeline(t, dsn, nil, map[string]string{"a": "INCREMENTAL:t", "b": "INCREMENTAL:t"})
-	sess, err := pgsource.Open(context.Background(), p.app.Cfg)
+	conn, err := connect.Open(context.Background(), connect.FromConfig(p.app.Cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sess.Close(context.Background())
-	streams, failed, err := app.Resolve(context.Background(), sess, p.cat, "", nil)
+	defer conn.Close(context.Background())
+	streams, failed, err := app.Resolve(context.Background(), tables.New(conn, tables.FromConfig(p.app.Cfg)), p.cat, "", nil)
 	if err != nil || len(failed) > 0 || len(streams) != 2 {
 		t.Fatalf("resolve: %v %v", err, failed)
 	}

@@ -8,7 +8,9 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -22,34 +24,35 @@ import (
 func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
 	opts.Deadline = a.RunDeadline(opts.Deadline)
-	sess, err := pgsource.Open(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	all, failed, err := Resolve(ctx, sess, cat, cfg.DefaultReplicationMethod, opts.Streams)
+	defer conn.Close(context.WithoutCancel(ctx))
+	src, slot := tables.New(conn, tables.FromConfig(cfg)), logical.New(conn, logical.FromConfig(cfg))
+	all, failed, err := Resolve(ctx, src, cat, cfg.DefaultReplicationMethod, opts.Streams)
 	if err != nil {
 		return nil, err
 	}
-	streams, bad := logStreams(ctx, sess, all)
-	eng := &replicate.Engine{Tables: sess.Tables(), Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
+	streams, bad := logStreams(ctx, slot, all)
+	eng := &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
 	return eng.Drain(ctx, replicate.DrainJob{
 		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
-		Streams: streams, Failed: append(failed, bad...), Source: sess,
+		Streams: streams, Failed: append(failed, bad...), Source: slot,
 		Budget: a.Budget(opts), IdleTimeout: cfg.IdleTimeout, Leaser: a.Stores.Leaser,
 	})
 }
 
 // logStreams returns the LOG_BASED streams that can be read from the log
-// (see pgsource.Session.CheckLogStream), and the others as failures.
-func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Stream) ([]*record.Stream, []report.Stream) {
+// (see logical.Source.CheckLogStream), and the others as failures.
+func logStreams(ctx context.Context, slot *logical.Source, all []*record.Stream) ([]*record.Stream, []report.Stream) {
 	var ok []*record.Stream
 	var bad []report.Stream
 	for _, s := range all {
 		if s.Method != layout.LogBased {
 			continue
 		}
-		if err := sess.CheckLogStream(ctx, s); err != nil {
+		if err := slot.CheckLogStream(ctx, s); err != nil {
 			bad = append(bad, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 			continue
 		}
@@ -60,33 +63,39 @@ func logStreams(ctx context.Context, sess *pgsource.Session, all []*record.Strea
 
 // SetupSlot creates the publication (pgoutput) and the slot for the
 // catalog's LOG_BASED streams, as a drain would at its start.
-func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (pgsource.SlotInfo, bool, error) {
-	sess, err := pgsource.Open(ctx, a.Cfg)
+func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (logical.SlotInfo, bool, error) {
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
 	if err != nil {
-		return pgsource.SlotInfo{}, false, err
+		return logical.SlotInfo{}, false, err
 	}
-	defer sess.Close(context.WithoutCancel(ctx))
-	all, _, err := Resolve(ctx, sess, cat, a.Cfg.DefaultReplicationMethod, nil)
+	defer conn.Close(context.WithoutCancel(ctx))
+	slot := logical.New(conn, logical.FromConfig(a.Cfg))
+	all, _, err := Resolve(ctx, tables.New(conn, tables.FromConfig(a.Cfg)), cat, a.Cfg.DefaultReplicationMethod, nil)
 	if err != nil {
-		return pgsource.SlotInfo{}, false, err
+		return logical.SlotInfo{}, false, err
 	}
-	streams, bad := logStreams(ctx, sess, all)
+	streams, bad := logStreams(ctx, slot, all)
 	if len(bad) > 0 {
-		return pgsource.SlotInfo{}, false, fmt.Errorf("%s", bad[0].Error)
+		return logical.SlotInfo{}, false, fmt.Errorf("%s", bad[0].Error)
 	}
 	// Before the publication: a standby would refuse it with a message
 	// that names neither the cause nor the fix.
-	if err := sess.LogReady(ctx); err != nil {
-		return pgsource.SlotInfo{}, false, err
+	if err := slot.LogReady(ctx); err != nil {
+		return logical.SlotInfo{}, false, err
 	}
 	tables := make([][2]string, 0, len(streams))
 	for _, s := range streams {
 		tables = append(tables, [2]string{s.Schema, s.Table})
 	}
-	if _, err := sess.Publish(ctx, tables); err != nil {
-		return pgsource.SlotInfo{}, false, err
+	if _, err := slot.Publish(ctx, tables); err != nil {
+		return logical.SlotInfo{}, false, err
 	}
-	return pgsource.EnsureSlot(ctx, a.Cfg)
+	_, created, err := slot.EnsureSlot(ctx)
+	if err != nil {
+		return logical.SlotInfo{}, false, err
+	}
+	info, err := slot.Slot(ctx)
+	return info, created, err
 }
 
 // ResetSlot drops the slot and restarts its bookmark and every log-based
@@ -99,7 +108,12 @@ func (a *App) ResetSlot(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("reset slot %s: %w", cfg.SlotName, err)
 	}
 	defer release()
-	if err := pgsource.DropSlot(ctx, cfg, cfg.SlotName); err != nil {
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := logical.New(conn, logical.FromConfig(cfg)).DropSlot(ctx); err != nil {
 		return err
 	}
 	n, err := replicate.ResetSlot(ctx, a.Stores.Bookmarks, cfg.SlotName, time.Now())

@@ -10,7 +10,8 @@ import (
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
@@ -143,7 +144,7 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 	if logBased || hasSlotBM {
 		st.Slot = a.slotStatus(ctx, runs)
 		if hasSlotBM && slotBM.State.CommittedLSN != 0 {
-			st.Slot.CommittedLSN = pgsource.FormatLSN(slotBM.State.CommittedLSN)
+			st.Slot.CommittedLSN = logical.FormatLSN(slotBM.State.CommittedLSN)
 		}
 		drained := hasSlotBM && slotBM.State.CommittedLSN != 0 // not after a slot reset
 		st.Attention = append(st.Attention, a.slotAttention(st.Slot, logBased, drained)...)
@@ -186,13 +187,14 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 			ss.LastDrain, ss.LastLagSeconds, ss.LastDrainFailed = run.StartedAt, run.Slot.LagSeconds, run.Failed()
 		}
 	}
-	conn, err := pgsource.Connect(ctx, a.Cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
 	if err != nil {
 		ss.Error = err.Error()
 		return ss
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	info, err := pgsource.GetSlot(ctx, conn, a.Cfg.SlotName)
+	slot := logical.New(conn, logical.FromConfig(a.Cfg))
+	info, err := slot.Slot(ctx)
 	if err != nil {
 		ss.Error = err.Error()
 		return ss
@@ -201,7 +203,7 @@ func (a *App) slotStatus(ctx context.Context, runs []*report.Run) *SlotStatus {
 	if info.Exists && info.Plugin != "" {
 		ss.Plugin = info.Plugin
 	}
-	if cur, err := pgsource.CurrentWALLSN(ctx, conn); err == nil && info.Exists && cur > info.ConfirmedFlushLSN {
+	if cur, err := slot.CurrentWALLSN(ctx); err == nil && info.Exists && cur > info.ConfirmedFlushLSN {
 		ss.BehindBytes = int64(cur - info.ConfirmedFlushLSN)
 	}
 	return ss
@@ -242,7 +244,7 @@ func describeBookmark(st bookmark.State) string {
 		}
 		return fmt.Sprintf("%s >= %s", st.ReplicationKey, *st.ReplicationKeyValue)
 	case bookmark.PhaseLog:
-		return fmt.Sprintf("copy done; log from %s", pgsource.FormatLSN(st.StartLSN))
+		return fmt.Sprintf("copy done; log from %s", logical.FormatLSN(st.StartLSN))
 	case bookmark.PhaseCopied:
 		return "copy done"
 	}

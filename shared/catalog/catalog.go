@@ -2,7 +2,7 @@
 // the same JSON shape tap-postgres produces, so a Stitch or Singer user
 // recognises it and can reuse their selections. It also holds the type
 // mapping (types.go) and the reading of selections (select.go). It is pure:
-// discovery itself lives in pgsource.
+// discovery itself lives in shared/postgres/tables.
 //
 // Table-level metadata (breadcrumb []):
 //

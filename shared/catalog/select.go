@@ -11,7 +11,7 @@ import (
 )
 
 // Selection is one selected stream as the catalog describes it. The sync
-// engine turns it into a record.Stream with pgsource.Resolve, which checks
+// engine turns it into a record.Stream with tables.Source.Resolve, which checks
 // it against the live table.
 type Selection struct {
 	StreamID string

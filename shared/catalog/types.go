@@ -20,9 +20,10 @@ import (
 //     bit varying and bytea (base64) are supported;
 //   - arrays of any supported element type and any dimension are supported.
 //
-// Values are read in text form under the session settings of pgsource
-// (TimeZone=UTC, DateStyle ISO, IntervalStyle iso_8601, bytea_output hex,
-// extra_float_digits 3); the encoder relies on them.
+// Values are read in text form under the session settings that
+// shared/postgres/connect sets (TimeZone=UTC, DateStyle ISO,
+// IntervalStyle iso_8601, bytea_output hex, extra_float_digits 3); the
+// encoder relies on them.
 
 // ColumnInfo is one column's type as discovery reads it from pg_catalog.
 type ColumnInfo struct {

@@ -30,6 +30,10 @@ type Config struct {
 	SSLRootCert string // path, inline PEM, "system" or "rds" (AWS RDS CA bundle)
 	SSLCert     string // path or inline PEM
 	SSLKey      string `json:"-"` // path or inline PEM
+	// RDSBundleFile is the first place sslrootcert "rds" looks for the AWS
+	// RDS CA bundle. No key of the JSON sets it: the CLI and the functions
+	// take it from $PG2S3_RDS_CA.
+	RDSBundleFile string
 
 	// A replica the FULL_TABLE and INCREMENTAL streams read from
 	// (tap-postgres' use_secondary), with every other connection setting

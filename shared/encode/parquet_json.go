@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/pg2s3/pg2s3/shared/jsonstr"
 )
 
 // memberScanner walks the top-level members of one JSON object (a line of
@@ -129,83 +129,23 @@ func skipValue(b []byte, i int) (int, error) {
 }
 
 // appendUnquoted appends the text of the JSON string literal q (quotes
-// included) to dst.
+// included) to dst. Bytes that are not UTF-8 pass through: the encoder
+// wrote them so.
 func appendUnquoted(dst, q []byte) ([]byte, error) {
 	if len(q) < 2 || q[0] != '"' || q[len(q)-1] != '"' {
 		return dst, fmt.Errorf("%.40q is not a JSON string", q)
 	}
-	s := q[1 : len(q)-1]
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		if i++; i >= len(s) {
-			return dst, errors.New("a string ends in a backslash")
-		}
-		switch s[i] {
-		case '"', '\\', '/':
-			dst = append(dst, s[i])
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			r, n, err := unicodeEscape(s[i-1:])
-			if err != nil {
-				return dst, err
-			}
-			dst = utf8.AppendRune(dst, r)
-			i += n - 2
+	dst, err := jsonstr.Append(dst, q[1:len(q)-1], jsonstr.KeepInvalid)
+	var bad *jsonstr.EscapeError
+	if errors.As(err, &bad) {
+		switch bad.Problem {
+		case jsonstr.Truncated:
+			err = errors.New("a string ends in a backslash")
+		case jsonstr.BadUnicode:
+			err = errors.New("bad \\u escape in a string")
 		default:
-			return dst, fmt.Errorf("bad escape \\%c in a string", s[i])
+			err = fmt.Errorf("bad escape \\%c in a string", bad.Escape[1])
 		}
 	}
-	return dst, nil
-}
-
-// unicodeEscape decodes \uXXXX (and a following low surrogate) at the
-// start of s, returning the rune and the bytes consumed.
-func unicodeEscape(s []byte) (rune, int, error) {
-	r, ok := hex4(s)
-	if !ok {
-		return 0, 0, errors.New("bad \\u escape in a string")
-	}
-	if utf16.IsSurrogate(r) {
-		if lo, ok := hex4(s[6:]); ok {
-			if dec := utf16.DecodeRune(r, lo); dec != utf8.RuneError {
-				return dec, 12, nil
-			}
-		}
-		return utf8.RuneError, 6, nil
-	}
-	return r, 6, nil
-}
-
-func hex4(s []byte) (rune, bool) {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return 0, false
-	}
-	var r rune
-	for _, c := range s[2:6] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return dst, err
 }

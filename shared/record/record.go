@@ -84,16 +84,6 @@ func (s *Stream) ColumnIndex(name string) int {
 	return -1
 }
 
-// Deprecated: use layout.FullTable, layout.Incremental and
-// layout.LogBased. These stay, untyped so they still serve where a string
-// is wanted, only until shared/pgsource (being changed elsewhere) uses
-// layout; record_test.go keeps them equal to layout's.
-const (
-	FullTable   = "FULL_TABLE"
-	Incremental = "INCREMENTAL"
-	LogBased    = "LOG_BASED"
-)
-
 // Op is the kind of a change read from the log.
 type Op uint8
 

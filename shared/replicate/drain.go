@@ -14,7 +14,7 @@ import (
 
 // SlotSource is the database side of a log run: the server's readiness,
 // the publication, the slot, positions in the WAL and the log itself.
-// pgsource's Session implements it.
+// shared/postgres/logical's Source implements it.
 type SlotSource interface {
 	// LogReady fails, with the fix, when the server cannot serve the
 	// run (too old, the plugin not allowed, a standby).

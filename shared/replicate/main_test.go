@@ -16,7 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/localstore"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -33,8 +34,8 @@ type fixture struct {
 	ctx    context.Context
 	dsn    string
 	cfg    *config.Config
-	conn   *pgx.Conn // the engine's connection
-	admin  *pgx.Conn // the test's connection
+	conn   *connect.Conn // the engine's connection
+	admin  *pgx.Conn     // the test's connection
 	sink   *localstore.Dir
 	bms    *localstore.File
 	engine *replicate.Engine
@@ -54,7 +55,7 @@ func newFixture(t *testing.T, schema string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func newFixture(t *testing.T, schema string) *fixture {
 	t.Cleanup(func() { conn.Close(ctx); admin.Close(ctx) })
 	f := &fixture{t: t, ctx: ctx, dsn: dsn, cfg: cfg, conn: conn, admin: admin, sink: sink, bms: bms}
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	f.engine = &replicate.Engine{Tables: pgsource.NewTables(conn), Sink: sink, Bookmarks: bms, Log: quiet}
+	f.engine = &replicate.Engine{Tables: tables.New(conn, tables.FromConfig(cfg)), Sink: sink, Bookmarks: bms, Log: quiet}
 	return f
 }
 

@@ -1,6 +1,6 @@
 // Package replicate runs bounded batches: it reads from a Source, encodes,
 // writes to a Sink and checkpoints Bookmarks, in that commit order. It
-// declares the small interfaces it consumes; pgsource, awsstore and
+// declares the small interfaces it consumes; shared/postgres, awsstore and
 // localstore implement them without importing this package.
 package replicate
 

@@ -14,7 +14,7 @@ import (
 // StreamsFromCatalog builds the streams a catalog selects without asking
 // the database: columns and keys from the catalog's selections, each
 // column's type from its JSON Schema and sql-datatype. The types agree with
-// what a run resolves against the live table (pgsource.Resolve) for any
+// what a run resolves against the live table (tables.Source.Resolve) for any
 // catalog that discovery wrote and the table has not changed since, so DDL
 // written from a catalog matches the objects runs write. Streams with
 // problems are reported in the joined error, each naming its stream; the

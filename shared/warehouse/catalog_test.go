@@ -8,7 +8,8 @@ import (
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
+	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
@@ -20,7 +21,7 @@ import (
 // plus numerics of every shape.
 func TestStreamsFromCatalogMatchResolve(t *testing.T) {
 	ctx := context.Background()
-	name, dsn, err := testPG.NewDatabase(ctx, "wh_types")
+	_, dsn, err := testPG.NewDatabase(ctx, "wh_types")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +40,13 @@ CREATE TABLE shop.numbers (
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := pgsource.Connect(ctx, cfg)
+	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	cat, err := pgsource.Discover(ctx, conn, name, nil)
+	src := tables.New(conn, tables.FromConfig(cfg))
+	cat, err := src.Discover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ CREATE TABLE shop.numbers (
 	}
 	checked := 0
 	for i, sel := range sels {
-		live, err := pgsource.Resolve(ctx, conn, sel)
+		live, err := src.Resolve(ctx, sel)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 )
 
 // Env is a function's settings, read from its environment variables.
@@ -27,6 +28,9 @@ type Env struct {
 	Slot       string // PG2S3_SLOT
 	Plugin     string // PG2S3_PLUGIN
 	SSLMode    string // PG2S3_SSLMODE
+	// RDSBundle is PG2S3_RDS_CA, the file of the AWS RDS CA bundle that
+	// sslrootcert "rds" reads first.
+	RDSBundle string
 	// Format is PG2S3_FORMAT, the data objects' format (sink.format):
 	// jsonl or parquet; empty keeps the config's default (jsonl).
 	Format string
@@ -49,8 +53,8 @@ func ReadEnv(getenv func(string) string) (Env, error) {
 		Pipeline: getenv("PG2S3_PIPELINE"), SecretARN: getenv("PG2S3_SECRET_ARN"), Bucket: getenv("PG2S3_BUCKET"),
 		Prefix: getenv("PG2S3_PREFIX"), Table: getenv("PG2S3_TABLE"), CatalogKey: getenv("PG2S3_CATALOG_KEY"),
 		Slot: getenv("PG2S3_SLOT"), Plugin: getenv("PG2S3_PLUGIN"), SSLMode: getenv("PG2S3_SSLMODE"), Format: getenv("PG2S3_FORMAT"),
-		Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"), S3Endpoint: getenv("PG2S3_S3_ENDPOINT"),
-		DynamoEndpoint: getenv("PG2S3_DYNAMODB_ENDPOINT"), SecretsEndpoint: getenv("PG2S3_SECRETS_ENDPOINT"),
+		RDSBundle: getenv(connect.RDSBundleEnv), Settings: getenv("PG2S3_SETTINGS"), Selection: getenv("PG2S3_SELECTION"),
+		S3Endpoint: getenv("PG2S3_S3_ENDPOINT"), DynamoEndpoint: getenv("PG2S3_DYNAMODB_ENDPOINT"), SecretsEndpoint: getenv("PG2S3_SECRETS_ENDPOINT"),
 		Region: getenv("AWS_REGION"), Safety: 20 * time.Second,
 	}
 	if s := getenv("PG2S3_SAFETY_SECONDS"); s != "" {
@@ -120,6 +124,7 @@ func (e Env) Config(ctx context.Context) (*config.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("settings from the secret and environment: %w", err)
 	}
+	cfg.RDSBundleFile = e.RDSBundle
 	return cfg, nil
 }
 

@@ -105,7 +105,7 @@ func TestConfigFromSecretWithTunnel(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
 	e, err := ReadEnv(env(map[string]string{"PG2S3_SECRET_ARN": arn, "PG2S3_BUCKET": "b", "PG2S3_TABLE": "t",
-		"PG2S3_SECRETS_ENDPOINT": srv.Endpoint(), "AWS_REGION": "us-east-1"}))
+		"PG2S3_SECRETS_ENDPOINT": srv.Endpoint(), "AWS_REGION": "us-east-1", "PG2S3_RDS_CA": "/opt/pg2s3/bundle.pem"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +117,9 @@ func TestConfigFromSecretWithTunnel(t *testing.T) {
 	if tun == nil || tun.Host != "bastion.example.com" || tun.Port != 22 || tun.User != "ec2-user" || !strings.Contains(tun.PrivateKey, "c2VjcmV0LWtleQ==") ||
 		!strings.HasPrefix(tun.HostKey, "bastion.example.com ssh-ed25519") || !strings.Contains(cfg.SSLRootCert, "BEGIN CERTIFICATE") || cfg.SSLCert != "cert-pem" || cfg.SSLKey != "key-pem" {
 		t.Fatalf("tunnel and SSL from the secret: %+v %+v", tun, cfg)
+	}
+	if cfg.RDSBundleFile != "/opt/pg2s3/bundle.pem" {
+		t.Errorf("PG2S3_RDS_CA: the config has %q", cfg.RDSBundleFile)
 	}
 	e.SecretARN = bad
 	_, err = e.Config(context.Background())

@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/pgsource"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -101,7 +100,6 @@ type Handler[E any] func(ctx context.Context, a *app.App, cat *catalog.Catalog, 
 // (discover creates it).
 func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E]) {
 	env, envErr := ReadEnv(getenv)
-	pgsource.RDSBundleFile = getenv(pgsource.RDSBundleEnv)
 	if mb, err := strconv.Atoi(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")); err == nil && getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(int64(mb) << 20 * 3 / 4) // leave room for the runtime outside the heap
 	}
