@@ -76,36 +76,35 @@ func isNumber(b []byte) bool {
 		i++
 	}
 	start := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		i++
-	}
+	i = digits(b, i)
 	if i == start || (b[start] == '0' && i-start > 1) {
 		return false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
+		if i++; digits(b, i) == i {
 			return false
 		}
+		i = digits(b, i)
 	}
 	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
 		i++
 		if i < len(b) && (b[i] == '+' || b[i] == '-') {
 			i++
 		}
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
+		if digits(b, i) == i {
 			return false
 		}
+		i = digits(b, i)
 	}
 	return i == len(b)
+}
+
+// digits returns the index after the run of ASCII digits at b[i:].
+func digits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }
 
 func appendBool(dst []byte, text []byte, t, f byte) ([]byte, error) {
