@@ -83,11 +83,7 @@ func (a *App) SetupSlot(ctx context.Context, cat *catalog.Catalog) (logical.Slot
 	if err := slot.LogReady(ctx); err != nil {
 		return logical.SlotInfo{}, false, err
 	}
-	tables := make([][2]string, 0, len(streams))
-	for _, s := range streams {
-		tables = append(tables, [2]string{s.Schema, s.Table})
-	}
-	if _, err := slot.Publish(ctx, tables); err != nil {
+	if _, err := slot.Publish(ctx, record.Tables(streams)); err != nil {
 		return logical.SlotInfo{}, false, err
 	}
 	_, created, err := slot.EnsureSlot(ctx)

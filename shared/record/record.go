@@ -134,6 +134,15 @@ type Change struct {
 	CommitTimeMicros int64
 }
 
+// Tables returns the (schema, table) pair of each stream.
+func Tables(streams []*Stream) [][2]string {
+	t := make([][2]string, 0, len(streams))
+	for _, s := range streams {
+		t = append(t, [2]string{s.Schema, s.Table})
+	}
+	return t
+}
+
 // ObjectInfo describes an object committed to a sink.
 type ObjectInfo struct {
 	Key    string `json:"key"`

@@ -186,7 +186,7 @@ func (e *Engine) publish(ctx context.Context, src SlotSource, streams []*record.
 	if len(streams) == 0 {
 		return nil, nil, nil
 	}
-	carried, err := src.Publish(ctx, tablesOf(streams))
+	carried, err := src.Publish(ctx, record.Tables(streams))
 	if err == nil {
 		return streams, nil, nil
 	}
@@ -248,7 +248,7 @@ func (e *Engine) drainSlot(ctx context.Context, job DrainJob, streams []*record.
 		return nil, err
 	}
 	slotRep.FenceLSN = formatLSN(fence)
-	log, err := src.OpenLog(ctx, slotBM.State.CommittedLSN, tablesOf(streams))
+	log, err := src.OpenLog(ctx, slotBM.State.CommittedLSN, record.Tables(streams))
 	if err != nil {
 		return nil, err
 	}
@@ -354,12 +354,4 @@ func streamErrors(streams []*record.Stream, err error) []report.Stream {
 		out = append(out, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 	}
 	return out
-}
-
-func tablesOf(streams []*record.Stream) [][2]string {
-	t := make([][2]string, 0, len(streams))
-	for _, s := range streams {
-		t = append(t, [2]string{s.Schema, s.Table})
-	}
-	return t
 }
