@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -168,5 +170,47 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	}
 	if len(versions) != 1 {
 		t.Fatalf("versions of customers after the prune: %v", versions)
+	}
+
+	// A column added to a selected table is replicated by the next run,
+	// without rediscovery, and recorded as selected in the stored catalog.
+	if err := testenv.Exec(ctx, pg.DSN("shop"), `ALTER TABLE shop.customers ADD COLUMN loyalty_tier text DEFAULT 'gold'`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = invoke("sync", 30*time.Second, `{"streams": ["shop-shop-customers"]}`); err != nil || res.Rows == 0 {
+		t.Fatalf("sync after ADD COLUMN: %+v %v", res, err)
+	}
+	if body, err = sink.Get(ctx, "_catalog/catalog.json"); err != nil {
+		t.Fatal(err)
+	}
+	if cat, err = catalog.Parse(body); err != nil {
+		t.Fatal(err)
+	}
+	sels, err := cat.Selections("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range sels {
+		if sel.StreamID == "shop-shop-customers" && !slices.Contains(sel.Columns, "loyalty_tier") {
+			t.Errorf("the stored catalog does not select the new column: %q", sel.Columns)
+		}
+	}
+	keys, err = sink.List(ctx, "shop-shop-customers/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last string // the newest version's last data object
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".jsonl.gz") {
+			last = k
+		}
+	}
+	data, err := sink.Get(ctx, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := encode.ReadObject(last, data)
+	if err != nil || len(rows) == 0 || rows[0]["loyalty_tier"] != "gold" {
+		t.Errorf("%s after ADD COLUMN: %v %v", last, rows[:min(len(rows), 1)], err)
 	}
 }

@@ -19,6 +19,6 @@ func main() {
 		if err != nil {
 			return fn.Result{}, err
 		}
-		return fn.Summarize(log, a.Cfg.Pipeline, run)
+		return fn.Finish(ctx, a, env, log, run)
 	})
 }

@@ -24,7 +24,7 @@ import (
 // The DDL statements the chaos suite draws from, each in the form the
 // README's "When the schema changes (DDL)" table documents.
 const (
-	ddlAddColumn    = "add-column"       // discover adds it (selected by default)
+	ddlAddColumn    = "add-column"       // replicated from its first change; the stored catalog records it
 	ddlDropColumn   = "drop-column"      // a selected column: the slot holds until deselected
 	ddlRenameColumn = "rename-column"    // as a drop until discover selects the new name
 	ddlRetype       = "retype-int"       // int -> bigint: the stream follows the new type
@@ -326,20 +326,21 @@ func (c *chaos) value(kind string) string {
 
 // --- the DDL statements and what the user does after each (README) ---
 
-// addColumn: left out until discover; a drain before it must not fail,
-// discover selects it, and the changes after carry it.
+// addColumn: replicated from its first change, without rediscovery (the
+// table selects new columns by default); the run records it in the
+// stored catalog, which then lists it as selected.
 func (c *chaos) addColumn() {
 	tb := c.pick(anyTable)
 	col := chaosColumn{fmt.Sprintf("c%d", c.round), "int"}
+	since := c.changes // every change after the ADD COLUMN carries it
 	c.ddl(fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s int", tb.name, col.name))
 	tb.cols = append(tb.cols, col)
+	tb.late[col.name] = &lateColumn{since: since, carried: map[string]bool{}}
 	c.dml(1 + c.r.Intn(3))
-	c.settle(true) // not yet in the catalog: nothing fails
-	c.p.rediscover(c.t)
+	c.settle(true)
 	if !colSelected(c.p.cat.Stream(c.stream(tb)), col.name) {
-		c.t.Fatalf("round %d: discover did not select the added column %s.%s", c.round, tb.name, col.name)
+		c.t.Fatalf("round %d: the stored catalog does not list the added column %s.%s as selected", c.round, tb.name, col.name)
 	}
-	tb.late[col.name] = &lateColumn{since: c.changes, carried: map[string]bool{}}
 }
 
 // dropColumn: a selected column dropped holds the slot until the user
@@ -500,11 +501,31 @@ func (c *chaos) renameTable() {
 
 // drainOnce runs one bounded drain; two batches a run, so copies take
 // several runs with changes in between.
+// drainOnce runs the wal function's steps: the catalog as the user left
+// it is the stored one, the drain, then the columns it met that the
+// catalog does not list are recorded in the stored catalog.
 func (c *chaos) drainOnce() *report.Run {
 	c.t.Helper()
-	run, err := c.p.app.Drain(context.Background(), c.p.cat, app.RunOptions{MaxBatches: 2})
+	ctx := context.Background()
+	body, err := c.p.cat.Marshal()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := c.p.app.Stores.Sink.Put(ctx, layout.CatalogKey, body, "application/json"); err != nil {
+		c.t.Fatal(err)
+	}
+	run, err := c.p.app.Drain(ctx, c.p.cat, app.RunOptions{MaxBatches: 2})
 	if err != nil {
 		c.t.Fatalf("round %d: drain: %v", c.round, err)
+	}
+	if _, err := c.p.app.RecordNewColumns(ctx, run, layout.CatalogKey); err != nil {
+		c.t.Fatalf("round %d: record new columns: %v", c.round, err)
+	}
+	if body, err = c.p.app.Stores.Sink.Get(ctx, layout.CatalogKey); err != nil {
+		c.t.Fatal(err)
+	}
+	if c.p.cat, err = catalog.Parse(body); err != nil {
+		c.t.Fatal(err)
 	}
 	return run
 }
@@ -610,8 +631,10 @@ func (c *chaos) check() {
 			}
 			for _, col := range cols {
 				gv, has := g[col]
-				if lc, late := tb.late[col]; late && !has && !lc.carried[key] {
-					c.notBackfill++ // untouched since the column was selected: README limit
+				if lc, late := tb.late[col]; late && !has && !lc.carried[key] && w[col] != nil {
+					// Untouched since the column was selected, and not NULL
+					// (which an absent column reads as): the README limit.
+					c.notBackfill++
 					continue
 				}
 				if !reflect.DeepEqual(gv, w[col]) {

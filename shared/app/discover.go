@@ -9,6 +9,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/tables"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // RefreshCatalog discovers the database, carries the selections of cur
@@ -27,6 +28,71 @@ func (a *App) RefreshCatalog(ctx context.Context, cur *catalog.Catalog, key stri
 		return changes, fmt.Errorf("store catalog %s: %w", key, err)
 	}
 	return changes, nil
+}
+
+// RecordNewColumns adds to the catalog stored under key the columns that
+// run met in the tables and the catalog does not list yet (added after
+// discovery; report.Stream.NewColumns), so discover and the next runs show
+// them as the run treated them: selected, unless the table's
+// select-new-columns is false. It reads the stored catalog again just
+// before writing it, so a selection changed meanwhile is kept, and returns
+// the "<tap_stream_id>.<column>" names it recorded.
+func (a *App) RecordNewColumns(ctx context.Context, run *report.Run, key string) ([]string, error) {
+	found := map[string][]string{}
+	for _, s := range run.Streams {
+		if len(s.NewColumns) > 0 {
+			found[s.Stream] = s.NewColumns
+		}
+	}
+	if len(found) == 0 {
+		return nil, nil
+	}
+	body, err := a.Stores.Sink.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog %s: %w", key, err)
+	}
+	cat, err := catalog.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	var todo []*catalog.Stream
+	for _, s := range cat.Streams {
+		for _, c := range found[s.TapStreamID] {
+			if s.ColumnMetadata(c) == nil {
+				todo = append(todo, s)
+				break
+			}
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil
+	}
+	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg))
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	src := tables.New(conn, tables.FromConfig(a.Cfg))
+	var recorded []string
+	for _, s := range todo {
+		fresh, err := src.DiscoverTable(ctx, s.TapStreamID, s.SchemaName(), s.TableName)
+		if err != nil {
+			return recorded, err
+		}
+		for _, c := range s.AddColumns(fresh, found[s.TapStreamID]) {
+			recorded = append(recorded, s.TapStreamID+"."+c)
+		}
+	}
+	if len(recorded) == 0 {
+		return nil, nil
+	}
+	if body, err = cat.Marshal(); err != nil {
+		return nil, err
+	}
+	if err := a.Stores.Sink.Put(ctx, key, body, "application/json"); err != nil {
+		return nil, fmt.Errorf("store catalog %s: %w", key, err)
+	}
+	return recorded, nil
 }
 
 // StreamChoice is one stream's method in an inline selection (the stack's

@@ -18,7 +18,10 @@
 //	                       FULL_TABLE
 //
 // and, written by the user: selected, replication-method, replication-key,
-// view-key-properties (key columns of a view).
+// view-key-properties (key columns of a view), and pg2s3's
+// select-new-columns (default true: a column added to the table later is
+// replicated from its first change, without rediscovery; false leaves new
+// columns out until the user selects them).
 //
 // Column-level metadata (breadcrumb ["properties", col]): sql-datatype,
 // inclusion (automatic for key columns, available, unsupported),
@@ -292,6 +295,68 @@ func (s *Stream) IsView() bool { b, _ := mdBool(s.TableMetadata(), "is-view"); r
 
 // Selected is the table-level selected.
 func (s *Stream) Selected() bool { b, _ := mdBool(s.TableMetadata(), "selected"); return b }
+
+// SelectsNewColumns is the table-level select-new-columns: whether a
+// column the catalog does not list yet, added to the table after
+// discovery, is replicated (the default) or left out until selected.
+func (s *Stream) SelectsNewColumns() bool {
+	b, set := mdBool(s.TableMetadata(), "select-new-columns")
+	return b || !set
+}
+
+// AddColumns records columns that fresh (a discovery of the same table)
+// has and s does not list, in fresh's order: their JSON Schema, type
+// definitions and metadata, selected unless the stream's
+// select-new-columns is false. It returns the names added. A run calls it
+// through the app when it replicated a column the stored catalog did not
+// list, so discover shows what is being replicated.
+func (s *Stream) AddColumns(fresh *Stream, names []string) []string {
+	props, _ := s.Schema["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+		if s.Schema == nil {
+			s.Schema = map[string]any{"type": "object"}
+		}
+		s.Schema["properties"] = props
+	}
+	fprops, _ := fresh.Schema["properties"].(map[string]any)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var added []string
+	for _, col := range fresh.Columns() {
+		if !want[col] || s.ColumnMetadata(col) != nil {
+			continue
+		}
+		if p, ok := fprops[col]; ok {
+			props[col] = p
+		}
+		md := map[string]any{}
+		for k, v := range fresh.ColumnMetadata(col) {
+			md[k] = v
+		}
+		if !s.SelectsNewColumns() && md["inclusion"] == "available" {
+			md["selected"] = false
+		}
+		s.Metadata = append(s.Metadata, MetadataEntry{Breadcrumb: []string{"properties", col}, Metadata: md})
+		added = append(added, col)
+	}
+	if len(added) > 0 {
+		defs, _ := s.Schema["definitions"].(map[string]any)
+		if defs == nil {
+			defs = map[string]any{}
+			s.Schema["definitions"] = defs
+		}
+		fdefs, _ := fresh.Schema["definitions"].(map[string]any)
+		for k, v := range fdefs {
+			if _, ok := defs[k]; !ok {
+				defs[k] = v
+			}
+		}
+	}
+	return added
+}
 
 func mdString(md map[string]any, key string) string {
 	v, _ := md[key].(string)

@@ -31,11 +31,12 @@ func (c Changes) String() string {
 }
 
 // userTableKeys are the table-level metadata a user sets in a catalog.
-var userTableKeys = []string{"selected", "replication-method", "replication-key", "view-key-properties"}
+var userTableKeys = []string{"selected", "replication-method", "replication-key", "view-key-properties", "select-new-columns"}
 
 // Merge returns fresh with the user's choices from cur carried over: a
 // stream's selection, method and keys, and each column's selection. New
-// streams stay unselected; new columns follow their selected-by-default.
+// streams stay unselected; new columns follow their selected-by-default,
+// or are left unselected when the stream's select-new-columns is false.
 // cur may be nil.
 func Merge(cur, fresh *Catalog) (*Catalog, Changes) {
 	var ch Changes
@@ -63,6 +64,9 @@ func Merge(cur, fresh *Catalog) (*Catalog, Changes) {
 		for _, c := range s.Columns() {
 			if !had[c] {
 				ch.NewColumns = append(ch.NewColumns, fmt.Sprintf("%s.%s", s.TapStreamID, c))
+				if !s.SelectsNewColumns() && s.ColumnMetadata(c)["inclusion"] == "available" {
+					s.SetColumnMetadata(c, "selected", false)
+				}
 				continue
 			}
 			if v, ok := old.ColumnMetadata(c)["selected"]; ok {

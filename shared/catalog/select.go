@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,10 +21,15 @@ type Selection struct {
 	// Columns to replicate, in catalog (table) order: automatic columns
 	// always, available columns unless "selected": false, never
 	// unsupported ones; the replication key is always included.
-	Columns        []string
-	Method         layout.Method
-	ReplicationKey string
-	IsView         bool
+	Columns []string
+	// Known are every column the catalog lists, selected or not; a live
+	// column outside it was added after discovery, and is replicated
+	// when SelectNewColumns (the table-level select-new-columns).
+	Known            []string
+	SelectNewColumns bool
+	Method           layout.Method
+	ReplicationKey   string
+	IsView           bool
 	// KeyColumns are table-key-properties, or a view's view-key-properties.
 	KeyColumns []string
 	// JSONSchema is the catalog schema narrowed to Columns.
@@ -79,6 +85,7 @@ func (s *Stream) selection(defaultMethod layout.Method) (Selection, error) {
 		IsView:   s.IsView(),
 		RowCount: mdInt(tmd, "row-count"),
 	}
+	sel.SelectNewColumns = s.SelectsNewColumns()
 	if sel.Schema == "" {
 		return sel, errors.New("table metadata has no schema-name: run pg2s3 discover again")
 	}
@@ -105,6 +112,12 @@ func (s *Stream) selection(defaultMethod layout.Method) (Selection, error) {
 	known := map[string]bool{}
 	for _, col := range all {
 		known[col] = true
+	}
+	sel.Known = slices.Clone(all)
+	for col := range props { // a hand-written catalog may list a column only in its schema
+		if !known[col] {
+			sel.Known = append(sel.Known, col)
+		}
 	}
 	sel.ReplicationKey = mdString(tmd, "replication-key")
 	if sel.Method == layout.Incremental {

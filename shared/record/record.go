@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/pg2s3/pg2s3/shared/layout"
 )
@@ -63,6 +64,17 @@ type Stream struct {
 	JSONSchema map[string]any
 	// RowEstimate is pg_class.reltuples at discovery (for progress).
 	RowEstimate int64
+	// Skipped are the live table's columns not replicated: not selected
+	// in the catalog, of a type pg2s3 cannot encode, or added after
+	// discovery to a table whose select-new-columns is false. A column in
+	// neither Columns nor Skipped was added after the stream was resolved.
+	Skipped []string
+	// NewColumns are the live columns the catalog did not list when the
+	// stream was resolved (added after discovery): in Columns when the
+	// table selects new columns, else in Skipped.
+	NewColumns []string
+	// SelectNewColumns is the catalog's select-new-columns for the table.
+	SelectNewColumns bool
 }
 
 // ColumnNames returns the names of s.Columns, in order.
@@ -75,6 +87,12 @@ func (s *Stream) ColumnNames() []string {
 }
 
 // ColumnIndex returns the position of name in s.Columns, or -1.
+// Knows says whether name is a column of the stream as resolved:
+// replicated or skipped.
+func (s *Stream) Knows(name string) bool {
+	return s.ColumnIndex(name) >= 0 || slices.Contains(s.Skipped, name)
+}
+
 func (s *Stream) ColumnIndex(name string) int {
 	for i, c := range s.Columns {
 		if c.Name == name {

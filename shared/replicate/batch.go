@@ -84,7 +84,7 @@ type copier struct {
 // is done, the budget's deadline passes or ctx ends.
 func (e *Engine) CopyStream(ctx context.Context, s *record.Stream, budget Budget) (rep report.Stream) {
 	start := e.now()
-	rep = report.Stream{Stream: s.ID, Method: s.Method}
+	rep = report.Stream{Stream: s.ID, Method: s.Method, NewColumns: s.NewColumns}
 	defer func() { rep.DurationMS = e.now().Sub(start).Milliseconds() }()
 	cur, err := e.Bookmarks.Get(ctx, s.ID)
 	if err != nil {

@@ -119,6 +119,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 				rep.add(e.CopyStream(ctx, s, job.Budget))
 			}
 		}
+		rep.NewColumns = s.NewColumns // as resolved, and as the drain followed the table
 		run.Streams = append(run.Streams, rep.Stream)
 	}
 	if n, err := job.Source.RetainedBytes(ctx); err == nil {

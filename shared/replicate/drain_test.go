@@ -2,6 +2,7 @@ package replicate_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -471,4 +472,136 @@ func TestLogRunTruncateRedo(t *testing.T) {
 	if rows := versionRows(t, sink, s.ID, redone.State.Version); !slices.Equal(rows, []string{"12"}) {
 		t.Errorf("the new version holds %v, want only the insert after the TRUNCATE", rows)
 	}
+}
+
+func (m memTable) Refresh(_ context.Context, s *record.Stream) (record.Stream, error) { return *s, nil }
+
+// liveTable is a memTable whose Refresh answers what the test says the
+// live table is now.
+type liveTable struct {
+	memTable
+	refreshed int
+	now       func(s *record.Stream) (record.Stream, error)
+}
+
+func (l *liveTable) Refresh(_ context.Context, s *record.Stream) (record.Stream, error) {
+	l.refreshed++
+	return l.now(s)
+}
+
+// change is one insert into table a of a transaction committed at commit.
+func change(commit, lsn uint64, cols []string, vals ...string) record.Event {
+	c := record.Change{Op: record.Insert, Schema: "public", Table: "a", Columns: cols, LSN: lsn, CommitLSN: commit}
+	for _, v := range vals {
+		c.Values = append(c.Values, record.Value{Text: []byte(v)})
+	}
+	return record.Event{Kind: record.EventChange, CommitLSN: commit, Change: c}
+}
+
+// TestLogRunFollowsAddedColumn: a change carrying a column the stream
+// does not know (added after it was resolved) makes the drain resolve the
+// table again: the batch before it is committed with the old columns, and
+// that change and the next ones carry the new column, in their objects
+// and manifests; the report names it. A column the live table no longer
+// has (added and dropped again) is skipped, asking the table once.
+func TestLogRunFollowsAddedColumn(t *testing.T) {
+	ctx := context.Background()
+	eng, sink, bms := logEngine(t, nil)
+	live := &liveTable{memTable: memTable{}}
+	live.now = func(s *record.Stream) (record.Stream, error) {
+		ns := *s
+		ns.Columns = append(slices.Clone(s.Columns), record.Column{Name: "note", SQLType: "text", Kind: record.KindString})
+		ns.NewColumns = []string{"note"}
+		return ns, nil
+	}
+	eng.Tables = live
+	id, withNote := []string{"id"}, []string{"id", "note"}
+	log := &scriptLog{events: []record.Event{
+		{Kind: record.EventBegin, CommitLSN: 0x200},
+		change(0x200, 0x1f0, id, "1"),
+		change(0x200, 0x1f1, withNote, "2", "hello"),
+		change(0x200, 0x1f2, withNote, "3", "again"),
+		{Kind: record.EventCommit, CommitLSN: 0x200, EndLSN: 0x201},
+	}}
+	if _, err := bms.Put(ctx, "db-public-a", bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: 0x100, CopyDone: true}, 0); err != nil {
+		t.Fatal(err)
+	}
+	j := job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: log}, logStream("a"))
+	j.Budget.BatchRows = 100
+	run, err := eng.Drain(ctx, j)
+	if err != nil || run.Failed() {
+		t.Fatalf("run %+v: %v", run, err)
+	}
+	if live.refreshed != 1 {
+		t.Errorf("the table was resolved %d times, want once", live.refreshed)
+	}
+	if !slices.Equal(run.Streams[0].NewColumns, []string{"note"}) {
+		t.Errorf("report new columns %q, want [note]", run.Streams[0].NewColumns)
+	}
+	var cols [][]string
+	keys, _ := sink.List(ctx, "_wal/s/")
+	for _, k := range keys {
+		var m replicate.Manifest
+		body, _ := sink.Get(ctx, k)
+		if err := json.Unmarshal(body, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range m.Objects {
+			cols = append(cols, o.Columns)
+		}
+	}
+	if len(cols) != 2 || !slices.Equal(cols[0], id) || !slices.Equal(cols[1], withNote) {
+		t.Fatalf("objects' columns %q: want the batch before the new column cut, then [id note]", cols)
+	}
+	var notes []string
+	for _, k := range mustList(t, sink, layout.StreamPrefix("db-public-a")) {
+		if o, ok := layout.ParseObject(k); ok && o.Kind != layout.CopyManifest {
+			for _, r := range readObject(t, filepath.Join(sink.Root(), k)) {
+				notes = append(notes, fmt.Sprint(r["id"], "=", r["note"]))
+			}
+		}
+	}
+	slices.Sort(notes)
+	if want := []string{"1=<nil>", "2=hello", "3=again"}; !slices.Equal(notes, want) {
+		t.Errorf("rows %q, want %q", notes, want)
+	}
+
+	// Added and dropped again before the drain: the live table does not
+	// have it; its values are skipped and the table is asked once.
+	eng2, _, _ := logEngine(t, nil)
+	gone := &liveTable{memTable: memTable{}, now: func(s *record.Stream) (record.Stream, error) { return *s, nil }}
+	eng2.Tables = gone
+	log2 := &scriptLog{events: []record.Event{
+		{Kind: record.EventBegin, CommitLSN: 0x200},
+		change(0x200, 0x1f1, withNote, "2", "x"),
+		change(0x200, 0x1f2, withNote, "3", "y"),
+		{Kind: record.EventCommit, CommitLSN: 0x200, EndLSN: 0x201},
+	}}
+	run, err = eng2.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: log2}, logStream("a")))
+	if err != nil || run.Failed() || gone.refreshed != 1 || len(run.Streams[0].NewColumns) != 0 {
+		t.Fatalf("dropped-again column: run %+v, refreshed %d: %v", run.Streams, gone.refreshed, err)
+	}
+
+	// A table that cannot be resolved again fails the drain before the
+	// change: the slot is not acknowledged past it.
+	eng3, _, bms3 := logEngine(t, nil)
+	eng3.Tables = &liveTable{memTable: memTable{}, now: func(s *record.Stream) (record.Stream, error) {
+		return record.Stream{}, errors.New(`selected column "id" no longer exists`)
+	}}
+	log3 := &scriptLog{events: slices.Concat(tx("a", 0x180, 1), []record.Event{{Kind: record.EventBegin, CommitLSN: 0x200}, change(0x200, 0x1f1, withNote, "2", "x")})}
+	run, err = eng3.Drain(ctx, job(&fakeSlot{confirmed: 0x100, current: 0x150, fence: 0x200, log: log3}, logStream("a")))
+	slot, _ := bms3.Get(ctx, layout.SlotBookmarkID("s"))
+	if err != nil || !run.Failed() || !strings.Contains(run.Streams[0].Error, "cannot be resolved again") || slot.State.CommittedLSN > 0x181 ||
+		len(log3.acks) > 0 && log3.acks[len(log3.acks)-1] > 0x181 {
+		t.Fatalf("unresolvable table: run %+v, slot %+v, acks %#x: %v", run.Streams, slot.State, log3.acks, err)
+	}
+}
+
+func mustList(t *testing.T, sink *localstore.Dir, prefix string) []string {
+	t.Helper()
+	keys, err := sink.List(context.Background(), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

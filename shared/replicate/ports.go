@@ -63,4 +63,9 @@ type TableSource interface {
 	// MaxKey returns the text form of the stream's largest key, nil when
 	// the table is empty.
 	MaxKey(ctx context.Context, s *record.Stream) ([]string, error)
+	// Refresh resolves s again against the live table: its columns'
+	// types now, and columns added since (record.Stream.NewColumns),
+	// replicated when s.SelectNewColumns. A drain calls it when a change
+	// carries a column s does not know.
+	Refresh(ctx context.Context, s *record.Stream) (record.Stream, error)
 }

@@ -205,6 +205,11 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if c.Op == record.Truncate {
 		return dr.truncate(ctx, ls, c)
 	}
+	if ls.index(c.Columns) {
+		if err := dr.follow(ctx, ls, c); err != nil {
+			return err
+		}
+	}
 	if ls.obj == nil {
 		obj, err := dr.e.createObject(ctx, layout.WALDataKey(ls.s.ID, ls.version, dr.st.Seq, dr.e.format()), ls.s)
 		if err != nil {
@@ -214,7 +219,6 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		ls.first = c.CommitLSN
 		dr.open = append(dr.open, ls)
 	}
-	ls.index(c.Columns)
 	if dr.stamp == "" { // once per batch, not per change
 		dr.stamp = dr.e.now().UTC().Format(tsLayout)
 	}
@@ -257,16 +261,55 @@ func (dr *drainer) truncate(ctx context.Context, ls *logStream, c *record.Change
 }
 
 // index maps a change's column list to the encoder's columns (-1 for
-// columns not selected), reusing the last mapping when the list is the
-// same.
-func (ls *logStream) index(cols []string) {
+// columns not replicated), reusing the last mapping when the list is the
+// same. It reports whether the list holds a column the stream does not
+// know: one added to the table after the stream was resolved.
+func (ls *logStream) index(cols []string) (unknown bool) {
 	if len(cols) == len(ls.idxOf) && (len(cols) == 0 || &cols[0] == &ls.idxOf[0] || slices.Equal(cols, ls.idxOf)) {
-		return
+		return false
 	}
 	ls.idxOf, ls.idx = cols, ls.idx[:0]
 	for _, c := range cols {
-		ls.idx = append(ls.idx, ls.s.ColumnIndex(c))
+		i := ls.s.ColumnIndex(c)
+		ls.idx = append(ls.idx, i)
+		unknown = unknown || i < 0 && !slices.Contains(ls.s.Skipped, c)
 	}
+	return unknown
+}
+
+// follow takes in columns added to the table while the slot was being
+// read: the stream is resolved again against the live table and, when
+// its column set changed, the batch is committed up to the change before
+// c and the stream's next objects (their encoder, Parquet schema and
+// manifest columns) hold the new set, so c carries the new column from
+// its first change on. A column of c that the live table no longer has
+// (added and dropped again since) is skipped. A stream that cannot be
+// resolved fails the drain before c: nothing past it is acknowledged.
+func (dr *drainer) follow(ctx context.Context, ls *logStream, c *record.Change) error {
+	ns, err := dr.e.Tables.Refresh(ctx, ls.s)
+	if err != nil {
+		return fmt.Errorf("stream %s: change at %s carries a column the stream did not know and the table cannot be resolved again: %w", ls.s.ID, formatLSN(c.LSN), err)
+	}
+	for _, col := range c.Columns {
+		if !ns.Knows(col) {
+			ns.Skipped = append(ns.Skipped, col) // dropped again since
+		}
+	}
+	same := slices.Equal(ns.Columns, ls.s.Columns)
+	if !same && ls.obj != nil {
+		if err := dr.commit(ctx); err != nil {
+			return err
+		}
+	}
+	added := ns.NewColumns[len(ls.s.NewColumns):]
+	*ls.s = ns // the run's copies and report see the stream as it is now
+	if !same {
+		ls.enc, ls.cols = encode.NewRowEncoder(ns.Columns), ns.ColumnNames()
+		dr.e.log().Info("stream follows new columns", "stream", ns.ID, "columns", ls.cols, "added", added, "lsn", formatLSN(c.LSN))
+	}
+	ls.idxOf = nil
+	ls.index(c.Columns)
+	return nil
 }
 
 // commit ends the batch (see Engine.commit), acknowledging the slot

@@ -43,7 +43,11 @@ type Stream struct {
 	BookmarkBefore *bookmark.State `json:"bookmark_before,omitempty"`
 	BookmarkAfter  *bookmark.State `json:"bookmark_after,omitempty"`
 	Truncates      int             `json:"truncates,omitempty"`
-	Error          string          `json:"error,omitempty"`
+	// NewColumns are the table's columns that the catalog did not list
+	// (added after discovery): replicated unless the catalog's
+	// select-new-columns is false for the table.
+	NewColumns []string `json:"new_columns,omitempty"`
+	Error      string   `json:"error,omitempty"`
 }
 
 // Slot reports a log drain.

@@ -35,6 +35,23 @@ type StreamSummary struct {
 	Error  string `json:"error,omitempty"`
 }
 
+// Finish records the columns a run met that the stored catalog does not
+// list (app.RecordNewColumns; with the stack's inline selection every run
+// discovers afresh, so there is nothing to record), then summarizes it. A
+// catalog that cannot be written is logged, not failed: the data is
+// written, and the next run finds the columns again.
+func Finish(ctx context.Context, a *app.App, env Env, log *slog.Logger, run *report.Run) (Result, error) {
+	if env.Selection == "" {
+		cols, err := a.RecordNewColumns(ctx, run, env.CatalogKey)
+		if err != nil {
+			log.Warn("new columns not recorded in the catalog", "key", env.CatalogKey, "error", err.Error())
+		} else if len(cols) > 0 {
+			log.Info("new columns recorded in the catalog", "key", env.CatalogKey, "columns", cols)
+		}
+	}
+	return Summarize(log, a.Cfg.Pipeline, run)
+}
+
 // Summarize turns a run report into a Result, emits its metrics and fails
 // the invocation when a stream failed (so alarms and retries see it).
 func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, error) {

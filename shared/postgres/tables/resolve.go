@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/pg2s3/pg2s3/shared/catalog"
@@ -44,27 +45,67 @@ func (src *Source) Resolve(ctx context.Context, sel catalog.Selection) (record.S
 	return st, nil
 }
 
+// Refresh resolves st again against the live table, as Resolve would
+// its selection: the same columns (a selected column dropped since is
+// ErrStale), their types now, and the columns added since st was
+// resolved, which are new (NewColumns) and replicated when the table
+// selects new columns. A drain calls it when a change carries a column
+// the stream does not know.
+func (src *Source) Refresh(ctx context.Context, st *record.Stream) (record.Stream, error) {
+	sel := catalog.Selection{
+		StreamID: st.ID, Schema: st.Schema, Table: st.Table, IsView: st.IsView,
+		Method: st.Method, ReplicationKey: st.ReplicationKey, KeyColumns: st.KeyColumns,
+		Columns: st.ColumnNames(), Known: st.Skipped, SelectNewColumns: st.SelectNewColumns,
+	}
+	ns, err := src.Resolve(ctx, sel)
+	if err != nil {
+		return ns, err
+	}
+	ns.RowEstimate = st.RowEstimate
+	ns.NewColumns = append(slices.Clone(st.NewColumns), ns.NewColumns...)
+	return ns, nil
+}
+
+// DiscoverTable discovers one table or view, as Discover would: a
+// run that replicated columns the stored catalog does not list records
+// them from it (catalog.Stream.AddColumns).
+func (src *Source) DiscoverTable(ctx context.Context, streamID, schema, table string) (*catalog.Stream, error) {
+	_, t, err := src.describe(ctx, streamID, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.NewStream(t), nil
+}
+
+// describe reads one readable table or view and its columns; a table
+// that is gone wraps ErrStale.
+func (src *Source) describe(ctx context.Context, streamID, schema, table string) (relation, catalog.Table, error) {
+	name := pgx.Identifier{schema, table}.Sanitize()
+	rels, err := readRelations(ctx, src.conn, []string{schema}, &table)
+	if err != nil {
+		return relation{}, catalog.Table{}, fmt.Errorf("resolve %s: %w", name, err)
+	}
+	if len(rels) == 0 {
+		return relation{}, catalog.Table{}, fmt.Errorf("resolve stream %s: table or view %s no longer exists: run pg2s3 discover again and update the selection: %w", streamID, name, ErrStale)
+	}
+	if !rels[0].Readable {
+		return relation{}, catalog.Table{}, fmt.Errorf("resolve stream %s: permission denied on %s: GRANT USAGE ON SCHEMA %s and GRANT SELECT ON %s to the user",
+			streamID, name, pgx.Identifier{schema}.Sanitize(), name)
+	}
+	tables, err := readTables(ctx, src.conn, src.settings.Database, rels[:1])
+	if err != nil {
+		return relation{}, catalog.Table{}, fmt.Errorf("resolve %s: %w", name, err)
+	}
+	return rels[0], tables[0], nil
+}
+
 // resolve is Resolve without the look at the indexes.
 func (src *Source) resolve(ctx context.Context, sel catalog.Selection) (record.Stream, error) {
 	name := pgx.Identifier{sel.Schema, sel.Table}.Sanitize()
-	table := sel.Table
-	rels, err := readRelations(ctx, src.conn, []string{sel.Schema}, &table)
+	rel, t, err := src.describe(ctx, sel.StreamID, sel.Schema, sel.Table)
 	if err != nil {
-		return record.Stream{}, fmt.Errorf("resolve %s: %w", name, err)
+		return record.Stream{}, err
 	}
-	if len(rels) == 0 {
-		return record.Stream{}, fmt.Errorf("resolve stream %s: table or view %s no longer exists: run pg2s3 discover again and update the selection: %w", sel.StreamID, name, ErrStale)
-	}
-	rel := rels[0]
-	if !rel.Readable {
-		return record.Stream{}, fmt.Errorf("resolve stream %s: permission denied on %s: GRANT USAGE ON SCHEMA %s and GRANT SELECT ON %s to the user",
-			sel.StreamID, name, pgx.Identifier{sel.Schema}.Sanitize(), name)
-	}
-	tables, err := readTables(ctx, src.conn, "", rels[:1])
-	if err != nil {
-		return record.Stream{}, fmt.Errorf("resolve %s: %w", name, err)
-	}
-	t := tables[0]
 	isView := rel.Kind == catalog.KindView || rel.Kind == catalog.KindMatView
 	st := record.Stream{
 		ID: sel.StreamID, Schema: sel.Schema, Table: sel.Table, IsView: isView,
@@ -107,12 +148,24 @@ func (src *Source) resolve(ctx context.Context, sel catalog.Selection) (record.S
 		}
 		want[sel.ReplicationKey] = true
 	}
+	known := map[string]bool{}
+	for _, c := range slices.Concat(sel.Known, sel.Columns, st.KeyColumns) {
+		known[c] = true
+	}
+	st.SelectNewColumns = sel.SelectNewColumns
 	var cols []catalog.ColumnInfo
 	for _, c := range t.Columns {
+		m := catalog.MapColumn(c)
+		if !want[c.Name] && !known[c.Name] {
+			// Added after discovery: replicated from its first change
+			// when the table selects new columns and pg2s3 can encode it.
+			st.NewColumns = append(st.NewColumns, c.Name)
+			want[c.Name] = sel.SelectNewColumns && m.Supported
+		}
 		if !want[c.Name] {
+			st.Skipped = append(st.Skipped, c.Name)
 			continue
 		}
-		m := catalog.MapColumn(c)
 		if !m.Supported {
 			return st, fmt.Errorf("resolve stream %s: column %q of %s now has type %s, which pg2s3 cannot replicate: deselect it and run discover again",
 				sel.StreamID, c.Name, name, c.SQLType)

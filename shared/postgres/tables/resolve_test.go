@@ -142,6 +142,35 @@ ALTER TABLE shop."Order Items" ADD PRIMARY KEY (order_id, line_no, product_id)`)
 		t.Errorf("live key: %v columns %v", st.KeyColumns, st.Columns)
 	}
 
+	// Columns added after discovery: replicated unless the table's
+	// select-new-columns is false; one of a type pg2s3 cannot encode is
+	// skipped either way. Refresh finds the ones added later still.
+	orders := pick("orders", layout.FullTable, "", "details")
+	execDB(t, cfg.DBName, `ALTER TABLE shop.orders ADD COLUMN gift_note text, ADD COLUMN span int4range`)
+	st, err = src.Resolve(ctx, orders)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(st.NewColumns, []string{"gift_note", "span"}) || st.ColumnIndex("gift_note") < 0 || st.ColumnIndex("details") >= 0 ||
+		!slices.Contains(st.Skipped, "span") || !slices.Contains(st.Skipped, "details") {
+		t.Errorf("new columns %q, columns %v, skipped %q", st.NewColumns, st.ColumnNames(), st.Skipped)
+	}
+	if _, ok := st.JSONSchema["properties"].(map[string]any)["gift_note"]; !ok {
+		t.Error("new column not in JSONSchema")
+	}
+	execDB(t, cfg.DBName, `ALTER TABLE shop.orders ADD COLUMN rank bigint`)
+	again, err := src.Refresh(ctx, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.NewColumns, []string{"gift_note", "span", "rank"}) || again.ColumnIndex("rank") < 0 || again.ColumnIndex("details") >= 0 {
+		t.Errorf("refresh: new columns %q, columns %v", again.NewColumns, again.ColumnNames())
+	}
+	orders.SelectNewColumns = false
+	if st, err = src.Resolve(ctx, orders); err != nil || st.ColumnIndex("gift_note") >= 0 || !slices.Contains(st.Skipped, "gift_note") || len(st.NewColumns) != 3 {
+		t.Errorf("select-new-columns false: columns %v, skipped %q, new %q: %v", st.ColumnNames(), st.Skipped, st.NewColumns, err)
+	}
+
 	// Dropped columns and tables are stale.
 	customers := pick("customers", layout.FullTable, "")
 	execDB(t, cfg.DBName, `ALTER TABLE shop.customers DROP COLUMN signup_ip`)
