@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -15,10 +17,12 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/report"
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 // The DDL statements the chaos suite draws from, each in the form the
@@ -50,18 +54,31 @@ func TestDDLChaos(t *testing.T) {
 	if s, err := strconv.ParseInt(os.Getenv("DDL_SEED"), 10, 64); err == nil {
 		seed = s
 	}
-	t.Logf("DDL chaos: seed %d (DDL_SEED=%d replays it), %d rounds per plugin", seed, seed, rounds)
+	t.Logf("DDL chaos: seed %d (DDL_SEED=%d replays it), %d rounds per variant", seed, seed, rounds)
 	for _, plugin := range []string{"pgoutput", "wal2json"} {
-		t.Run(plugin, func(t *testing.T) {
-			c := newChaos(t, plugin, seed)
-			for c.round = 1; c.round <= rounds && !t.Failed(); c.round++ {
-				c.playRound()
-				if c.round%50 == 0 {
-					t.Logf("%s: round %d, %d rows checked so far", plugin, c.round, c.checked)
+		for _, stores := range []string{"local-jsonl", "aws-parquet"} {
+			variant := plugin + "/" + stores
+			t.Run(variant, func(t *testing.T) {
+				var extra map[string]any
+				if stores == "aws-parquet" {
+					aws := awstest.Start(t, "chaos", "chaos")
+					extra = aws.ConfigKeys("c")
+					extra["sink"].(map[string]any)["format"] = "parquet"
 				}
-			}
-			c.printFigures(rounds)
-		})
+				c := newChaos(t, plugin, seed, extra)
+				c.variant = variant
+				for c.round = 1; c.round <= rounds && !t.Failed(); c.round++ {
+					c.playRound()
+					if c.round%50 == 0 {
+						t.Logf("%s: round %d, %d rows checked so far", variant, c.round, c.checked)
+					}
+				}
+				if stores == "local-jsonl" && !t.Failed() {
+					c.checkLoader() // the README's loader over the whole output
+				}
+				c.printFigures(rounds)
+			})
+		}
 	}
 }
 
@@ -97,6 +114,7 @@ type lateColumn struct {
 type chaos struct {
 	t       *testing.T
 	plugin  string
+	variant string // plugin/stores
 	seed    int64
 	r       *rand.Rand
 	dsn     string // superuser: the workload and the DDL
@@ -120,11 +138,12 @@ type chaos struct {
 	doubled        int
 	wrong          int
 	notBackfill    int // late-column values absent on untouched rows (a README limit)
+	loaderChecked  int // rows compared through docs/loader/load-dir.sh
 }
 
 const chaosRows = 300 // rows per table at the start
 
-func newChaos(t *testing.T, plugin string, seed int64) *chaos {
+func newChaos(t *testing.T, plugin string, seed int64, stores map[string]any) *chaos {
 	c := &chaos{t: t, plugin: plugin, seed: seed, r: rand.New(rand.NewSource(seed)), ddls: map[string]int{}}
 	schema := ""
 	for _, name := range []string{"t1", "t2", "t3"} {
@@ -160,6 +179,9 @@ INSERT INTO m SELECT g, CASE WHEN g %% 2 = 0 THEN 'eu' ELSE 'us' END, g FROM gen
 GRANT SELECT ON ALL TABLES IN SCHEMA public TO %[1]s;
 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %[1]s;`, c.role)
 	extra := map[string]any{"logical_plugin": plugin, "user": c.role, "batch_rows": 120}
+	for k, v := range stores {
+		extra[k] = v
+	}
 	if plugin == "pgoutput" {
 		setup += "CREATE PUBLICATION chaos_pub FOR ALL TABLES WITH (publish_via_partition_root = true);"
 		extra["publication"], extra["publish_all_tables"] = "chaos_pub", true
@@ -606,54 +628,94 @@ func (c *chaos) check() {
 	c.t.Helper()
 	for _, tb := range c.tables {
 		id := c.stream(tb)
-		s := c.p.cat.Stream(id)
-		cols := []string{"id"}
-		for _, col := range tb.cols {
-			if colSelected(s, col.name) {
-				cols = append(cols, col.name)
-			}
-		}
-		if tb.partitioned {
-			cols = append(cols, "region")
-		}
-		want := tableState(c.t, c.dsn, fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), tb.name))
 		active := activeVersion(c.t, c.p, id)
 		c.doubled += copyDuplicates(copyRows(c.t, c.p, id, active))
-		got := merge(versionRows(c.t, c.p, id, active))
-		c.checked += len(want)
-		var problems []string
-		for key, w := range want {
-			g := got[key]
-			if g == nil {
-				c.lost++
-				problems = append(problems, fmt.Sprintf("row %s lost: table %v", key, w))
+		c.compare(tb, merge(versionRows(c.t, c.p, id, active)), "the current table merged from the active version")
+	}
+}
+
+// checkLoader loads the output directory with the README's loader
+// (docs/loader/load-dir.sh, JSON Lines) into a new database and compares
+// each stream's pg2s3_current rows with the source, as check does.
+func (c *chaos) checkLoader() {
+	c.t.Helper()
+	ctx := context.Background()
+	_, dsn, err := testPG.NewDatabase(ctx, "chaos_loader")
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "docs", "loader", "load-dir.sh"), c.p.app.Cfg.Sink.Path, "-d", dsn)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(testPG.Bin("psql"))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		c.t.Fatalf("load-dir.sh: %v\n%s", err, out)
+	}
+	for _, tb := range c.tables {
+		rows, err := testenv.RowsByID(ctx, dsn, fmt.Sprintf("SELECT c.doc->>'id' AS id, c.doc AS d FROM pg2s3_current c WHERE c.stream = '%s'", c.stream(tb)))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		got := map[string]map[string]any{}
+		for id, r := range rows {
+			got[id], _ = r["d"].(map[string]any)
+		}
+		c.loaderChecked += len(got)
+		c.compare(tb, got, "pg2s3_current loaded by docs/loader/load-dir.sh")
+	}
+}
+
+// compare counts what got (id -> row) lost, doubled or got wrong against
+// the source table on the columns both have and the catalog selects.
+func (c *chaos) compare(tb *chaosTable, got map[string]map[string]any, what string) {
+	c.t.Helper()
+	id := c.stream(tb)
+	s := c.p.cat.Stream(id)
+	cols := []string{"id"}
+	for _, col := range tb.cols {
+		if colSelected(s, col.name) {
+			cols = append(cols, col.name)
+		}
+	}
+	if tb.partitioned {
+		cols = append(cols, "region")
+	}
+	want := tableState(c.t, c.dsn, fmt.Sprintf("SELECT %s FROM %s", strings.Join(cols, ", "), tb.name))
+	c.checked += len(want)
+	var problems []string
+	for key, w := range want {
+		g := got[key]
+		if g == nil {
+			c.lost++
+			problems = append(problems, fmt.Sprintf("row %s lost: table %v", key, w))
+			continue
+		}
+		for _, col := range cols {
+			gv, has := g[col]
+			if lc, late := tb.late[col]; late && !has && !lc.carried[key] && w[col] != nil {
+				// Untouched since the column was selected, and not NULL
+				// (which an absent column reads as): the README limit.
+				c.notBackfill++
 				continue
 			}
-			for _, col := range cols {
-				gv, has := g[col]
-				if lc, late := tb.late[col]; late && !has && !lc.carried[key] && w[col] != nil {
-					// Untouched since the column was selected, and not NULL
-					// (which an absent column reads as): the README limit.
-					c.notBackfill++
-					continue
-				}
-				if !reflect.DeepEqual(gv, w[col]) {
-					c.wrong++
-					problems = append(problems, fmt.Sprintf("row %s column %s: replicated %v (present %v), table %v", key, col, gv, has, w[col]))
-				}
+			if !reflect.DeepEqual(gv, w[col]) {
+				c.wrong++
+				problems = append(problems, fmt.Sprintf("row %s column %s: replicated %v (present %v), table %v", key, col, gv, has, w[col]))
 			}
 		}
-		for key, g := range got {
-			if want[key] == nil {
-				c.doubled++
-				problems = append(problems, fmt.Sprintf("row %s is in the current table but not in the source: %v", key, g))
-			}
+	}
+	for key, g := range got {
+		if want[key] == nil {
+			c.doubled++
+			problems = append(problems, fmt.Sprintf("row %s is in the current table but not in the source: %v", key, g))
 		}
-		if len(problems) > 0 {
-			sort.Strings(problems)
-			c.t.Errorf("round %d (%s, DDL_SEED=%d): stream %s differs from table %s:\n  %s\n%s", c.round, c.plugin, c.seed, id, tb.name,
-				strings.Join(problems[:min(len(problems), 10)], "\n  "), c.repro())
-		}
+	}
+	if len(problems) > 0 {
+		sort.Strings(problems)
+		c.t.Errorf("round %d (%s, DDL_SEED=%d): stream %s (%s) differs from table %s:\n  %s\n%s", c.round, c.variant, c.seed, id, what, tb.name,
+			strings.Join(problems[:min(len(problems), 10)], "\n  "), c.repro())
 	}
 }
 
@@ -747,7 +809,7 @@ func (c *chaos) sourceIDs(tb *chaosTable) []int64 {
 func (c *chaos) repro() string {
 	from := max(0, len(c.history)-12)
 	return fmt.Sprintf("replay: DDL_SEED=%d go test -count=1 -run 'TestDDLChaos/%s' ./shared/app/ (round %d); last statements:\n%s",
-		c.seed, c.plugin, c.round, strings.Join(c.history[from:], "\n"))
+		c.seed, c.variant, c.round, strings.Join(c.history[from:], "\n"))
 }
 
 func (c *chaos) printFigures(rounds int) {
@@ -756,8 +818,8 @@ func (c *chaos) printFigures(rounds int) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 	}
 	sort.Strings(kinds)
-	c.t.Logf("DDL chaos %s, seed %d: %d rounds; %d DDL statements (%s); %d holds seen; revoked stream failed %d times; %d rows checked; %d lost, %d doubled, %d wrong; %d late-column values not yet backfilled (README limit)",
-		c.plugin, c.seed, min(c.round-1, rounds), c.statements, strings.Join(kinds, ", "), c.holds, c.revokeFailures, c.checked, c.lost, c.doubled, c.wrong, c.notBackfill)
+	c.t.Logf("DDL chaos %s, seed %d: %d rounds; %d DDL statements (%s); %d holds seen; revoked stream failed %d times; %d rows checked (%d of them through docs/loader); %d lost, %d doubled, %d wrong; %d late-column values not yet backfilled (README limit)",
+		c.variant, c.seed, min(c.round-1, rounds), c.statements, strings.Join(kinds, ", "), c.holds, c.revokeFailures, c.checked, c.loaderChecked, c.lost, c.doubled, c.wrong, c.notBackfill)
 	if c.lost+c.doubled+c.wrong > 0 {
 		c.t.Errorf("rows lost %d, doubled %d, wrong %d: want 0", c.lost, c.doubled, c.wrong)
 	}
