@@ -47,8 +47,10 @@ INSERT INTO acct VALUES (1, 1.50, 'a', 's1'), (2, 3.00, 'b', 's2');`)
 			want := map[string][]string{ // the ids each object holds -> its columns
 				"1,2": old, // the initial copy
 				"1,3": old, // log: the update and the insert
-				"4":   append(slices.Clone(old), "extra"), // log: added to the table, not in the catalog: followed without rediscovery
-				"5":   append(slices.Clone(old), "extra"),
+				// log: added to the table, not in the catalog: followed
+				// without rediscovery
+				"4": append(slices.Clone(old), "extra"),
+				"5": append(slices.Clone(old), "extra"),
 			}
 			got := map[string][]string{}
 			truncated := false
