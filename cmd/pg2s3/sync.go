@@ -36,6 +36,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	maxBatches := fs.Int("max-batches", 0, "at most this many batches per stream in this run (0: no limit)")
 	asJSON := fs.Bool("json", false, "print the run report as JSON")
 	onlyKind := fs.String("only", "", "run only the table streams (tables) or only the log drain (wal); default both")
+	parallel := fs.Int("parallel", 1, "copy keyed FULL_TABLE and LOG_BASED streams estimated above rows_per_range rows in key ranges with this many workers, a database connection each (1: one copy per stream)")
 	var only streamList
 	fs.Var(&only, "stream", "sync only this tap_stream_id (repeatable)")
 	if err := fs.Parse(args); err != nil {
@@ -53,7 +54,10 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	a.Progress = newProgress(stderr)
-	opts := app.RunOptions{Streams: only, MaxBatches: *maxBatches}
+	if *parallel < 1 || *parallel > 64 {
+		return fmt.Errorf("--parallel takes 1 to 64 workers, not %d: %w", *parallel, errUsage)
+	}
+	opts := app.RunOptions{Streams: only, MaxBatches: *maxBatches, Parallel: *parallel}
 	if *maxDur > 0 {
 		opts.Deadline = time.Now().Add(*maxDur)
 	}

@@ -50,6 +50,9 @@ type RunOptions struct {
 	Deadline   time.Time
 	MaxBatches int
 	RunID      string
+	// Parallel, above 1, copies keyed streams estimated above the config's
+	// rows_per_range in ranges with this many workers (a connection each).
+	Parallel int
 }
 
 // RunDeadline is when a run starting now must have committed its last
@@ -123,13 +126,34 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 	if err != nil {
 		return nil, err
 	}
-	eng := &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format}
 	if opts.RunID == "" {
 		opts.RunID = replicate.NewRunID()
 	}
-	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed})
+	eng := a.engine(src, opts.RunID)
+	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed,
+		Parallel: a.parallel(opts, a.Cfg.ForReads())})
 	a.Progress.Done()
 	return run, nil
+}
+
+// engine is the replication engine over the app's stores and src, its
+// range leases held for runID.
+func (a *App) engine(src *tables.Source, runID string) *replicate.Engine {
+	return &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format,
+		Leaser: a.Stores.Leaser, Owner: runID}
+}
+
+// parallel is how a run copies large keyed streams: opts.Parallel workers,
+// each on a connection of its own to the server cfg names.
+func (a *App) parallel(opts RunOptions, cfg *config.Config) replicate.Parallel {
+	return replicate.Parallel{Workers: opts.Parallel, RowsPerRange: a.Cfg.RowsPerRange,
+		Open: func(ctx context.Context) (replicate.TableSource, func(), error) {
+			conn, err := connect.Open(ctx, connect.FromConfig(cfg))
+			if err != nil {
+				return nil, nil, err
+			}
+			return tables.New(conn, tables.FromConfig(a.Cfg)), func() { conn.Close(context.WithoutCancel(ctx)) }, nil
+		}}
 }
 
 func unjoin(err error) []error {

@@ -35,11 +35,15 @@ func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) 
 		return nil, err
 	}
 	streams, bad := logStreams(ctx, slot, all)
-	eng := &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: cfg.Sink.Format}
+	if opts.RunID == "" {
+		opts.RunID = replicate.NewRunID()
+	}
+	eng := a.engine(src, opts.RunID)
 	return eng.Drain(ctx, replicate.DrainJob{
 		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
 		Streams: streams, Failed: append(failed, bad...), Source: slot,
 		Budget: a.Budget(opts), IdleTimeout: cfg.IdleTimeout, Leaser: a.Stores.Leaser,
+		Parallel: a.parallel(opts, cfg),
 	})
 }
 

@@ -29,6 +29,12 @@ type State struct {
 	UpperKey []string `json:"upper_key,omitempty"`
 	// CopyDone says the (initial) copy of Version finished.
 	CopyDone bool `json:"copy_done,omitempty"`
+	// Ranges, on a stream's bookmark, says its copy of Version is split
+	// into this many ranges (a parallel copy), each a bookmark of its own
+	// (layout.RangeBookmarkID) with its keyset position in LastKey, its
+	// end in UpperKey and its batches numbered from layout.RangeFirstSeq;
+	// the stream's CopyDone is set once every range is done.
+	Ranges int `json:"ranges,omitempty"`
 
 	// Key-based incremental: the replication key and the text form of the
 	// largest value written.
@@ -113,7 +119,7 @@ func (s State) Phase() Phase {
 	switch {
 	case s.CopyDone:
 		return PhaseCopied
-	case s.Seq > 0 || len(s.LastKey) > 0:
+	case s.Seq > 0 || len(s.LastKey) > 0 || s.Ranges > 0:
 		return PhaseCopying
 	}
 	return PhaseInitial

@@ -57,8 +57,11 @@ type Config struct {
 	DebugLSN      bool
 
 	// Run budget.
-	BatchRows      int
-	BatchBytes     int64
+	BatchRows  int
+	BatchBytes int64
+	// RowsPerRange is the rows a parallel copy gives each range (sync
+	// --parallel, the stack's parallel copy).
+	RowsPerRange   int64
 	MaxRunDuration time.Duration
 	IdleTimeout    time.Duration // logical_poll_total_seconds
 
@@ -127,6 +130,7 @@ const (
 	DefaultBookmarksPath = "./pg2s3-bookmarks.json"
 	DefaultBatchRows     = 100000
 	DefaultBatchBytes    = 128 << 20
+	DefaultRowsPerRange  = 5_000_000
 )
 
 // Load reads and parses a JSON config file.
@@ -185,6 +189,9 @@ func Parse(data []byte) (*Config, error) {
 		c.BatchRows = p.int("itersize", DefaultBatchRows)
 	}
 	c.BatchBytes = int64(p.int("batch_bytes", DefaultBatchBytes))
+	if c.RowsPerRange = int64(p.int("rows_per_range", DefaultRowsPerRange)); c.RowsPerRange < 1 {
+		p.errf("rows_per_range: must be at least 1 (rows per range of a parallel copy)")
+	}
 	c.MaxRunDuration = time.Duration(p.int("max_run_seconds", 0)) * time.Second
 	idle := p.int("logical_poll_total_seconds", 0)
 	if idle == 0 {

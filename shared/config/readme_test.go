@@ -43,6 +43,7 @@ var probes = map[string]probe{
 	"batch_rows":                 {val: 500},
 	"itersize":                   {val: 500},
 	"batch_bytes":                {val: 1 << 20},
+	"rows_per_range":             {val: 250000},
 	"max_run_seconds":            {val: 60},
 	"slot_name":                  {val: "stitch_shop"},
 	"logical_plugin":             {val: "wal2json"},

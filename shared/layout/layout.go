@@ -269,8 +269,39 @@ func ParseSlotBookmarkID(id string) (slot string, ok bool) {
 	return slot, ok && slot != ""
 }
 
+const rangeBookmark = "_range:"
+
+// MaxRanges is the most ranges a parallel copy splits a stream into: each
+// range numbers its batches from RangeFirstSeq, and ten-digit sequences
+// leave room for this many.
+const MaxRanges = 1000
+
+// RangeBookmarkID is the bookmark id of range r of a stream's parallel
+// copy: its own keyset position, resumed like a copy's.
+func RangeBookmarkID(stream string, r int) string {
+	return rangeBookmark + stream + ":" + strconv.Itoa(r)
+}
+
+// ParseRangeBookmarkID returns the stream and range of a range's bookmark id.
+func ParseRangeBookmarkID(id string) (stream string, r int, ok bool) {
+	rest, ok := strings.CutPrefix(id, rangeBookmark)
+	i := strings.LastIndexByte(rest, ':')
+	if !ok || i <= 0 {
+		return "", 0, false
+	}
+	r, err := strconv.Atoi(rest[i+1:])
+	return rest[:i], r, err == nil && r >= 0
+}
+
+// RangeFirstSeq is the sequence of the first batch of range r of a
+// parallel copy: range r writes batches (r+1)×10^6 on, so the ranges'
+// objects and manifests never share a key and sort by range. A parallel
+// copy's completing manifest (no objects) takes RangeFirstSeq(ranges).
+func RangeFirstSeq(r int) int64 { return int64(r+1) * 1_000_000 }
+
 // IsStreamID says whether a bookmark id is a stream's, its tap_stream_id,
-// rather than one of pg2s3's own items (a slot's drain): those start with
+// rather than one of pg2s3's own items (a slot's drain, a range of a
+// parallel copy): those start with
 // "_".
 func IsStreamID(id string) bool { return id != "" && !strings.HasPrefix(id, "_") }
 

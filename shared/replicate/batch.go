@@ -38,6 +38,10 @@ type Engine struct {
 	// Format is the data objects' format: layout.JSONL (also when empty)
 	// or layout.Parquet.
 	Format layout.Format
+	// Leaser, when set, gives each range of a parallel copy to one worker
+	// at a time, leased to Owner (the run's id).
+	Leaser Leaser
+	Owner  string
 }
 
 // format returns the engine's data object format, JSON Lines by default.
@@ -77,6 +81,12 @@ type copier struct {
 	lsn uint64
 	// started says this run began the current table version.
 	started bool
+	// A range of a parallel copy: its own bookmark item, batches numbered
+	// from firstSeq, and no activation when it completes (the version is
+	// complete only once every range is; see Engine.CopyRange).
+	bookmarkID string
+	ranged     bool
+	firstSeq   int64
 }
 
 // CopyStream runs bounded batches of one FULL_TABLE or INCREMENTAL stream
@@ -94,6 +104,9 @@ func (e *Engine) CopyStream(ctx context.Context, s *record.Stream, budget Budget
 	if cur.Rev > 0 {
 		before := cur.State
 		rep.BookmarkBefore = &before
+	}
+	if cur.Rev > 0 && cur.State.Ranges > 0 && !cur.State.CopyDone && cur.State.Method == s.Method {
+		return e.copyPlanned(ctx, s, budget, rep) // a parallel copy is under way: its ranges, one after another
 	}
 	st, isNew := bookmark.Begin(cur.State, cur.Rev > 0, s.Method, s.ReplicationKey, s.KeyColumns, e.now())
 	if !isNew && s.Method == layout.FullTable && len(st.LastKey) == 0 && st.Seq > 0 {
@@ -134,7 +147,7 @@ func (e *Engine) CopyStream(ctx context.Context, s *record.Stream, budget Budget
 }
 
 func (e *Engine) newCopier(s *record.Stream, budget Budget, st bookmark.State, rev int64, rep *report.Stream) (*copier, error) {
-	c := &copier{e: e, s: s, budget: budget, st: st, rev: rev, rep: rep, rkIdx: -1}
+	c := &copier{e: e, s: s, budget: budget, st: st, rev: rev, rep: rep, rkIdx: -1, bookmarkID: s.ID}
 	c.enc = encode.NewRowEncoder(s.Columns)
 	for _, k := range s.KeyColumns {
 		i := s.ColumnIndex(k)

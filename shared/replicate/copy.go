@@ -190,14 +190,14 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	m := &Manifest{
 		Format: layout.ManifestFormat, DataFormat: c.e.format(), Stream: s.Table, TapStreamID: s.ID, Schema: s.Schema, Table: s.Table,
 		Method: s.Method, TableVersion: st.Version, Sequence: st.Seq,
-		VersionStarted:  c.started && st.Seq == 0,
-		VersionComplete: s.Method != layout.Incremental && next.CopyDone,
+		VersionStarted:  c.started && st.Seq == c.firstSeq,
+		VersionComplete: !c.ranged && s.Method != layout.Incremental && next.CopyDone,
 		JSONSchema:      s.JSONSchema, KeyProperties: nonNil(s.KeyColumns), ReplicationKey: s.ReplicationKey,
 		Rows: b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
 	b.obj.meta = ManifestObject{Rows: b.rows, Columns: s.ColumnNames()}
 	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: layout.CopyManifestKey(s.ID, st.Version, st.Seq),
-		bookmarkID: s.ID, next: next, rev: c.rev})
+		bookmarkID: c.bookmarkID, next: next, rev: c.rev})
 	if err != nil {
 		return err
 	}

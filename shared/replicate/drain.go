@@ -56,6 +56,9 @@ type DrainJob struct {
 	IdleTimeout time.Duration
 	// Leaser, when set, gives the slot to one run at a time.
 	Leaser Leaser
+	// Parallel, with more than one worker, copies large keyed streams'
+	// initial copies in ranges at the same time.
+	Parallel Parallel
 }
 
 // Drain runs job and writes its report. The order is the handoff rule:
@@ -116,7 +119,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 			if err := e.restartKeylessCopy(ctx, job.Source, s); err != nil {
 				rep.Error = err.Error()
 			} else {
-				rep.add(e.CopyStream(ctx, s, job.Budget))
+				rep.add(e.copy(ctx, s, job.Budget, job.Parallel))
 			}
 		}
 		rep.NewColumns = s.NewColumns // as resolved, and as the drain followed the table

@@ -605,3 +605,7 @@ func mustList(t *testing.T, sink *localstore.Dir, prefix string) []string {
 	}
 	return keys
 }
+
+func (m memTable) SplitKeys(context.Context, *record.Stream, int64, []string, []string) ([][]string, string, error) {
+	return nil, "one range", nil
+}

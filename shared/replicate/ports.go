@@ -68,4 +68,9 @@ type TableSource interface {
 	// replicated when s.SelectNewColumns. A drain calls it when a change
 	// carries a column s does not know.
 	Refresh(ctx context.Context, s *record.Stream) (record.Stream, error)
+	// SplitKeys returns keys of s in key order, strictly between after
+	// (nil: the start) and upto, cutting that key space into ranges of
+	// about rowsPerRange rows (at most layout.MaxRanges), from statistics
+	// or a sample, and how it found them (see tables.Source.SplitKeys).
+	SplitKeys(ctx context.Context, s *record.Stream, rowsPerRange int64, after, upto []string) ([][]string, string, error)
 }

@@ -21,6 +21,9 @@ type SyncJob struct {
 	Budget   Budget
 	// Leaser, when set, gives each stream to one run at a time.
 	Leaser Leaser
+	// Parallel, with more than one worker, copies large keyed streams in
+	// ranges at the same time.
+	Parallel Parallel
 	// Failed are streams that failed before the run (stale catalog
 	// entries); they are reported with the run.
 	Failed []report.Stream
@@ -61,7 +64,7 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 			continue
 		}
-		rep := e.CopyStream(ctx, s, job.Budget)
+		rep := e.copy(ctx, s, job.Budget, job.Parallel)
 		release()
 		run.Streams = append(run.Streams, rep)
 		if job.Budget.Expired(e.now()) {

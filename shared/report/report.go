@@ -47,7 +47,12 @@ type Stream struct {
 	// (added after discovery): replicated unless the catalog's
 	// select-new-columns is false for the table.
 	NewColumns []string `json:"new_columns,omitempty"`
-	Error      string   `json:"error,omitempty"`
+	// Range is the range of a parallel copy this report is about (one
+	// piece of work of a worker); Skipped says why nothing was done (the
+	// range's lease is held by another run).
+	Range   *int   `json:"range,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Slot reports a log drain.
