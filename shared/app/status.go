@@ -114,6 +114,15 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 		s := add(id, v.State.Method, cat == nil)
 		state := v.State
 		s.State, s.Version, s.Bookmark = &state, state.Version, describeBookmark(state)
+		if state.Ranges > 0 && !state.CopyDone {
+			done := 0
+			for r := 0; r < state.Ranges; r++ {
+				if rg := bms[layout.RangeBookmarkID(id, r)].State; rg.Version == state.Version && rg.CopyDone {
+					done++
+				}
+			}
+			s.Bookmark = fmt.Sprintf("parallel copy: %d of %d ranges done", done, state.Ranges)
+		}
 		if s.Method == "" {
 			s.Method = state.Method
 		}

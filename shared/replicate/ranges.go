@@ -334,10 +334,10 @@ type ParallelJob struct {
 // each worker taking the next range no one holds. It reports the stream
 // as one copy: rows, bytes and batches of every range, and whether the
 // copy completed.
-func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) report.Stream {
+func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) (rep report.Stream) {
 	s := job.Stream
 	start := e.now()
-	rep := report.Stream{Stream: s.ID, Method: s.Method}
+	rep = report.Stream{Stream: s.ID, Method: s.Method}
 	defer func() { rep.DurationMS = e.now().Sub(start).Milliseconds() }()
 	cur, err := e.Bookmarks.Get(ctx, s.ID)
 	if err != nil {
@@ -358,6 +358,7 @@ func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) report.Strea
 	close(todo)
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	reserved := 0 // batches handed out, with max_batches
 	for w := 0; w < max(job.Workers, 1); w++ {
 		wg.Add(1)
 		go func() {
@@ -372,10 +373,36 @@ func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) report.Strea
 			defer closeSrc()
 			we := *e
 			we.Tables, we.Progress = src, nil
+			// next reserves the next piece of work within the run's budget:
+			// with max_batches, one batch at a time, so the stream's batches
+			// stay within it whichever ranges write them.
+			next := func() (Budget, bool) {
+				mu.Lock()
+				defer mu.Unlock()
+				b := job.Budget
+				if b.Expired(e.now()) || ctx.Err() != nil || b.MaxBatches > 0 && reserved >= b.MaxBatches {
+					return b, false
+				}
+				if b.MaxBatches > 0 {
+					reserved++
+					b.MaxBatches = 1
+				}
+				return b, true
+			}
 			for r := range todo {
-				for !job.Budget.Expired(e.now()) && ctx.Err() == nil {
-					rr, more := we.CopyRange(ctx, s, r, job.Budget)
+				if rg, err := e.Bookmarks.Get(ctx, layout.RangeBookmarkID(s.ID, r)); err == nil && rg.State.CopyDone && rg.State.Version == cur.State.Version {
+					continue // done by an earlier run
+				}
+				for {
+					budget, ok := next()
+					if !ok {
+						return // the budget is spent: leave the other ranges to the next run
+					}
+					rr, more := we.CopyRange(ctx, s, r, budget)
 					mu.Lock()
+					if budget.MaxBatches > 0 && rr.Batches == 0 {
+						reserved-- // a range found done (or held) wrote nothing
+					}
 					addRange(&rep, rr)
 					if e.Progress != nil {
 						e.Progress.Update(s.ID, rep.Rows, s.RowEstimate)
@@ -389,5 +416,14 @@ func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) report.Strea
 		}()
 	}
 	wg.Wait()
+	if !rep.CopyDone && rep.Error == "" {
+		// Every range may be done with the activation still to write (a
+		// run that died between the two): write it.
+		done, err := e.activateRanges(ctx, s)
+		if err != nil {
+			rep.Error = err.Error()
+		}
+		rep.CopyDone = done
+	}
 	return rep
 }
