@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/jackc/pgx/v5"
 	"os"
 	"runtime"
 	"syscall"
@@ -88,6 +89,17 @@ func BenchmarkTables(b *testing.B) {
 	}
 	publish(b, Result{Case: "6 scaling 1x vs 0.25x", Unit: "rows/s", Ours: full.PerSec(), Reference: quarter.PerSec(), RefName: "pg2s3 at 0.25x",
 		Target: Target{MinRatio: 0.9}})
+
+	conn, err := pgx.Connect(ctx, e.DSN)
+	must(b, err)
+	_, err = conn.Exec(ctx, "ANALYZE mixed")
+	conn.Close(ctx)
+	must(b, err)
+	two, one, err := e.ParallelCopy(ctx, "mixed", int64(n), 2)
+	must(b, err)
+	// No target: on one machine the server shares the cores with the
+	// workers; the figure says what a second worker adds here.
+	publish(b, Throughputs("9 parallel copy: --parallel 2 vs 1", two, one, "--parallel 1", Target{}))
 
 	ours, ref, err := e.Incremental(ctx, "mixed")
 	must(b, err)

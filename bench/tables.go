@@ -92,8 +92,14 @@ func CopyBinary(ctx context.Context, dsn, query string) (Throughput, error) {
 
 // Sync runs one unbounded App.Sync over p's selected streams.
 func Sync(ctx context.Context, p *Pipeline) (Throughput, error) {
+	return SyncParallel(ctx, p, 1)
+}
+
+// SyncParallel runs one unbounded App.Sync over p's selected streams with
+// workers workers per stream (sync --parallel).
+func SyncParallel(ctx context.Context, p *Pipeline, workers int) (Throughput, error) {
 	t0 := time.Now()
-	run, err := p.App.Sync(ctx, p.Cat, app.RunOptions{})
+	run, err := p.App.Sync(ctx, p.Cat, app.RunOptions{Parallel: workers})
 	if err != nil {
 		return Throughput{}, err
 	}
@@ -152,6 +158,22 @@ func (e *Env) FullTable(ctx context.Context, table string) (ours, ref Throughput
 	}, func(int) (Throughput, error) {
 		return CopyBinary(ctx, e.DSN, "SELECT "+selectList+" FROM "+pgx.Identifier{table}.Sanitize())
 	})
+}
+
+// ParallelCopy measures case 1 split into eight ranges (rows_per_range =
+// rows/8, planned from the table's statistics) and copied by workers
+// workers, against the same with one worker, alternating, best of each.
+func (e *Env) ParallelCopy(ctx context.Context, table string, rows int64, workers int) (ours, ref Throughput, err error) {
+	run := func(name string, n int) func(i int) (Throughput, error) {
+		return func(i int) (Throughput, error) {
+			p, err := e.NewPipeline(ctx, fmt.Sprintf("%s_%s_%d", name, table, i), map[string]any{"rows_per_range": max(rows/8, 1)}, Selection{table: "FULL_TABLE"})
+			if err != nil {
+				return Throughput{}, err
+			}
+			return SyncParallel(ctx, p, n)
+		}
+	}
+	return bestOf(run(fmt.Sprintf("parallel%d", workers), workers), run("parallel1", 1))
 }
 
 // Incremental measures case 2: a key-based incremental run from a
