@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
@@ -36,7 +37,9 @@ var unchangedField = warehouse.ParquetMeta[0].Name
 
 // ParquetLines converts encoded rows (JSON lines of the output contract)
 // into typed rows of a Parquet file, with the columns of
-// warehouse.ParquetFields: every column optional, snappy pages, a row
+// warehouse.ParquetFields: every column optional, zstd pages (the
+// fastest level: objects about 0.8x the gzip JSON Lines of the same
+// rows, where Snappy made them 1.3x, at the same speed), a row
 // group written each time RowGroupBytes of JSON have been buffered.
 type ParquetLines struct {
 	// RowGroupBytes is the JSON bytes buffered before a row group is
@@ -106,7 +109,7 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	formsJSON, _ := json.Marshal(forms)
 	schema := parquet.NewSchema(parquetSchemaName(s), nodes)
 	p.pw = parquet.NewGenericWriter[any](w, schema,
-		parquet.Compression(&parquet.Snappy),
+		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy("pg2s3", "", ""),
 		parquet.KeyValueMetadata(JSONFormsKey, string(formsJSON)))

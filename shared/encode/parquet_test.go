@@ -208,7 +208,7 @@ func TestParquetSchema(t *testing.T) {
 		t.Errorf("column order %v, want %v", order, wantOrder)
 	}
 	for _, cc := range f.Metadata().RowGroups[0].Columns {
-		if cc.MetaData.Codec.String() != "SNAPPY" {
+		if cc.MetaData.Codec.String() != "ZSTD" {
 			t.Errorf("%v: codec %s", cc.MetaData.PathInSchema, cc.MetaData.Codec)
 		}
 	}
