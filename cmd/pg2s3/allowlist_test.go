@@ -182,16 +182,22 @@ func slotRows(t *testing.T, root string) []map[string]any {
 			t.Fatal(err)
 		}
 		for _, o := range man.Objects {
-			data, err := os.ReadFile(filepath.Join(root, o.Key))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := encode.ReadObject(o.Key, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			rows = append(rows, got...)
+			rows = append(rows, readObjectFile(t, root, o.Key)...)
 		}
+	}
+	return rows
+}
+
+// readObjectFile reads the rows of the data object key under root.
+func readObjectFile(t *testing.T, root, key string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := encode.ReadObject(key, data)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return rows
 }

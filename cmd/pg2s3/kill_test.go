@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -180,15 +179,7 @@ INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, %d) g; ANALYZE bi
 		}
 		lastBatch = max(lastBatch, man.ExtractedAt)
 		for _, o := range man.Objects {
-			data, err := os.ReadFile(filepath.Join(root, o.Key))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := encode.ReadObject(o.Key, data)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, row := range got {
+			for _, row := range readObjectFile(t, root, o.Key) {
 				id, _ := strconv.Atoi(fmt.Sprint(row["id"]))
 				if id < 1 || id > rows {
 					t.Fatalf("row id %v", row["id"])
