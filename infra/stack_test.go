@@ -80,7 +80,8 @@ const twoDatabases = `{
       "schedules": [{"name": "daily", "streams": ["crm-public-accounts", "crm-public-events"], "cron": "0 6 * * ? *"}],
       "wal": {"cron": "0/10 * * * ? *"},
       "discover": {"cron": "0 4 ? * MON *"},
-      "prune": {"cron": "0 5 * * ? *", "keep": 2}
+      "prune": {"cron": "0 5 * * ? *", "keep": 2},
+      "parallel_copy": {"max_concurrency": 3}
     }
   ]
 }`

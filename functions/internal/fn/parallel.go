@@ -35,6 +35,20 @@ type Step struct {
 	Skipped string `json:"skipped,omitempty"`
 }
 
+// ParallelCopyInput is the input of the stack's parallel copy state
+// machine (events/parallel-copy.json): the stream to copy in ranges.
+type ParallelCopyInput struct {
+	Stream string `json:"stream"`
+}
+
+// Validate checks a state machine input.
+func (e ParallelCopyInput) Validate() error {
+	if e.Stream == "" {
+		return fmt.Errorf(`parallel copy input: give {"stream": "<tap_stream_id>"}, a selected keyed FULL_TABLE stream (or a LOG_BASED one whose start position a drain recorded)`)
+	}
+	return nil
+}
+
 // parallelShapes is the error text naming the parallel copy events.
 const parallelShapes = `{"plan": "<tap_stream_id>"}, {"stream": "<tap_stream_id>", "range": <n>} or {"activate": "<tap_stream_id>"}`
 
