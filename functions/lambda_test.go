@@ -4,19 +4,11 @@
 package functions_test
 
 import (
-	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/awsstore"
-	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -35,67 +27,12 @@ type result struct {
 }
 
 func TestFunctionsUnderEmulator(t *testing.T) {
-	if _, err := testenv.FindRIE(); err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pg.Stop()
-	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE shop"); err != nil {
-		t.Fatal(err)
-	}
-	if err := testenv.Exec(ctx, pg.DSN("shop"), testenv.SampleSchema+testenv.SampleData(200)); err != nil {
-		t.Fatal(err)
-	}
-	aws := awstest.Start(t, "lake", "pg2s3-bookmarks")
-	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop"
-	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"shop"}`, pg.Port)
-	sm, err := testenv.StartSecrets(map[string]string{arn: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sm.Close()
-	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), "shop")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig("shop"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	env := []string{
-		"PG2S3_PIPELINE=shop", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=shop", "PG2S3_TABLE=pg2s3-bookmarks",
-		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + aws.S3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + aws.Dynamo.Endpoint(),
-		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3", `PG2S3_SETTINGS={"batch_rows": 100}`,
-		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
-	}
-	dir := t.TempDir()
+	h := newHarness(t, testenv.SampleSchema+testenv.SampleData(200), `PG2S3_SETTINGS={"batch_rows": 100}`)
+	ctx, pg, bm, sink := h.ctx, h.pg, h.bm, h.sink
 	invoke := func(name string, timeout time.Duration, payload string) (result, error) {
 		t.Helper()
-		bin := filepath.Join(dir, name, "bootstrap")
-		if _, err := os.Stat(bin); err != nil {
-			if err := testenv.BuildFunction("./"+name, bin); err != nil {
-				t.Fatal(err)
-			}
-		}
-		r, err := testenv.StartRIE(bin, env, timeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		out, err := r.Invoke(ctx, []byte(payload))
 		var res result
-		if err == nil {
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				t.Fatalf("%s returned %s", name, out)
-			}
-		}
-		if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
-			t.Fatalf("%s: %v\n%s", name, err, r.Logs())
-		}
+		err := h.invoke(name, timeout, payload, &res)
 		return res, err
 	}
 

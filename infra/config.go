@@ -72,6 +72,8 @@ type Database struct {
 	Discover    *Schedule                  `json:"discover"`
 	Prune       *PruneConfig               `json:"prune"`
 	Alarms      AlarmConfig                `json:"alarms"`
+	// ParallelCopy sizes the parallel copy state machine (parallel.go).
+	ParallelCopy *ParallelCopyConfig `json:"parallel_copy"`
 
 	// glueStreams are the streams of GlueCatalog, typed (validate).
 	glueStreams []record.Stream
@@ -281,6 +283,7 @@ func (c *StackConfig) defaults() {
 		if d.Alarms.DurationRatio == 0 {
 			d.Alarms.DurationRatio = DefaultDurationRatio
 		}
+		d.parallelDefaults()
 		for i, s := range d.Schedules {
 			if s != nil && s.Name == "" {
 				s.Name = fmt.Sprintf("sync%d", i+1)

@@ -22,7 +22,10 @@ func try(t *testing.T, fn func()) {
 func checkIAM(t *testing.T, f *fixture) {
 	t.Helper()
 	eni := map[string]bool{"ec2:CreateNetworkInterface": true, "ec2:DescribeNetworkInterfaces": true, "ec2:DescribeSubnets": true,
-		"ec2:DeleteNetworkInterface": true, "ec2:AssignPrivateIpAddresses": true, "ec2:UnassignPrivateIpAddresses": true}
+		"ec2:DeleteNetworkInterface": true, "ec2:AssignPrivateIpAddresses": true, "ec2:UnassignPrivateIpAddresses": true,
+		// Step Functions' log delivery (the state machine's execution logs)
+		"logs:CreateLogDelivery": true, "logs:GetLogDelivery": true, "logs:UpdateLogDelivery": true, "logs:DeleteLogDelivery": true,
+		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true}
 	var docs []map[string]any
 	for _, p := range f.resources("AWS::IAM::Policy") {
 		docs = append(docs, p)

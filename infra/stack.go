@@ -97,6 +97,7 @@ func NewPg2s3Stack(scope constructs.Construct, id string, props *Pg2s3StackProps
 	for _, db := range cfg.Databases {
 		p := newPipeline(s, db)
 		obs.addPipeline(p)
+		obs.parallelCopyAlarm(p, p.parallelCopy(s))
 	}
 	obs.finish()
 

@@ -65,6 +65,7 @@ func (c *StackConfig) validate() error {
 		}
 		slots[d.SlotName] = d.Name
 		d.validate(entry, e)
+		d.validateParallel(entry, c.StackName, e)
 	}
 	c.validateGlueNames(e)
 	return errors.Join(e.list...)

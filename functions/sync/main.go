@@ -1,5 +1,7 @@
 // Command sync is the Lambda function for one bounded run of the
-// FULL_TABLE and INCREMENTAL streams of its schedule group.
+// FULL_TABLE and INCREMENTAL streams of its schedule group, and for the
+// steps of a parallel copy (plan, one piece of a range, activate) that the
+// stack's state machine invokes.
 package main
 
 import (
@@ -14,6 +16,9 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.SyncEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
+		if ev.IsStep() {
+			return fn.RunStep(ctx, a, cat, ev, env, log)
+		}
 		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx)})
 		if err != nil {
 			return fn.Result{}, err

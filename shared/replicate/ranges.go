@@ -186,7 +186,7 @@ func (e *Engine) CopyRange(ctx context.Context, s *record.Stream, r int, budget 
 			return rep, true
 		}
 	}
-	done, err := e.activateRanges(ctx, s)
+	done, err := e.ActivateRanges(ctx, s)
 	if err != nil {
 		rep.Error = err.Error()
 	}
@@ -194,12 +194,12 @@ func (e *Engine) CopyRange(ctx context.Context, s *record.Stream, r int, budget 
 	return rep, false
 }
 
-// activateRanges completes the version of s's parallel copy when every
+// ActivateRanges completes the version of s's parallel copy when every
 // range is done: a completing copy manifest without objects, the marker,
 // then the stream's bookmark, written on the revision it was read at, so
 // of workers finishing together exactly one activates; the others find it
 // done. It reports whether the copy is complete.
-func (e *Engine) activateRanges(ctx context.Context, s *record.Stream) (bool, error) {
+func (e *Engine) ActivateRanges(ctx context.Context, s *record.Stream) (bool, error) {
 	for attempt := 0; ; attempt++ {
 		cur, err := e.Bookmarks.Get(ctx, s.ID)
 		if err != nil {
@@ -419,7 +419,7 @@ func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) (rep report.
 	if !rep.CopyDone && rep.Error == "" {
 		// Every range may be done with the activation still to write (a
 		// run that died between the two): write it.
-		done, err := e.activateRanges(ctx, s)
+		done, err := e.ActivateRanges(ctx, s)
 		if err != nil {
 			rep.Error = err.Error()
 		}

@@ -7,10 +7,17 @@ import (
 )
 
 // SyncEvent is the sync function's input: the streams of its schedule
-// group (empty: every selected FULL_TABLE and INCREMENTAL stream).
+// group (empty: every selected FULL_TABLE and INCREMENTAL stream), or one
+// step of a parallel copy (parallel.go): {"plan": id}, {"stream": id,
+// "range": n} or {"activate": id}.
 type SyncEvent struct {
 	Streams    []string `json:"streams,omitempty"`
 	MaxBatches int      `json:"max_batches,omitempty"`
+	Plan       string   `json:"plan,omitempty"`
+	Stream     string   `json:"stream,omitempty"`
+	Range      *int     `json:"range,omitempty"`
+	Owner      string   `json:"owner,omitempty"`
+	Activate   string   `json:"activate,omitempty"`
 }
 
 // WalEvent is the wal function's input (a scheduled drain needs none).

@@ -40,8 +40,13 @@ func TestEveryEventFileDecodes(t *testing.T) {
 		case "discover":
 			var ev DiscoverEvent
 			derr = Decode(body, &ev)
+		case "parallel": // the parallel copy state machine's input
+			var ev ParallelCopyInput
+			if derr = Decode(body, &ev); derr == nil {
+				derr = ev.Validate()
+			}
 		default:
-			t.Errorf("%s: name does not start with a function (sync, wal, reset, discover)", name)
+			t.Errorf("%s: name does not start with a function (sync, wal, reset, discover) or parallel (the state machine)", name)
 			continue
 		}
 		if derr != nil {

@@ -26,6 +26,9 @@ type Result struct {
 	Streams    []StreamSummary `json:"streams,omitempty"`
 	ReportKey  string          `json:"report_key,omitempty"`
 	Message    string          `json:"message,omitempty"`
+	// Step is a parallel copy step's outcome (parallel.go), its fields
+	// inline in the JSON for the state machine to read.
+	*Step
 }
 
 // StreamSummary is one stream's line in a Result.

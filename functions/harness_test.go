@@ -1,0 +1,101 @@
+package functions_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/awsstore"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+// harness is a pipeline "shop" over a private PostgreSQL database shop
+// (holding schema), S3, DynamoDB and Secrets Manager-compatible servers,
+// and the functions' bootstraps built once and run under the emulator.
+type harness struct {
+	t    *testing.T
+	ctx  context.Context
+	pg   *testenv.Postgres
+	aws  *awstest.Stores
+	bm   *awsstore.DynamoBookmarks
+	sink *awsstore.S3Sink
+	env  []string
+	dir  string
+}
+
+func newHarness(t *testing.T, schema string, env ...string) *harness {
+	t.Helper()
+	if _, err := testenv.FindRIE(); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pg.Stop)
+	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE shop"); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Exec(ctx, pg.DSN("shop"), schema); err != nil {
+		t.Fatal(err)
+	}
+	aws := awstest.Start(t, "lake", "pg2s3-bookmarks")
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop"
+	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"shop"}`, pg.Port)
+	sm, err := testenv.StartSecrets(map[string]string{arn: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sm.Close)
+	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig("shop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, ctx: ctx, pg: pg, aws: aws, bm: bm, sink: sink, dir: t.TempDir()}
+	h.env = append([]string{
+		"PG2S3_PIPELINE=shop", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=shop", "PG2S3_TABLE=pg2s3-bookmarks",
+		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + aws.S3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + aws.Dynamo.Endpoint(),
+		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3",
+		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
+	}, env...)
+	return h
+}
+
+// invoke runs function name's bootstrap with payload and decodes its
+// result into out; a function error is returned, anything else fails.
+func (h *harness) invoke(name string, timeout time.Duration, payload string, out any) error {
+	t := h.t
+	t.Helper()
+	bin := filepath.Join(h.dir, name, "bootstrap")
+	if _, err := os.Stat(bin); err != nil {
+		if err := testenv.BuildFunction("./"+name, bin); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := testenv.StartRIE(bin, h.env, timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	body, err := r.Invoke(h.ctx, []byte(payload))
+	if err == nil {
+		if jerr := json.Unmarshal(body, out); jerr != nil {
+			t.Fatalf("%s returned %s", name, body)
+		}
+	}
+	if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
+		t.Fatalf("%s: %v\n%s", name, err, r.Logs())
+	}
+	return err
+}
