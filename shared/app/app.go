@@ -55,6 +55,22 @@ type RunOptions struct {
 	Parallel int
 }
 
+// hardStop is how long after a run's deadline its calls are cancelled.
+// Batches stop at the deadline, after the one being committed; a call
+// still hanging then (a black-holed endpoint: accepted, never answered)
+// is abandoned, so the run ends, having moved nothing past what is
+// durable, before the function's own limit (PG2S3_SAFETY_SECONDS, 20 s by
+// default, after the deadline).
+const hardStop = 5 * time.Second
+
+// runContext bounds every call of a run by its deadline and hardStop.
+func runContext(ctx context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	if deadline.IsZero() {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, deadline.Add(hardStop))
+}
+
 // RunDeadline is when a run starting now must have committed its last
 // batch: the earlier of deadline (zero: none) and max_run_seconds from now.
 // Resolve it once per run: every later step then shares what is left
@@ -116,6 +132,8 @@ func Resolve(ctx context.Context, src *tables.Source, cat *catalog.Catalog, defa
 // INCREMENTAL streams, on the secondary with use_secondary.
 func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	opts.Deadline = a.RunDeadline(opts.Deadline)
+	ctx, cancel := runContext(ctx, opts.Deadline)
+	defer cancel()
 	conn, err := connect.Open(ctx, connect.FromConfig(a.Cfg.ForReads()))
 	if err != nil {
 		return nil, err

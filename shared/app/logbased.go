@@ -24,6 +24,8 @@ import (
 func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (*report.Run, error) {
 	cfg := a.Cfg
 	opts.Deadline = a.RunDeadline(opts.Deadline)
+	ctx, cancel := runContext(ctx, opts.Deadline)
+	defer cancel()
 	conn, err := connect.Open(ctx, connect.FromConfig(cfg))
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -53,6 +54,7 @@ const (
 	defaultMaxAttempts = 4
 	defaultMaxBackoff  = 2 * time.Second
 	dialTimeout        = 5 * time.Second
+	responseTimeout    = 20 * time.Second
 )
 
 // DefaultLocalRegion is used when an endpoint is set and no region is.
@@ -76,6 +78,11 @@ func loadConfig(ctx context.Context, what, region, endpoint string, opts []Optio
 	}
 	httpClient := awshttp.NewBuildableClient().WithDialerOptions(func(d *net.Dialer) {
 		d.Timeout = dialTimeout
+	}).WithTransportOptions(func(tr *http.Transport) {
+		// A request whose answer does not start within this (an endpoint
+		// that accepted the connection and went silent) fails and is
+		// retried, instead of waiting for the run's context.
+		tr.ResponseHeaderTimeout = responseTimeout
 	})
 	lo := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(httpClient),

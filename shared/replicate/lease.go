@@ -32,15 +32,24 @@ func HoldLease(ctx context.Context, l Leaser, name, owner string, ttl time.Durat
 			case <-stop:
 				return
 			case <-t.C:
-				if err := l.Acquire(context.WithoutCancel(ctx), name, owner, ttl); err != nil {
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+				if err := l.Acquire(rctx, name, owner, ttl); err != nil {
 					slog.Warn("renew lease", "lease", name, "err", err)
 				}
+				cancel()
 			}
 		}
 	}()
 	return func() {
 		close(stop)
 		<-done
-		l.Release(context.WithoutCancel(ctx), name, owner)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+		defer cancel()
+		l.Release(rctx, name, owner) // if the store hangs, the lease expires with its ttl
 	}, nil
 }
+
+// cleanupGrace bounds what a run does after its own calls were cancelled
+// (releasing a lease, writing its report), and a lease renewal: a store
+// that hangs must not hold the run past its function's limit.
+const cleanupGrace = 5 * time.Second

@@ -114,7 +114,11 @@ func (e *Engine) Finish(ctx context.Context, run *report.Run) {
 	}
 	key := layout.RunReportKey(run.StartedAt, run.Kind, run.RunID)
 	body, _ := json.MarshalIndent(run, "", "  ")
-	if err := e.Sink.Put(context.WithoutCancel(ctx), key, body, "application/json"); err != nil {
+	// The report is written even when the run's calls were cancelled, but
+	// not for longer than cleanupGrace: the store may be what hangs.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+	defer cancel()
+	if err := e.Sink.Put(pctx, key, body, "application/json"); err != nil {
 		e.log().Error("write run report", "key", key, "err", err)
 		return
 	}
