@@ -37,7 +37,7 @@ CREATE TABLE inc (id int PRIMARY KEY, t timestamptz); INSERT INTO inc VALUES (1,
 ANALYZE big;`, rows),
 		// batches of 10 rows and runs of at most a second: a range of
 		// 1000 rows takes more than one invocation
-		`PG2S3_SETTINGS={"batch_rows": 10, "rows_per_range": 1000, "max_run_seconds": 1}`,
+		`PG2S3_SETTINGS={"batch_rows": 10, "rows_per_range": 1000}`,
 		`PG2S3_SELECTION={"shop-public-big": {"replication_method": "FULL_TABLE"}, "shop-public-nokey": {"replication_method": "FULL_TABLE"},
 		  "shop-public-inc": {"replication_method": "INCREMENTAL", "replication_key": "t"}}`)
 	const id = "shop-public-big"
@@ -60,6 +60,7 @@ ANALYZE big;`, rows),
 		`{"plan": "shop-public-inc"}`:                                "INCREMENTAL",
 		`{"stream": "shop-public-big", "range": 0}`:                  "no parallel copy planned: plan it first",
 		`{"plann": "shop-public-big"}`:                               "plann",
+		`{"plan": "shop-public-big", "max_batches": 3}`:              "bounds a scheduled run or a range step",
 	} {
 		if _, err := call(payload); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want an error with %q", payload, err, want)
@@ -104,7 +105,7 @@ ANALYZE big;`, rows),
 			if n > 200 {
 				t.Fatalf("range %d: still more after %d invocations", r, n)
 			}
-			s, err := call(fmt.Sprintf(`{"stream": %q, "range": %d, "owner": "exec-1"}`, id, r))
+			s, err := call(fmt.Sprintf(`{"stream": %q, "range": %d, "owner": "exec-1", "max_batches": 40}`, id, r))
 			if err != nil || s.Skipped != "" || s.TableVersion != plan.TableVersion {
 				t.Fatalf("range %d: %+v %v", r, s, err)
 			}
@@ -116,7 +117,7 @@ ANALYZE big;`, rows),
 		}
 	}
 	if pieces == len(plan.Ranges) {
-		t.Errorf("every range was copied in one invocation: max_run_seconds did not bound a piece")
+		t.Errorf("every range was copied in one invocation: max_batches did not bound a piece")
 	}
 	if copied != rows {
 		t.Errorf("the range steps report %d rows, the table has %d", copied, rows)

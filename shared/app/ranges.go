@@ -36,22 +36,24 @@ func (a *App) PlanRanges(ctx context.Context, cat *catalog.Catalog, id string) (
 }
 
 // CopyRange copies one bounded piece of range r of the selected stream
-// id's planned parallel copy, committing its last batch by deadline (zero:
-// none) under the range's lease held for owner (empty: this run alone),
+// id's planned parallel copy, within opts' deadline (zero: none) and
+// max_batches, under the range's lease held for owner (empty: this run alone),
 // and writes a run report of it. Steps that give the same owner (one
 // state machine execution, retrying after an invocation died holding the
 // lease) take the lease over; another owner's is left alone: the range is
 // reported Skipped, with nothing more to do here. more says the range has
 // more to copy.
-func (a *App) CopyRange(ctx context.Context, cat *catalog.Catalog, id string, r int, deadline time.Time, owner string) (run *report.Run, more bool, err error) {
+func (a *App) CopyRange(ctx context.Context, cat *catalog.Catalog, id string, r int, opts RunOptions, owner string) (run *report.Run, more bool, err error) {
 	runID := replicate.NewRunID()
 	if owner == "" {
 		owner = runID
 	}
-	deadline = a.RunDeadline(deadline)
+	opts.Deadline = a.RunDeadline(opts.Deadline)
+	ctx, cancel := runContext(ctx, opts.Deadline)
+	defer cancel()
 	err = a.withStream(ctx, cat, id, owner, func(eng *replicate.Engine, s *record.Stream) error {
 		run = &report.Run{RunID: runID, Pipeline: a.Cfg.Pipeline, Kind: "sync", StartedAt: time.Now().UTC(), StopReason: "done"}
-		rep, m := eng.CopyRange(ctx, s, r, a.Budget(RunOptions{Deadline: deadline}))
+		rep, m := eng.CopyRange(ctx, s, r, a.Budget(opts))
 		more = m
 		if more {
 			run.StopReason = "deadline"

@@ -71,8 +71,10 @@ func (e SyncEvent) Validate() error {
 		}
 	}
 	switch {
-	case len(e.Streams) > 0 || e.MaxBatches != 0:
-		return fmt.Errorf("sync event: a parallel copy step (%s) takes no \"streams\" or \"max_batches\"", parallelShapes)
+	case len(e.Streams) > 0:
+		return fmt.Errorf("sync event: a parallel copy step (%s) takes no \"streams\"", parallelShapes)
+	case e.MaxBatches != 0 && e.Range == nil:
+		return fmt.Errorf("sync event: \"max_batches\" bounds a scheduled run or a range step, not a plan or an activation")
 	case steps > 1:
 		return fmt.Errorf("sync event: give one step: %s", parallelShapes)
 	case e.Range != nil && e.Stream == "":
@@ -117,7 +119,7 @@ func RunStep(ctx context.Context, a *app.App, cat *catalog.Catalog, e SyncEvent,
 		log.Info("parallel copy activation", "stream", e.Activate, "copy_done", done)
 		return Result{Message: msg, Step: &Step{Stream: e.Activate, CopyDone: done}}, nil
 	}
-	run, more, err := a.CopyRange(ctx, cat, e.Stream, *e.Range, env.Deadline(ctx), e.Owner)
+	run, more, err := a.CopyRange(ctx, cat, e.Stream, *e.Range, app.RunOptions{Deadline: env.Deadline(ctx), MaxBatches: e.MaxBatches}, e.Owner)
 	if err != nil {
 		return Result{}, err
 	}
