@@ -79,6 +79,9 @@ type pqColumn struct {
 	typ   warehouse.Type
 	meta  bool // an _sdc_ field rather than a selected column
 	width int  // FIXED_LEN_BYTE_ARRAY bytes of a wide decimal
+	// digits is a decimal's scratch: the unscaled digits of the value
+	// being converted, reused row after row.
+	digits []byte
 }
 
 // NewParquetLines writes stream s's rows to w as one Parquet file.

@@ -190,10 +190,11 @@ func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
 		}
 		return parquet.Value{}, fmt.Errorf("%.40s is not a number", raw)
 	}
-	neg, digits, err := unscaledDigits(raw, c.typ.Scale)
+	neg, digits, err := unscaledDigits(c.digits[:0], raw, c.typ.Scale)
 	if err != nil {
 		return parquet.Value{}, err
 	}
+	c.digits = digits[:0]
 	if len(digits) > c.typ.Precision {
 		return parquet.Value{}, fmt.Errorf("%.60s has more than the %d digits of decimal(%d,%d)", raw, c.typ.Precision, c.typ.Precision, c.typ.Scale)
 	}
@@ -221,9 +222,10 @@ func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
 }
 
 // unscaledDigits returns a JSON number's sign and the digits of its value
-// times 10^scale (no leading zeros; empty for zero). A number with more
-// fractional digits than scale is an error unless they are zeros.
-func unscaledDigits(raw []byte, scale int) (neg bool, digits []byte, err error) {
+// times 10^scale (no leading zeros; empty for zero), appended to dst. A
+// number with more fractional digits than scale is an error unless they
+// are zeros.
+func unscaledDigits(dst, raw []byte, scale int) (neg bool, digits []byte, err error) {
 	bad := func() (bool, []byte, error) { return false, nil, fmt.Errorf("%.60s is not a decimal number", raw) }
 	if !isNumber(raw) {
 		return bad()
@@ -245,8 +247,7 @@ func unscaledDigits(raw []byte, scale int) (neg bool, digits []byte, err error) 
 	if dot := bytes.IndexByte(mant, '.'); dot >= 0 {
 		intPart, frac = mant[:dot], mant[dot+1:]
 	}
-	all := make([]byte, 0, len(intPart)+len(frac)+scale)
-	all = append(append(all, intPart...), frac...)
+	all := append(append(dst, intPart...), frac...)
 	shift := scale + exp - len(frac) // the power of ten still to apply
 	if shift >= 0 {
 		for range shift {
@@ -264,9 +265,11 @@ func unscaledDigits(raw []byte, scale int) (neg bool, digits []byte, err error) 
 		}
 		all = all[:cut]
 	}
-	for len(all) > 0 && all[0] == '0' {
-		all = all[1:]
+	zeros := 0
+	for zeros < len(all) && all[zeros] == '0' {
+		zeros++
 	}
+	all = all[:copy(all, all[zeros:])] // in place: the digits start where dst did
 	if len(all) == 0 {
 		neg = false
 	}
