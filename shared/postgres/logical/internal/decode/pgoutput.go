@@ -2,6 +2,7 @@ package decode
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -22,6 +23,16 @@ type pgoutputRelation struct {
 type pgoutputDecoder struct {
 	a         *Assembler
 	relations map[uint32]*pgoutputRelation
+	// The columns of the tuples being read, reused message after message.
+	tuple, old []rawColumn
+}
+
+// rawColumn is one column of a tuple as the message holds it: its kind
+// ('n' null, 'u' unchanged TOASTed value, 't' text, 'b' binary) and, for
+// text, its bytes (in the message, which the connection reuses).
+type rawColumn struct {
+	kind byte
+	data []byte
 }
 
 func newPgoutputDecoder(a *Assembler) *pgoutputDecoder {
@@ -43,6 +54,13 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 	if len(data) == 0 {
 		return nil
 	}
+	switch data[0] {
+	case 'I', 'U', 'D':
+		// The messages of every change are read here rather than by
+		// pglogrepl.Parse, which allocates every column and copies its
+		// bytes one at a time: here a change costs one copy of its values.
+		return d.rowChange(walStart, data)
+	}
 	msg, err := pglogrepl.Parse(data)
 	if err != nil {
 		return fmt.Errorf("decode pgoutput message %q at %s: %w", data[0], pg.FormatLSN(walStart), err)
@@ -59,41 +77,6 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 			rel.key = append(rel.key, c.Flags&1 != 0)
 		}
 		d.relations[m.RelationID] = rel
-	case *pglogrepl.InsertMessage:
-		rel, err := d.relation(m.RelationID, walStart)
-		if err != nil {
-			return err
-		}
-		c, err := tupleChange(record.Insert, rel, walStart, m.Tuple, nil, false)
-		if err != nil {
-			return err
-		}
-		d.a.change(c, rel.columns)
-	case *pglogrepl.UpdateMessage:
-		rel, err := d.relation(m.RelationID, walStart)
-		if err != nil {
-			return err
-		}
-		var old *pglogrepl.TupleData
-		if m.OldTupleType == pglogrepl.UpdateMessageTupleTypeOld {
-			old = m.OldTuple // REPLICA IDENTITY FULL: fills unchanged TOAST values
-		}
-		c, err := tupleChange(record.Update, rel, walStart, m.NewTuple, old, false)
-		if err != nil {
-			return err
-		}
-		d.a.change(c, rel.columns)
-	case *pglogrepl.DeleteMessage:
-		rel, err := d.relation(m.RelationID, walStart)
-		if err != nil {
-			return err
-		}
-		keyOnly := m.OldTupleType != pglogrepl.DeleteMessageTupleTypeOld
-		c, err := tupleChange(record.Delete, rel, walStart, m.OldTuple, nil, keyOnly)
-		if err != nil {
-			return err
-		}
-		d.a.change(c, nil)
 	case *pglogrepl.TruncateMessage:
 		for _, id := range m.RelationIDs {
 			rel, err := d.relation(id, walStart)
@@ -120,48 +103,146 @@ func (d *pgoutputDecoder) relation(id uint32, walStart uint64) (*pgoutputRelatio
 	return rel, nil
 }
 
+// rowChange decodes an Insert ('I'), Update ('U') or Delete ('D')
+// message of protocol version 1: the relation's id, then the tuples, each
+// behind a byte that says which it is ('N' new, 'K' the replica identity's
+// key, 'O' the whole old row under REPLICA IDENTITY FULL).
+func (d *pgoutputDecoder) rowChange(walStart uint64, data []byte) error {
+	bad := func(what string) error {
+		return fmt.Errorf("decode pgoutput message %q at %s: %s", data[0], pg.FormatLSN(walStart), what)
+	}
+	if len(data) < 6 {
+		return bad("too short")
+	}
+	rel, err := d.relation(binary.BigEndian.Uint32(data[1:5]), walStart)
+	if err != nil {
+		return err
+	}
+	rest := data[5:]
+	var oldKind byte
+	var old []rawColumn
+	if data[0] != 'I' && (rest[0] == 'K' || rest[0] == 'O') {
+		oldKind = rest[0]
+		var n int
+		if d.old, n, err = parseTuple(rest[1:], d.old[:0]); err != nil {
+			return bad(err.Error())
+		}
+		old, rest = d.old, rest[1+n:]
+	}
+	switch data[0] {
+	case 'D':
+		if old == nil {
+			return bad("a delete without its old tuple")
+		}
+		c, err := tupleChange(record.Delete, rel, walStart, old, nil, oldKind != 'O')
+		if err != nil {
+			return err
+		}
+		d.a.change(c, nil)
+		return nil
+	}
+	if len(rest) == 0 || rest[0] != 'N' {
+		return bad("no new tuple")
+	}
+	if d.tuple, _, err = parseTuple(rest[1:], d.tuple[:0]); err != nil {
+		return bad(err.Error())
+	}
+	op := record.Insert
+	if data[0] == 'U' {
+		op = record.Update
+	}
+	if oldKind != 'O' {
+		old = nil // a key tuple ('K') has no values for unchanged TOASTed columns
+	}
+	c, err := tupleChange(op, rel, walStart, d.tuple, old, false)
+	if err != nil {
+		return err
+	}
+	d.a.change(c, rel.columns)
+	return nil
+}
+
+// parseTuple reads a TupleData (a column count, then each column's kind
+// and, for text and binary, its length and bytes) into cols, and returns
+// them with the bytes read. The columns' bytes stay in src.
+func parseTuple(src []byte, cols []rawColumn) ([]rawColumn, int, error) {
+	if len(src) < 2 {
+		return cols, 0, fmt.Errorf("tuple too short")
+	}
+	n := int(binary.BigEndian.Uint16(src))
+	at := 2
+	for i := 0; i < n; i++ {
+		if at >= len(src) {
+			return cols, at, fmt.Errorf("tuple ends at column %d of %d", i, n)
+		}
+		c := rawColumn{kind: src[at]}
+		at++
+		switch c.kind {
+		case 'n', 'u':
+		case 't', 'b':
+			if at+4 > len(src) {
+				return cols, at, fmt.Errorf("column %d: no length", i)
+			}
+			size := int(binary.BigEndian.Uint32(src[at:]))
+			at += 4
+			if size < 0 || at+size > len(src) {
+				return cols, at, fmt.Errorf("column %d: %d bytes past the message's end", i, size)
+			}
+			c.data = src[at : at+size : at+size]
+			at += size
+		default:
+			return cols, at, fmt.Errorf("column %d: unknown kind %q", i, c.kind)
+		}
+		cols = append(cols, c)
+	}
+	return cols, at, nil
+}
+
 // tupleChange builds a Change from a tuple. old, when set (REPLICA IDENTITY
 // FULL), supplies the values of unchanged TOASTed columns. keyOnly keeps
 // only the replica identity columns (a delete's key tuple). The values are
-// copied: the tuple's bytes belong to the connection's read buffer.
-func tupleChange(op record.Op, rel *pgoutputRelation, lsn uint64, tup, old *pglogrepl.TupleData, keyOnly bool) (record.Change, error) {
+// copied into one buffer: the tuple's bytes belong to the connection's
+// read buffer. A change of every column shares the relation's column list.
+func tupleChange(op record.Op, rel *pgoutputRelation, lsn uint64, tup, old []rawColumn, keyOnly bool) (record.Change, error) {
 	c := record.Change{Op: op, Schema: rel.schema, Table: rel.table, LSN: lsn}
-	if tup == nil {
-		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: no tuple", op, rel.schema, rel.table, pg.FormatLSN(lsn))
-	}
-	if len(tup.Columns) != len(rel.columns) {
-		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: %d values for %d columns", op, rel.schema, rel.table, pg.FormatLSN(lsn), len(tup.Columns), len(rel.columns))
+	if len(tup) != len(rel.columns) {
+		return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: %d values for %d columns", op, rel.schema, rel.table, pg.FormatLSN(lsn), len(tup), len(rel.columns))
 	}
 	size := 0
-	for _, col := range tup.Columns {
-		size += len(col.Data)
+	for i, col := range tup {
+		if col.kind == 'u' && i < len(old) && old[i].kind != 'u' {
+			col = old[i]
+		}
+		size += len(col.data)
 	}
 	buf := make([]byte, 0, size)
-	for i, col := range tup.Columns {
+	c.Values = make([]record.Value, 0, len(tup))
+	if !keyOnly {
+		c.Columns = rel.columns
+	}
+	for i, col := range tup {
 		if keyOnly && !rel.key[i] {
 			continue
 		}
-		if col.DataType == pglogrepl.TupleDataTypeToast && old != nil && i < len(old.Columns) && old.Columns[i].DataType != pglogrepl.TupleDataTypeToast {
-			col = old.Columns[i]
+		if col.kind == 'u' && i < len(old) && old[i].kind != 'u' {
+			col = old[i]
 		}
 		var v record.Value
-		switch col.DataType {
-		case pglogrepl.TupleDataTypeNull:
+		switch col.kind {
+		case 'n':
 			v.Null = true
-		case pglogrepl.TupleDataTypeToast:
+		case 'u':
 			v.Unchanged = true
-		case pglogrepl.TupleDataTypeText:
-			if len(buf)+len(col.Data) > cap(buf) { // an old value from REPLICA IDENTITY FULL
-				v.Text = append([]byte{}, col.Data...)
-			} else {
-				start := len(buf)
-				buf = append(buf, col.Data...)
-				v.Text = buf[start:len(buf):len(buf)]
-			}
+		case 't':
+			start := len(buf)
+			buf = append(buf, col.data...)
+			v.Text = buf[start:len(buf):len(buf)]
 		default:
 			return c, fmt.Errorf("decode pgoutput %s on %s.%s at %s: column %s has binary data", op, rel.schema, rel.table, pg.FormatLSN(lsn), rel.columns[i])
 		}
-		c.Columns = append(c.Columns, rel.columns[i])
+		if keyOnly {
+			c.Columns = append(c.Columns, rel.columns[i])
+		}
 		c.Values = append(c.Values, v)
 	}
 	return c, nil
