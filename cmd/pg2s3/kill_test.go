@@ -144,7 +144,11 @@ INSERT INTO big SELECT g, md5(g::text) FROM generate_series(1, %d) g; ANALYZE bi
 		if code != 0 {
 			t.Fatalf("run after kills: %s %s", out, errOut)
 		}
-		var rep struct{ Streams []struct{ CopyDone bool `json:"copy_done"` } }
+		var rep struct {
+			Streams []struct {
+				CopyDone bool `json:"copy_done"`
+			}
+		}
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Streams) != 1 {
 			t.Fatalf("report %s: %v", out, err)
 		}

@@ -42,8 +42,14 @@ CREATE TABLE l (id int PRIMARY KEY, v text); INSERT INTO l SELECT g, 'l' || g FR
 	for i := 0; i < 4; i++ {
 		mustExec(t, dsn, fmt.Sprintf("UPDATE l SET v = v || '+' WHERE id %% 50 = %d; DELETE FROM l WHERE id = %d; INSERT INTO l VALUES (%d, 'new')", i, 100+i, 5000+i))
 		for _, f := range []func(context.Context) (bool, error){
-			func(ctx context.Context) (bool, error) { r, err := p.app.Sync(ctx, p.cat, app.RunOptions{MaxBatches: 4}); return err == nil && r.Failed(), err },
-			func(ctx context.Context) (bool, error) { r, err := p.app.Drain(ctx, p.cat, app.RunOptions{MaxBatches: 4}); return err == nil && r.Failed(), err },
+			func(ctx context.Context) (bool, error) {
+				r, err := p.app.Sync(ctx, p.cat, app.RunOptions{MaxBatches: 4})
+				return err == nil && r.Failed(), err
+			},
+			func(ctx context.Context) (bool, error) {
+				r, err := p.app.Drain(ctx, p.cat, app.RunOptions{MaxBatches: 4})
+				return err == nil && r.Failed(), err
+			},
 		} {
 			runs++
 			bad, err := f(ctx)

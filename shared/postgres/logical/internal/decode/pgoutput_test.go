@@ -56,7 +56,7 @@ func pgRelation() []byte {
 }
 
 func pgBegin(final uint64) []byte {
-	return pgMsg{}.byte1('B').int64(final).int64(uint64(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro()-946684800000000)).int32(7)
+	return pgMsg{}.byte1('B').int64(final).int64(uint64(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixMicro() - 946684800000000)).int32(7)
 }
 
 func pgCommit(lsn, end uint64) []byte {
