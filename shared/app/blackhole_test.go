@@ -2,12 +2,15 @@ package app_test
 
 import (
 	"context"
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
+	"github.com/pg2s3/pg2s3/shared/report"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -60,5 +63,73 @@ func TestBlackHoledS3EndsTheRunCleanly(t *testing.T) {
 	rows := copyRows(t, p, id, activeVersion(t, p, id))
 	if len(rows) != 50000 || copyDuplicates(rows) != 0 {
 		t.Fatalf("%d rows in the active version, %d doubled: want 50000 once", len(rows), copyDuplicates(rows))
+	}
+}
+
+// TestBlackHoledPostgresEndsTheRunCleanly: PostgreSQL goes silent in the
+// middle of a copy and of a drain (connections accepted, never
+// answered): each run ends within its deadline and hard stop, failed,
+// with nothing moved past what is durable; when the server answers again
+// the copy and the log complete with the current tables equal to the
+// source.
+func TestBlackHoledPostgresEndsTheRunCleanly(t *testing.T) {
+	dsn, _ := newDB(t, `CREATE TABLE f (id int PRIMARY KEY, v text); INSERT INTO f SELECT g, repeat('f', 300) FROM generate_series(1, 60000) g;
+CREATE TABLE l (id int PRIMARY KEY, v text); INSERT INTO l SELECT g, 'l' || g FROM generate_series(1, 2000) g;`)
+	px, err := testenv.StartFaultProxy(fmt.Sprintf("127.0.0.1:%d", testPG.Port), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	p := newPipeline(t, dsn, map[string]any{"port": px.Port(), "batch_rows": 1000}, map[string]string{"f": "FULL_TABLE", "l": "LOG_BASED"})
+	ctx := context.Background()
+	drain(t, p, app.RunOptions{}) // l's copy, before the faults
+	for i := 0; i < 5; i++ {
+		mustExec(t, dsn, "UPDATE l SET v = v || '+'")
+	}
+	mustExec(t, dsn, "UPDATE l SET v = 'changed' WHERE id <= 500; DELETE FROM l WHERE id > 1900")
+	slow := testenv.Faults{Latency: 30 * time.Millisecond} // so the black hole comes mid-run
+	px.Set(slow)
+	for _, kind := range []string{"sync", "wal"} {
+		go func() {
+			time.Sleep(250 * time.Millisecond)
+			px.Silence(true) // open connections go quiet: nothing is cut
+		}()
+		start := time.Now()
+		var run *report.Run
+		if kind == "sync" {
+			run, err = p.app.Sync(ctx, p.cat, app.RunOptions{Deadline: start.Add(2 * time.Second)})
+		} else {
+			run, err = p.app.Drain(ctx, p.cat, app.RunOptions{Deadline: start.Add(2 * time.Second)})
+		}
+		took := time.Since(start)
+		if took > 2*time.Second+12*time.Second || (err == nil && !run.Failed()) {
+			t.Fatalf("%s against a black-holed PostgreSQL took %s: %v %+v", kind, took, err, run)
+		}
+		t.Logf("%s against a black-holed PostgreSQL ended after %s: %v", kind, took.Round(time.Millisecond), err)
+		px.Silence(false)
+	}
+	px.Set(testenv.Faults{})
+	for i := 0; i < 10; i++ {
+		run, err := p.app.Sync(ctx, p.cat, app.RunOptions{})
+		if err != nil || run.Failed() {
+			t.Fatalf("sync after PostgreSQL came back: %v %+v", err, run)
+		}
+		if run.Streams[0].CopyDone {
+			break
+		}
+	}
+	drain(t, p, app.RunOptions{})
+	for _, table := range []string{"f", "l"} {
+		id := streamID(p, table)
+		got := merge(versionRows(t, p, id, activeVersion(t, p, id)))
+		want := tableState(t, dsn, "SELECT id, v FROM "+table)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d rows in the current table, %d in the source", table, len(got), len(want))
+		}
+		for k, w := range want {
+			if !reflect.DeepEqual(got[k]["v"], w["v"]) {
+				t.Fatalf("%s row %s: %v, want %v", table, k, got[k], w)
+			}
+		}
 	}
 }

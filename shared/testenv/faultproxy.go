@@ -50,7 +50,16 @@ type FaultProxy struct {
 	// Counters: connections accepted, reset by ResetAfter, black-holed,
 	// paused; bytes forwarded.
 	Accepted, Resets, BlackHoles, Pauses, Bytes atomic.Int64
+
+	silent atomic.Bool   // Silence: nothing is forwarded
+	closed chan struct{} // closed by Close
 }
+
+// Silence makes the server go quiet without closing anything (on), or
+// speak again (off): open connections forward nothing more in either
+// direction, and new ones are accepted and black-holed, as when a host
+// or a NAT on the way drops every packet.
+func (p *FaultProxy) Silence(on bool) { p.silent.Store(on) }
 
 // StartFaultProxy listens on a free loopback port and forwards each
 // connection to target (host:port).
@@ -59,7 +68,7 @@ func StartFaultProxy(target string, seed int64) (*FaultProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{Addr: ln.Addr().String(), target: target, ln: ln, rnd: rand.New(rand.NewSource(seed)), conns: map[net.Conn]bool{}}
+	p := &FaultProxy{Addr: ln.Addr().String(), target: target, ln: ln, rnd: rand.New(rand.NewSource(seed)), conns: map[net.Conn]bool{}, closed: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	return p, nil
@@ -95,6 +104,7 @@ func (p *FaultProxy) CutAll() {
 
 // Close stops accepting, cuts every connection and waits for them.
 func (p *FaultProxy) Close() {
+	close(p.closed)
 	p.ln.Close()
 	p.CutAll()
 	p.wg.Wait()
@@ -130,7 +140,7 @@ func (p *FaultProxy) serve(client net.Conn, f Faults, seed int64) {
 		p.mu.Unlock()
 		client.Close()
 	}()
-	if f.BlackHole {
+	if f.BlackHole || p.silent.Load() {
 		p.BlackHoles.Add(1)
 		io.Copy(io.Discard, client) // until the client gives up, or Close
 		return
@@ -177,6 +187,13 @@ func (st *connState) pipe(dst, src net.Conn) {
 				chunk = chunk[:cut]
 			}
 			time.Sleep(wait)
+			for st.p.silent.Load() { // hold the bytes: the peer hears nothing
+				select {
+				case <-st.p.closed:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
 			if len(chunk) > 0 {
 				if _, werr := dst.Write(chunk); werr != nil {
 					return

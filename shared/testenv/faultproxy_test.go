@@ -103,10 +103,32 @@ func TestFaultProxy(t *testing.T) {
 		t.Errorf("after CutAll the connection still reads: %v", err)
 	}
 
+	// Silence: an open connection hears nothing more, and nothing is cut.
+	c2, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.Write([]byte("y")) // through the proxy before it goes quiet
+	if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	p.Silence(true)
+	c2.Write([]byte("x"))
+	c2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := c2.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Errorf("a silenced connection: %v, want a timeout", err)
+	}
+	p.Silence(false)
+	c2.SetReadDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.ReadFull(c2, make([]byte, 1)); err != nil {
+		t.Errorf("the connection after the silence: %v", err)
+	}
+
 	if got, _, err := roundTrip(p.Addr, msg, 5*time.Second); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("clean round trip after the faults: %v", err)
 	}
-	if p.Resets.Load() != 1 || p.BlackHoles.Load() != 1 || p.Pauses.Load() != 1 || p.Accepted.Load() != 8 {
+	if p.Resets.Load() != 1 || p.BlackHoles.Load() != 1 || p.Pauses.Load() != 1 || p.Accepted.Load() != 9 {
 		t.Errorf("counters: accepted %d, resets %d, black holes %d, pauses %d", p.Accepted.Load(), p.Resets.Load(), p.BlackHoles.Load(), p.Pauses.Load())
 	}
 }
