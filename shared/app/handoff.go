@@ -18,7 +18,8 @@ import (
 type ParallelCopies interface {
 	// StartCopy starts the execution name copying stream in ranges;
 	// started is false, with no error, when an execution of that name
-	// exists already.
+	// exists already (a running one may also answer as started: Step
+	// Functions' idempotency for the same name and input).
 	StartCopy(ctx context.Context, name, stream string) (started bool, err error)
 }
 
@@ -100,11 +101,7 @@ func (a *App) handoff(h *Handoff, eng *replicate.Engine) func(context.Context, *
 			return rep, true
 		}
 		rep.Handoff = name
-		if started {
-			rep.Skipped = fmt.Sprintf("handed to parallel copy execution %s, started now: it copies the stream in %d key ranges", name, ranges)
-		} else {
-			rep.Skipped = fmt.Sprintf("being copied in %d key ranges by parallel copy execution %s (or by one started by hand): scheduled runs leave it until its copy is done", ranges, name)
-		}
+		rep.Skipped = fmt.Sprintf("copied in %d key ranges by parallel copy execution %s (or one started by hand): scheduled runs leave it until its copy is done", ranges, name)
 		a.Log.Info("parallel copy handed off", "stream", s.ID, "version", rep.TableVersion, "ranges", ranges, "execution", name, "started", started, "row_estimate", s.RowEstimate)
 		return rep, true
 	}

@@ -41,11 +41,11 @@ func NewParallelCopies(ctx context.Context, arn, region, endpoint string, opts .
 
 // StartCopy starts the execution name copying stream. started is false,
 // with no error, when an execution of that name exists already (running,
-// or closed within the last 90 days): Step Functions names are unique
-// per state machine, so a deterministic name starts one execution however
-// many runs ask. A retried request whose first attempt started it is
-// answered as the first (StartExecution is idempotent for a running
-// standard execution with the same name and input).
+// with another input, or closed within the last 90 days): Step Functions
+// names are unique per state machine, so a deterministic name starts one
+// execution however many runs ask. A running standard execution of the
+// same name and input answers as started (StartExecution is idempotent
+// for it), so a retried request whose first attempt started it succeeds.
 func (p *ParallelCopies) StartCopy(ctx context.Context, name, stream string) (started bool, err error) {
 	input, _ := json.Marshal(map[string]string{"stream": stream})
 	_, err = p.client.StartExecution(ctx, &sfn.StartExecutionInput{
