@@ -60,10 +60,7 @@ func (s *StepFunctions) Calls() []StartExecution {
 
 func (s *StepFunctions) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-	fail := func(code int, typ, msg string) {
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
-	}
+	fail := func(code int, typ, msg string) { awsJSONError(w, code, typ, msg) }
 	if r.Header.Get("X-Amz-Target") != "AWSStepFunctions.StartExecution" {
 		fail(400, "InvalidRequestException", "only StartExecution is served")
 		return
