@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	sfn "github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctionstasks"
@@ -18,10 +20,18 @@ type ParallelCopyConfig struct {
 	// MaxConcurrency is how many ranges are copied at once: sync
 	// invocations, each with a database connection of its own.
 	MaxConcurrency int `json:"max_concurrency"`
+	// MinRows is the row estimate (pg_class.reltuples) above which a
+	// scheduled sync run hands a keyed FULL_TABLE stream's copy to the
+	// state machine instead of copying it (PG2S3_PARALLEL_MIN_ROWS).
+	MinRows int64 `json:"min_rows"`
 }
 
 // DefaultParallelConcurrency is parallel_copy.max_concurrency's default.
 const DefaultParallelConcurrency = 8
+
+// DefaultParallelMinRows is parallel_copy.min_rows's default: tables one
+// sync invocation would need many runs to copy.
+const DefaultParallelMinRows = 50_000_000
 
 // maxParallelConcurrency bounds parallel_copy.max_concurrency: each range
 // in flight is a database connection.
@@ -41,6 +51,9 @@ func (d *Database) parallelDefaults() {
 	if d.ParallelCopy.MaxConcurrency == 0 {
 		d.ParallelCopy.MaxConcurrency = DefaultParallelConcurrency
 	}
+	if d.ParallelCopy.MinRows == 0 {
+		d.ParallelCopy.MinRows = DefaultParallelMinRows
+	}
 }
 
 func (d *Database) validateParallel(entry, stack string, e *errs) {
@@ -49,6 +62,9 @@ func (d *Database) validateParallel(entry, stack string, e *errs) {
 	}
 	if c := d.ParallelCopy.MaxConcurrency; c < 1 || c > maxParallelConcurrency {
 		e.add(entry+": parallel_copy.max_concurrency", "%d is outside 1..%d (each range in flight holds a database connection)", c, maxParallelConcurrency)
+	}
+	if n := d.ParallelCopy.MinRows; n < 1 {
+		e.add(entry+": parallel_copy.min_rows", "%d is not a positive number of rows (the row estimate above which scheduled runs hand a table to the state machine; default %d)", n, DefaultParallelMinRows)
 	}
 }
 
@@ -139,8 +155,28 @@ func (p *pipeline) parallelCopy(s *shared) sfn.StateMachine {
 	suppress(sm.Role(), "AwsSolutions-IAM5",
 		"The LambdaInvoke task's grant covers the sync function and its versions (<arn>:*); no other function.",
 		cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::<.*Sync[0-9A-F]{8}\.Arn>:\*$/g`)})
+	p.handoff(s, fn)
 	output(scope, "ParallelCopyStateMachineArn", sm.StateMachineArn(), "pg2s3 parallel copy state machine of "+p.db.Name+" (input {\"stream\": \"<tap_stream_id>\"})")
 	return sm
+}
+
+// handoff lets the sync function's scheduled runs start executions of the
+// state machine for large tables: its ARN (built from the fixed name: a
+// reference to the state machine would make a cycle, the state machine
+// invoking the function) and parallel_copy.min_rows in the environment,
+// and states:StartExecution on that state machine alone.
+func (p *pipeline) handoff(s *shared, fn awslambda.Function) {
+	arn := awscdk.Stack_Of(p.scope).FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("states"), Resource: jsii.String("stateMachine"),
+		ResourceName: jsii.String(parallelCopyName(s.cfg.StackName, p.db.Name)), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+	})
+	fn.AddEnvironment(jsii.String("PG2S3_PARALLEL_COPY_ARN"), arn, nil)
+	fn.AddEnvironment(jsii.String("PG2S3_PARALLEL_MIN_ROWS"), jsii.String(fmt.Sprint(p.db.ParallelCopy.MinRows)), nil)
+	fn.AddToRolePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("StartParallelCopy"),
+		Actions:   jsii.Strings("states:StartExecution"),
+		Resources: &[]*string{arn},
+	}))
 }
 
 // parallelCopyName is the state machine's fixed name, so the functions can

@@ -101,6 +101,7 @@ func TestParallelCopyStateMachine(t *testing.T) {
 		t.Errorf("logging: %v", lc)
 	}
 	invokes := 0
+	starts := map[string][]string{} // the roles given states: actions -> what
 	for id, p := range f.resources("AWS::IAM::Policy") {
 		attached := fmt.Sprint(p["Roles"])
 		for _, st := range statements(p) {
@@ -108,7 +109,10 @@ func TestParallelCopyStateMachine(t *testing.T) {
 			res := fmt.Sprint(st["Resource"])
 			for _, a := range acts {
 				if strings.HasPrefix(a, "states:") {
-					t.Errorf("%s allows %s (nothing starts executions yet)", id, a)
+					starts[attached] = append(starts[attached], a+" on "+res)
+					if a != "states:StartExecution" || st["Effect"] != "Allow" {
+						t.Errorf("%s allows %s", id, a)
+					}
 				}
 				if a != "lambda:InvokeFunction" || !strings.Contains(attached, role) {
 					continue
@@ -125,6 +129,44 @@ func TestParallelCopyStateMachine(t *testing.T) {
 	}
 	if invokes != 1 {
 		t.Errorf("%d statements let the state machine invoke a function, want 1", invokes)
+	}
+
+	// Each sync function, and nothing else, may start executions of its
+	// own pipeline's state machine (the hand-off of large tables), named
+	// by its fixed name; its environment carries that ARN and min_rows.
+	stack := f.stack.StackName()
+	if len(starts) != 2 {
+		t.Errorf("roles that may act on state machines: %v, want the two sync functions'", starts)
+	}
+	for roles, what := range starts {
+		db := "shop"
+		if strings.Contains(roles, "crm") {
+			db = "crm"
+		}
+		arn := ":stateMachine:" + parallelCopyName(*stack, db)
+		if !strings.Contains(roles, db+"SyncRole") || len(what) != 1 || !strings.Contains(what[0], arn+"]") || strings.Contains(what[0], "*") {
+			t.Errorf("%s may %v, want states:StartExecution on ...%s alone", roles, what, arn)
+		}
+	}
+	handoffs := 0
+	for id, fn := range f.resources("AWS::Lambda::Function") {
+		vars := fn["Environment"].(map[string]any)["Variables"].(map[string]any)
+		desc := fmt.Sprint(fn["Description"])
+		arn, ok := vars["PG2S3_PARALLEL_COPY_ARN"]
+		if !ok {
+			continue
+		}
+		handoffs++
+		db, rows := "shop", fmt.Sprint(DefaultParallelMinRows)
+		if strings.Contains(desc, "crm") {
+			db, rows = "crm", "1000000"
+		}
+		if desc != "pg2s3 sync for "+db || !strings.Contains(fmt.Sprint(arn), ":stateMachine:"+parallelCopyName(*stack, db)+"]") || vars["PG2S3_PARALLEL_MIN_ROWS"] != rows {
+			t.Errorf("%s (%s): PG2S3_PARALLEL_COPY_ARN %v, PG2S3_PARALLEL_MIN_ROWS %v", id, desc, arn, vars["PG2S3_PARALLEL_MIN_ROWS"])
+		}
+	}
+	if handoffs != 2 {
+		t.Errorf("%d functions have PG2S3_PARALLEL_COPY_ARN, want the two sync functions", handoffs)
 	}
 
 	// An alarm on failed executions, to the alarm topic, quiet without data.
@@ -151,11 +193,12 @@ func TestParallelCopyConfig(t *testing.T) {
 		{"Pg2s3", `{"max_concurrency": 0}`, ""},
 		{"Pg2s3", `{"max_concurrency": 101}`, "parallel_copy.max_concurrency: 101 is outside 1..100"},
 		{"Pg2s3", `{"max_concurency": 4}`, "max_concurency"},
+		{"Pg2s3", `{"min_rows": -5}`, "parallel_copy.min_rows: -5 is not a positive number of rows"},
 		{strings.Repeat("S", 70), `{}`, "Step Functions allows 80"},
 	} {
 		cfg, err := ParseStackConfig([]byte(fmt.Sprintf(base, c.stack, c.pc)))
 		switch {
-		case c.want == "" && (err != nil || cfg.Databases[0].ParallelCopy.MaxConcurrency != DefaultParallelConcurrency):
+		case c.want == "" && (err != nil || cfg.Databases[0].ParallelCopy.MaxConcurrency != DefaultParallelConcurrency || cfg.Databases[0].ParallelCopy.MinRows != DefaultParallelMinRows):
 			t.Errorf("%s: %v", c.pc, err)
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("%s: %v, want %q", c.pc, err, c.want)

@@ -81,7 +81,7 @@ const twoDatabases = `{
       "wal": {"cron": "0/10 * * * ? *"},
       "discover": {"cron": "0 4 ? * MON *"},
       "prune": {"cron": "0 5 * * ? *", "keep": 2},
-      "parallel_copy": {"max_concurrency": 3}
+      "parallel_copy": {"max_concurrency": 3, "min_rows": 1000000}
     }
   ]
 }`

@@ -1,7 +1,8 @@
 // Command sync is the Lambda function for one bounded run of the
 // FULL_TABLE and INCREMENTAL streams of its schedule group, and for the
 // steps of a parallel copy (plan, one piece of a range, activate) that the
-// stack's state machine invokes.
+// stack's state machine invokes. A scheduled run hands the copies of large
+// tables to that state machine (fn.Handoff).
 package main
 
 import (
@@ -19,7 +20,11 @@ func main() {
 		if ev.IsStep() {
 			return fn.RunStep(ctx, a, cat, ev, env, log)
 		}
-		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx)})
+		handoff, err := fn.Handoff(ctx, os.Getenv, env)
+		if err != nil {
+			return fn.Result{}, err
+		}
+		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx), Handoff: handoff})
 		if err != nil {
 			return fn.Result{}, err
 		}

@@ -53,6 +53,9 @@ type RunOptions struct {
 	// Parallel, above 1, copies keyed streams estimated above the config's
 	// rows_per_range in ranges with this many workers (a connection each).
 	Parallel int
+	// Handoff, when set, hands large keyed FULL_TABLE streams to the
+	// parallel copy state machine instead of copying them (handoff.go).
+	Handoff *Handoff
 }
 
 // hardStop is how long after a run's deadline its calls are cancelled.
@@ -148,8 +151,12 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 		opts.RunID = replicate.NewRunID()
 	}
 	eng := a.engine(src, opts.RunID)
-	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed,
-		Parallel: a.parallel(opts, a.Cfg.ForReads())})
+	job := replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed,
+		Parallel: a.parallel(opts, a.Cfg.ForReads())}
+	if opts.Handoff != nil {
+		job.Handoff = a.handoff(opts.Handoff, eng)
+	}
+	run := eng.Sync(ctx, job)
 	a.Progress.Done()
 	return run, nil
 }

@@ -135,6 +135,9 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 			}
 			s.LastRun, s.LastRows = run.StartedAt, rs.Rows
 			s.LastResult = "ok"
+			if rs.Handoff != "" {
+				s.LastResult = "handed off to execution " + rs.Handoff
+			}
 			if rs.Error != "" {
 				s.LastResult = "error: " + rs.Error
 			} else {

@@ -27,6 +27,11 @@ type SyncJob struct {
 	// Failed are streams that failed before the run (stale catalog
 	// entries); they are reported with the run.
 	Failed []report.Stream
+	// Handoff, when set, is asked first for each table stream, under the
+	// stream's lease: when it handles the stream (hands its copy to
+	// someone else), its report is the stream's and the run copies
+	// nothing of it.
+	Handoff func(ctx context.Context, s *record.Stream) (rep report.Stream, handled bool)
 }
 
 // NewRunID returns a random run identifier (lease owner, report key).
@@ -64,7 +69,13 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 			continue
 		}
-		rep := e.copy(ctx, s, job.Budget, job.Parallel)
+		rep, handled := report.Stream{}, false
+		if job.Handoff != nil {
+			rep, handled = job.Handoff(ctx, s)
+		}
+		if !handled {
+			rep = e.copy(ctx, s, job.Budget, job.Parallel)
+		}
 		release()
 		run.Streams = append(run.Streams, rep)
 		if job.Budget.Expired(e.now()) {

@@ -52,6 +52,10 @@ type Stream struct {
 	// range's lease is held by another run).
 	Range   *int   `json:"range,omitempty"`
 	Skipped string `json:"skipped,omitempty"`
+	// Handoff names the parallel copy execution (the stack's state
+	// machine) that copies the stream in ranges: the run handed the copy
+	// to it and copied nothing itself.
+	Handoff string `json:"handoff,omitempty"`
 	Error   string `json:"error,omitempty"`
 }
 

@@ -122,6 +122,8 @@ func streamResult(s report.Stream) string {
 	switch {
 	case s.Error != "":
 		return "ERROR"
+	case s.Handoff != "":
+		return "ok, handed off"
 	case s.CopyDone && s.BookmarkBefore == nil && s.Method == layout.LogBased:
 		return "ok" // a drain's report cannot tell when the copy finished
 	case s.CopyDone && copyFinishedNow(s):

@@ -36,6 +36,9 @@ func WriteRun(w io.Writer, r *report.Run) {
 		if s.CopyDone {
 			state += ", copy done"
 		}
+		if s.Handoff != "" {
+			state += ", copied in key ranges by parallel copy execution " + s.Handoff
+		}
 		if len(s.NewColumns) > 0 {
 			state += ", new columns " + strings.Join(s.NewColumns, ", ") + " (not in the catalog: pg2s3 discover --out records them)"
 		}

@@ -39,10 +39,7 @@ func (s *SecretsServer) Close() { s.srv.Close() }
 
 func (s *SecretsServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	fail := func(code int, typ, msg string) {
-		w.WriteHeader(code)
-		json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
-	}
+	fail := func(code int, typ, msg string) { awsJSONError(w, code, typ, msg) }
 	if r.Header.Get("X-Amz-Target") != "secretsmanager.GetSecretValue" {
 		fail(400, "InvalidRequestException", "only GetSecretValue is served")
 		return
@@ -60,4 +57,10 @@ func (s *SecretsServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": in.SecretId, "SecretString": v, "VersionId": "v1"})
+}
+
+// awsJSONError answers an AWS JSON protocol request with error typ.
+func awsJSONError(w http.ResponseWriter, code int, typ, msg string) {
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }

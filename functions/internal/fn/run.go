@@ -35,7 +35,10 @@ type Result struct {
 type StreamSummary struct {
 	Stream string `json:"stream"`
 	Rows   int64  `json:"rows"`
-	Error  string `json:"error,omitempty"`
+	// Handoff is the parallel copy execution the run handed the stream's
+	// copy to (report.Stream.Handoff).
+	Handoff string `json:"handoff,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // Finish records the columns a run met that the stored catalog does not
@@ -60,7 +63,7 @@ func Finish(ctx context.Context, a *app.App, env Env, log *slog.Logger, run *rep
 func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, error) {
 	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey}
 	for _, s := range run.Streams {
-		r.Streams = append(r.Streams, StreamSummary{Stream: s.Stream, Rows: s.Rows, Error: s.Error})
+		r.Streams = append(r.Streams, StreamSummary{Stream: s.Stream, Rows: s.Rows, Handoff: s.Handoff, Error: s.Error})
 	}
 	EmitMetrics(os.Stdout, pipeline, run)
 	if run.Failed() {
