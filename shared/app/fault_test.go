@@ -132,7 +132,7 @@ func TestFaultsLoseAndDoubleNothing(t *testing.T) {
 	if n, err := strconv.Atoi(os.Getenv("FAULT_ITERATIONS")); err == nil && n > 0 {
 		iterations = n
 	}
-	t.Run("local", func(t *testing.T) { faultSuite(t, iterations, nil, nil) })
+	t.Run("local", func(t *testing.T) { faultSuite(t, faultOptions{iterations: iterations}) })
 	t.Run("s3-dynamodb", func(t *testing.T) {
 		aws := awstest.Start(t, "faults", "faults")
 		stores := aws.ConfigKeys("f")
@@ -150,16 +150,47 @@ func TestFaultsLoseAndDoubleNothing(t *testing.T) {
 				}
 			}
 		}
-		faultSuite(t, max(iterations/2, 4), stores, outage)
+		faultSuite(t, faultOptions{iterations: max(iterations/2, 4), stores: stores, outage: outage})
 	})
 }
 
-// faultSuite runs the iterations; outage, when set, adds the points that
-// stop a store's server for one call (S3 and DynamoDB outages).
-func faultSuite(t *testing.T, iterations int, stores map[string]any, outage func(string) func()) {
+// faultOptions shape a run of the fault suite.
+type faultOptions struct {
+	iterations int
+	stores     map[string]any // config keys of the sink and bookmarks (nil: local)
+	// outage, when set, adds the points that stop a store's server for
+	// one call (S3 and DynamoDB outages).
+	outage func(string) func()
+	// net, when set, adds the network faults of the soak (net.points).
+	net    *netFaults
+	plugin string
+	seed   int64
+	// progress, when set, is told each iteration's fault.
+	progress func(i int, point string)
+}
+
+// faultFigures is what a run of the suite counted.
+type faultFigures struct {
+	faults   map[string]int // by kind
+	failures int            // runs that failed (and were recovered)
+	runs     int
+	checked  int // rows compared with the source at the end
+}
+
+// faultSuite runs the iterations and checks the result (see
+// TestFaultsLoseAndDoubleNothing), returning its figures.
+func faultSuite(t *testing.T, o faultOptions) faultFigures {
+	iterations, stores, outage := o.iterations, o.stores, o.outage
+	fig := faultFigures{faults: map[string]int{}}
 	extra := map[string]any{"batch_rows": 300}
+	if o.plugin != "" {
+		extra["logical_plugin"] = o.plugin
+	}
 	for k, v := range stores {
 		extra[k] = v
+	}
+	if o.net != nil {
+		o.net.route(extra)
 	}
 	dsn, _ := newDB(t, acctSchema+`
 CREATE TABLE ledger (id bigint PRIMARY KEY, balance numeric(20,2) NOT NULL, note text);
@@ -191,28 +222,47 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 	if outage != nil {
 		points = append(append([]string(nil), faultPoints...), awsFaultPoints...)
 	}
+	if o.net != nil {
+		points = append(append([]string(nil), points...), o.net.points()...)
+	}
 	stop := workload(t, dsn, 99, "acct", "ledger")
-	r := rand.New(rand.NewSource(20261126))
-	failures := 0
-	run := func(kind string) {
+	seed := o.seed
+	if seed == 0 {
+		seed = 20261126
+	}
+	r := rand.New(rand.NewSource(seed))
+	run := func(kind string, deadline time.Time) {
 		var rep interface{ Failed() bool }
 		var err error
 		if kind == "wal" {
-			rep, err = p.app.Drain(ctx, p.cat, app.RunOptions{MaxBatches: 2})
+			rep, err = p.app.Drain(ctx, p.cat, app.RunOptions{MaxBatches: 2, Deadline: deadline})
 		} else {
-			rep, err = p.app.Sync(ctx, p.cat, app.RunOptions{MaxBatches: 2})
+			rep, err = p.app.Sync(ctx, p.cat, app.RunOptions{MaxBatches: 2, Deadline: deadline})
 		}
+		fig.runs++
 		if err != nil || rep.Failed() {
-			failures++
+			fig.failures++
 		}
 		checkSlotBehindBookmark(t, dsn, p)
 	}
-	for i := 0; i < iterations; i++ {
+	for i := 0; i < iterations && !t.Failed(); i++ {
 		point := points[r.Intn(len(points))]
-		in.arm(point, 1+r.Intn(3))
-		run("tables")
-		run("wal")
+		fig.faults[point]++
+		if o.progress != nil {
+			o.progress(i, point)
+		}
+		var deadline time.Time
+		if o.net != nil && o.net.owns(point) {
+			deadline = o.net.apply(point, r) // lifted below
+		} else {
+			in.arm(point, 1+r.Intn(3))
+		}
+		run("tables", deadline)
+		run("wal", deadline)
 		in.arm("", 0)
+		if o.net != nil {
+			o.net.clear()
+		}
 		restarts.Wait()
 	}
 	time.Sleep(100 * time.Millisecond)
@@ -235,15 +285,19 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 	}
 	got := merge(p.rows(streamID(p, "acct")))
 	want := tableState(t, dsn, "SELECT id, balance, note FROM acct")
-	t.Logf("%d iterations, %d faults fired, %d runs failed and were recovered; %d rows checked", iterations, in.fired, failures, len(want))
-	if in.fired < iterations/2 {
+	fig.checked = len(want)
+	t.Logf("%d iterations, %d store and commit-step faults fired, %d runs failed and were recovered; %d rows checked", iterations, in.fired, fig.failures, len(want))
+	if o.net == nil && in.fired < iterations/2 {
 		t.Fatalf("only %d faults fired", in.fired)
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("log-based stream: %d rows replicated, table has %d, or they differ", len(got), len(want))
 	}
-	checkVersions(t, p, streamID(p, "ledger"), tableState(t, dsn, "SELECT id, balance, note FROM ledger"))
+	ledger := tableState(t, dsn, "SELECT id, balance, note FROM ledger")
+	fig.checked += len(ledger)
+	checkVersions(t, p, streamID(p, "ledger"), ledger)
 	checkManifests(t, p)
+	return fig
 }
 
 func drainQuiet(p *pipeline) (int64, error) {
