@@ -6,7 +6,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/go/bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-pg setup-node setup-go demo demo-aws test bench synth build lambdas clean
+.PHONY: setup setup-pg setup-node setup-go demo demo-aws test soak bench synth build lambdas clean
 
 ## setup: install what a fresh Debian machine lacks (idempotent, quiet when done)
 setup: setup-pg setup-node setup-go
@@ -44,6 +44,11 @@ demo-aws: setup build
 test: setup
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 25m ./...
+
+## soak: the fault suite with network faults and throttling, SOAK_ITERATIONS (default 1000) iterations over both plugins and both kinds of stores (not part of make test, which runs a few)
+SOAK_ITERATIONS ?= 1000
+soak: setup
+	SOAK_ITERATIONS=$(SOAK_ITERATIONS) $(GO) test -count=1 -timeout 90m -run '^TestSoak$$' -v ./shared/app/ 2>&1 | grep -E '^(soak:|ok|FAIL|---)|soak_test|fault_test|panic'
 
 ## bench: throughput and memory as ratios against references measured in the same run
 bench: setup build
