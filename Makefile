@@ -48,7 +48,8 @@ test: setup
 ## soak: the fault suite with network faults and throttling, SOAK_ITERATIONS (default 1000) iterations over both plugins and both kinds of stores (not part of make test, which runs a few)
 SOAK_ITERATIONS ?= 1000
 soak: setup
-	SOAK_ITERATIONS=$(SOAK_ITERATIONS) $(GO) test -count=1 -timeout 90m -run '^TestSoak$$' -v ./shared/app/ 2>&1 | grep -E '^(soak:|ok|FAIL|---)|soak_test|fault_test|panic'
+	SOAK_ITERATIONS=$(SOAK_ITERATIONS) $(GO) test -count=1 -timeout 90m -run '^TestSoak$$' -v ./shared/app/ > soak.log 2>&1; \
+	status=$$?; grep -E '^(soak:|ok|FAIL|---)|soak_test|fault_test|panic' soak.log; echo "full log: soak.log"; exit $$status
 
 ## bench: throughput and memory as ratios against references measured in the same run
 bench: setup build
