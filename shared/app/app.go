@@ -28,6 +28,9 @@ type App struct {
 	Log    *slog.Logger
 	// Progress, when set, shows long copies' progress.
 	Progress *report.Progress
+	// OnTask: this process is the task (functions/task): runs have no
+	// deadline and their reports say so.
+	OnTask bool
 }
 
 // Open opens the sink, bookmark store and leases the config names.
@@ -53,6 +56,9 @@ type RunOptions struct {
 	// Parallel, above 1, copies keyed streams estimated above the config's
 	// rows_per_range in ranges with this many workers (a connection each).
 	Parallel int
+	// Tasker, when set, is handed work a bounded run cannot finish (see
+	// replicate.Tasker): the functions set it when the stack has a task.
+	Tasker replicate.Tasker
 }
 
 // RunDeadline is when a run starting now must have committed its last
@@ -60,6 +66,9 @@ type RunOptions struct {
 // Resolve it once per run: every later step then shares what is left
 // instead of starting a new budget.
 func (a *App) RunDeadline(deadline time.Time) time.Time {
+	if a.OnTask {
+		return time.Time{}
+	}
 	if a.Cfg.MaxRunDuration <= 0 {
 		return deadline
 	}
@@ -130,7 +139,7 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 		opts.RunID = replicate.NewRunID()
 	}
 	eng := a.engine(src, opts.RunID)
-	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed,
+	run := eng.Sync(ctx, replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed, Tasker: opts.Tasker,
 		Parallel: a.parallel(opts, a.Cfg.ForReads())})
 	a.Progress.Done()
 	return run, nil
@@ -140,7 +149,7 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 // range leases held for runID.
 func (a *App) engine(src *tables.Source, runID string) *replicate.Engine {
 	return &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format,
-		Leaser: a.Stores.Leaser, Owner: runID}
+		Leaser: a.Stores.Leaser, Owner: runID, OnTask: a.OnTask}
 }
 
 // parallel is how a run copies large keyed streams: opts.Parallel workers,

@@ -59,6 +59,11 @@ type State struct {
 	CommittedLSN     uint64 `json:"committed_lsn,omitempty"`
 	PartialCommitLSN uint64 `json:"partial_commit_lsn,omitempty"`
 	PartialLSN       uint64 `json:"partial_lsn,omitempty"`
+	// PartialRuns counts the consecutive runs that ended inside the
+	// transaction PartialCommitLSN: a transaction too large to read within
+	// one bounded run keeps it growing, and the wal function hands the slot
+	// to the task (no deadline) once it reaches replicate.EscalateAfter.
+	PartialRuns int `json:"partial_runs,omitempty"`
 
 	// UpdatedAt is when the bookmark last moved (informational).
 	UpdatedAt time.Time `json:"updated_at,omitzero"`

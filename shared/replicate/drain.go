@@ -59,6 +59,9 @@ type DrainJob struct {
 	// Parallel, with more than one worker, copies large keyed streams'
 	// initial copies in ranges at the same time.
 	Parallel Parallel
+	// Tasker, when set, is handed the slot (with its lease) once
+	// EscalateAfter consecutive runs ended inside the same transaction.
+	Tasker Tasker
 }
 
 // Drain runs job and writes its report. The order is the handoff rule:
@@ -98,12 +101,14 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		e.Finish(ctx, run)
 		return run, nil
 	}
+	var lease *heldLease
 	if job.Leaser != nil {
-		release, err := HoldLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+		h, err := holdLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
 		if err != nil {
 			return nil, fmt.Errorf("slot %s: %w", job.Slot, err)
 		}
-		defer release()
+		lease = h
+		defer h.release()
 	}
 	slotRep := &report.Slot{Name: job.Slot, Plugin: job.Plugin}
 	run.Slot = slotRep
@@ -130,6 +135,9 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	}
 	if job.Budget.Expired(e.now()) {
 		run.StopReason = "deadline"
+	}
+	if err := e.escalateSlot(ctx, job, lease, run); err != nil {
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
 	}
 	if e.Progress != nil {
 		e.Progress.Done()

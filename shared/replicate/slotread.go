@@ -61,6 +61,7 @@ type drainer struct {
 	// stored (revision rev), what the next batch starts from.
 	st      bookmark.State
 	saved   bookmark.State
+	start   bookmark.State // the bookmark as the run found it
 	rev     int64
 	streams map[[2]string]*logStream
 	open    []*logStream
@@ -88,7 +89,7 @@ func (e *Engine) ReadSlot(ctx context.Context, d SlotRead, slotRep *report.Slot)
 	}
 	dr.st, dr.rev = cur.State, cur.Rev
 	dr.st.Method = layout.SlotDrain
-	dr.saved = dr.st
+	dr.saved, dr.start = dr.st, dr.st
 	all, err := e.Bookmarks.All(ctx)
 	if err != nil {
 		return nil, err
@@ -325,13 +326,23 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
+	// Count the runs that end inside one transaction: this run is one
+	// more when it began inside the same one (a run that only skipped
+	// what earlier runs wrote of it counts too: it is the one stuck).
+	next.PartialRuns = 0
+	if next.PartialCommitLSN != 0 {
+		next.PartialRuns = 1
+		if dr.start.PartialCommitLSN == next.PartialCommitLSN {
+			next.PartialRuns = dr.start.PartialRuns + 1
+		}
+	}
 	var truncated []string
 	for _, ls := range dr.streams {
 		if ls.trunc {
 			truncated = append(truncated, ls.s.ID)
 		}
 	}
-	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
+	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && next.PartialRuns == before.PartialRuns && dr.rev > 0 {
 		return nil // nothing moved
 	}
 	next.Seq++
