@@ -14,7 +14,11 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.SyncEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
-		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx)})
+		tasker, err := fn.Tasker(ctx, os.Getenv, env)
+		if err != nil {
+			return fn.Result{}, err
+		}
+		run, err := a.Sync(ctx, cat, app.RunOptions{Streams: ev.Streams, MaxBatches: ev.MaxBatches, Deadline: env.Deadline(ctx), Tasker: tasker})
 		if err != nil {
 			return fn.Result{}, err
 		}

@@ -26,6 +26,8 @@ type Result struct {
 	Streams    []StreamSummary `json:"streams,omitempty"`
 	ReportKey  string          `json:"report_key,omitempty"`
 	Message    string          `json:"message,omitempty"`
+	// Tasks are the long-running tasks the run started (or failed to).
+	Tasks []report.Task `json:"tasks,omitempty"`
 }
 
 // StreamSummary is one stream's line in a Result.
@@ -55,7 +57,7 @@ func Finish(ctx context.Context, a *app.App, env Env, log *slog.Logger, run *rep
 // Summarize turns a run report into a Result, emits its metrics and fails
 // the invocation when a stream failed (so alarms and retries see it).
 func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, error) {
-	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey}
+	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey, Tasks: run.Tasks}
 	for _, s := range run.Streams {
 		r.Streams = append(r.Streams, StreamSummary{Stream: s.Stream, Rows: s.Rows, Error: s.Error})
 	}
@@ -64,7 +66,7 @@ func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, erro
 		b, _ := json.Marshal(r)
 		return r, fmt.Errorf("run %s: some streams failed: %s", run.RunID, b)
 	}
-	log.Info("run finished", "run_id", run.RunID, "rows", r.Rows, "stop_reason", r.StopReason, "report", r.ReportKey)
+	log.Info("run finished", "run_id", run.RunID, "rows", r.Rows, "stop_reason", r.StopReason, "report", r.ReportKey, "tasks", len(r.Tasks))
 	return r, nil
 }
 
