@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // The task's settings. The stack sets the first five on the wal and sync
@@ -142,10 +145,22 @@ func drainTask(ctx context.Context, a *app.App, env Env, cat *catalog.Catalog, o
 	}
 	stuck := first.State.PartialCommitLSN
 	prev := first.State
+	busySince := time.Now()
 	for {
 		run, err := a.Drain(ctx, cat, app.RunOptions{RunID: owner})
 		if err != nil {
 			return err
+		}
+		if slotBusy(run) && time.Since(busySince) < slotBusyWait {
+			// The run that was cut off may have left the server decoding
+			// the transaction for a while: wait for the slot.
+			log.Info("the slot is still active (the cut-off run's server process decodes on); waiting", "slot", a.Cfg.SlotName)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(5 * time.Second):
+			}
+			continue
 		}
 		if _, err := Finish(ctx, a, env, log, run); err != nil {
 			return err
@@ -165,6 +180,25 @@ func drainTask(ctx context.Context, a *app.App, env Env, cat *catalog.Catalog, o
 		}
 		prev = st
 	}
+}
+
+// slotBusyWait is how long the task waits for a slot another process
+// still reads.
+const slotBusyWait = 10 * time.Minute
+
+// slotBusy says run failed only because the slot was active elsewhere.
+func slotBusy(run *report.Run) bool {
+	busy := false
+	for _, s := range run.Streams {
+		if s.Error == "" {
+			continue
+		}
+		if !strings.Contains(s.Error, logical.ErrSlotActive.Error()) {
+			return false
+		}
+		busy = true
+	}
+	return busy
 }
 
 func lsnText(lsn uint64) string { return fmt.Sprintf("%X/%X", lsn>>32, lsn&0xFFFFFFFF) }

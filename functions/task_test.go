@@ -1,0 +1,321 @@
+package functions_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pg2s3/pg2s3/shared/awsstore"
+	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
+	"github.com/pg2s3/pg2s3/shared/encode"
+	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/testenv"
+)
+
+// taskRSSLimit bounds the task's peak RSS with GOMEMLIMIT=150MiB: its
+// memory holds a few batches (batch_rows 2000 here) and the sink's part
+// buffers, whatever the transaction's or the table's size (measured: 171
+// MiB for 600000 changes, 174 MiB for a 300000-row copy; without a
+// memory limit the garbage collector lets it grow to twice that).
+const taskRSSLimit = 256 << 20
+
+type taskResult struct {
+	result
+	Tasks []struct {
+		Work   string `json:"work"`
+		Reason string `json:"reason"`
+		ID     string `json:"id"`
+		Error  string `json:"error"`
+	} `json:"tasks"`
+}
+
+// TestTaskEscalation: the two kinds of work a Lambda can never finish.
+// A transaction of many changes (PG2S3_TEST_BIG_TX, 600000 by default;
+// the issue's case is 2000000) cuts two wal invocations off inside it;
+// the second starts the task (RunTask against the ECS stand-in), and the
+// next invocation skips the held slot cleanly. The task binary then
+// drains it without a deadline in bounded memory (its peak RSS is
+// measured), acknowledging past it, every change written once. A table
+// without a key whose copy a sync invocation cannot finish is handed to
+// the task too, which copies it in one version.
+func TestTaskEscalation(t *testing.T) {
+	if _, err := testenv.FindRIE(); err != nil {
+		t.Fatal(err)
+	}
+	bigTx := 600_000
+	if s := os.Getenv("PG2S3_TEST_BIG_TX"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			t.Fatalf("PG2S3_TEST_BIG_TX=%q: a number of changes", s)
+		}
+		bigTx = n
+	}
+	const keylessRows = 300_000
+	ctx := context.Background()
+	pg, err := testenv.StartPostgres(testenv.PostgresOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Stop()
+	dsn := pg.DSN("big")
+	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE big"); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.Exec(ctx, dsn, fmt.Sprintf(`CREATE TABLE events (id bigint PRIMARY KEY, v text);
+		CREATE TABLE nokey (a bigint, b text);
+		INSERT INTO nokey SELECT g, 'row ' || g FROM generate_series(1, %d) g;`, keylessRows)); err != nil {
+		t.Fatal(err)
+	}
+	aws := awstest.Start(t, "lake", "pg2s3-bookmarks")
+	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:big"
+	sm, err := testenv.StartSecrets(map[string]string{arn: fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"big"}`, pg.Port)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sm.Close()
+	ecs, err := testenv.StartECS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ecs.Close()
+	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig("big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const events, nokey, slot = "big-public-events", "big-public-nokey", "pg2s3_big"
+	const taskDef = "arn:aws:ecs:us-east-1:123456789012:task-definition/pg2s3-big-task:1"
+	env := []string{
+		"PG2S3_PIPELINE=big", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=big", "PG2S3_TABLE=pg2s3-bookmarks",
+		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + aws.S3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + aws.Dynamo.Endpoint(),
+		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3", `PG2S3_SETTINGS={"batch_rows": 2000}`, "PG2S3_SLOT=" + slot,
+		`PG2S3_SELECTION={"` + events + `": {"replication_method": "LOG_BASED"}, "` + nokey + `": {"replication_method": "FULL_TABLE"}}`,
+		"PG2S3_TASK_CLUSTER=pg2s3-big", "PG2S3_TASK_DEFINITION=" + taskDef, "PG2S3_TASK_CONTAINER=pg2s3",
+		"PG2S3_TASK_SUBNETS=subnet-a,subnet-b", "PG2S3_TASK_SECURITY_GROUPS=sg-1", "PG2S3_ECS_ENDPOINT=" + ecs.Endpoint(),
+		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
+	}
+	dir := t.TempDir()
+	build := func(name string) string {
+		bin := filepath.Join(dir, name, "bootstrap")
+		if _, err := os.Stat(bin); err != nil {
+			if err := testenv.BuildFunction("./"+name, bin); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return bin
+	}
+	invoke := func(name string, timeout time.Duration, payload string) (taskResult, error) {
+		t.Helper()
+		r, err := testenv.StartRIE(build(name), env, timeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		out, err := r.Invoke(ctx, []byte(payload))
+		var res taskResult
+		if err == nil {
+			if jerr := json.Unmarshal(out, &res); jerr != nil {
+				t.Fatalf("%s returned %s", name, out)
+			}
+		}
+		if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
+			t.Fatalf("%s: %v\n%s", name, err, r.Logs())
+		}
+		return res, err
+	}
+	// runTask runs the task binary as ECS would, with the overrides the
+	// function asked for, and returns its peak RSS.
+	runTask := func(over map[string]string) int64 {
+		t.Helper()
+		cmd := exec.Command(build("task"))
+		// The stack sets GOMEMLIMIT to three quarters of the task's memory;
+		// here as for a task of 200 MiB.
+		cmd.Env = append([]string{"GOMEMLIMIT=150MiB"}, env...)
+		for k, v := range over {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		start := time.Now()
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("task %v: %v\n%s", over, err, tail(out))
+		}
+		rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10
+		t.Logf("task %v: %s, peak RSS %d MiB", over, time.Since(start).Round(time.Millisecond), rss>>20)
+		return rss
+	}
+	slotState := func() (partial, partialLSN, committed uint64, runs int) {
+		t.Helper()
+		v, err := bm.Get(ctx, layout.SlotBookmarkID(slot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.State.PartialCommitLSN, v.State.PartialLSN, v.State.CommittedLSN, v.State.PartialRuns
+	}
+
+	// A cut-off drain leaves the server's walsender decoding the large
+	// transaction until it next writes to the closed connection: the
+	// slot is busy until then (a scheduled run minutes later finds it
+	// free; the task waits for it).
+	waitSlotIdle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			var active bool
+			if err := testenv.QueryValue(ctx, dsn, `SELECT active FROM pg_replication_slots WHERE slot_name = '`+slot+`'`, &active); err != nil {
+				t.Fatal(err)
+			}
+			if !active {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the slot stays active")
+			}
+		}
+	}
+
+	// The slot and the (empty) initial copy.
+	if res, err := invoke("wal", 30*time.Second, "{}"); err != nil || len(res.Tasks) > 0 {
+		t.Fatalf("first wal: %+v %v", res, err)
+	}
+	start := time.Now()
+	if err := testenv.Exec(ctx, dsn, fmt.Sprintf(`INSERT INTO events SELECT g, 'change ' || g FROM generate_series(1, %d) g`, bigTx)); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one transaction of %d changes in %s", bigTx, time.Since(start).Round(time.Millisecond))
+	var lastRun string
+	for i := 1; i <= 2; i++ {
+		waitSlotIdle()
+		res, err := invoke("wal", 3*time.Second, "{}")
+		if err != nil {
+			t.Fatalf("wal %d: %+v %v", i, res, err)
+		}
+		partial, _, _, runs := slotState()
+		if runs != i {
+			t.Fatalf("wal %d was not cut off before the transaction's end (the test needs more changes or a shorter timeout): partial %X, runs %d, result %+v", i, partial, runs, res)
+		}
+		t.Logf("wal %d: cut off with %d changes written, inside the transaction at %X", i, res.Rows, partial)
+		if (i == 2) != (len(res.Tasks) == 1) || len(ecs.Calls()) != i-1 {
+			t.Fatalf("wal %d: tasks %+v, RunTask calls %d", i, res.Tasks, len(ecs.Calls()))
+		}
+		lastRun = res.RunID
+		if i == 2 && (res.Tasks[0].ID == "" || res.Tasks[0].Error != "" || res.Tasks[0].Work != "slot "+slot || !strings.Contains(res.Tasks[0].Reason, "2 runs in a row ended")) {
+			t.Fatalf("wal 2 task: %+v", res.Tasks[0])
+		}
+	}
+	_, _, stuck, _ := slotState() // committed before the transaction
+	call := ecs.Calls()[0]
+	over := call.Env("pg2s3")
+	if call.Cluster != "pg2s3-big" || call.TaskDefinition != taskDef || call.LaunchType != "FARGATE" ||
+		strings.Join(call.NetworkConfiguration.AwsvpcConfiguration.Subnets, ",") != "subnet-a,subnet-b" ||
+		over["PG2S3_TASK_SLOT"] != slot || over["PG2S3_TASK_OWNER"] != lastRun || len(over) != 2 {
+		t.Fatalf("RunTask request: %+v, overrides %v", call, over)
+	}
+	// Meanwhile the slot's lease is the task's: a scheduled run skips it.
+	if res, err := invoke("wal", 10*time.Second, "{}"); err != nil || res.StopReason != "held" || !strings.Contains(res.Message, "slot#"+slot) {
+		t.Fatalf("wal while the task holds the slot: %+v %v", res, err)
+	}
+
+	if rss := runTask(over); rss > taskRSSLimit {
+		t.Errorf("the drain task's peak RSS is %d MiB, above %d MiB", rss>>20, taskRSSLimit>>20)
+	}
+	partial, _, committed, runs := slotState()
+	if partial != 0 || runs != 0 || committed <= stuck {
+		t.Fatalf("after the task the slot bookmark is partial %X, runs %d, committed %X (stuck at %X)", partial, runs, committed, stuck)
+	}
+	var acked bool
+	if err := testenv.QueryValue(ctx, dsn, fmt.Sprintf(`SELECT confirmed_flush_lsn >= '%X/%X'::pg_lsn FROM pg_replication_slots WHERE slot_name = '%s'`, stuck>>32, stuck&0xFFFFFFFF, slot), &acked); err != nil || !acked {
+		t.Fatalf("the slot is not acknowledged past the transaction: %v %v", acked, err)
+	}
+	seen := make([]byte, bigTx+1)
+	keys, err := sink.List(ctx, events+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.Contains(k, "/wal-") {
+			continue
+		}
+		body, err := sink.Get(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := encode.ReadObject(k, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range rows {
+			id, _ := strconv.Atoi(fmt.Sprint(r["id"]))
+			if id < 1 || id > bigTx {
+				t.Fatalf("%s: row %v", k, r)
+			}
+			seen[id]++
+		}
+	}
+	for id := 1; id <= bigTx; id++ {
+		if seen[id] != 1 {
+			t.Fatalf("change of id %d written %d times", id, seen[id])
+		}
+	}
+
+	// The keyless copy: cut off by the deadline, handed to the task.
+	res, err := invoke("sync", 3*time.Second, `{"streams": ["`+nokey+`"]}`)
+	if err != nil || len(res.Tasks) != 1 || res.Tasks[0].Work != "stream "+nokey || res.Tasks[0].ID == "" {
+		t.Fatalf("sync of the keyless table: %+v %v", res, err)
+	}
+	calls := ecs.Calls()
+	if len(calls) != 2 || calls[1].Env("pg2s3")["PG2S3_TASK_STREAM"] != nokey || calls[1].Env("pg2s3")["PG2S3_TASK_OWNER"] != res.RunID {
+		t.Fatalf("RunTask for the copy: %+v", calls)
+	}
+	if res, err := invoke("sync", 10*time.Second, `{"streams": ["`+nokey+`"]}`); err != nil || res.Rows != 0 || len(res.Tasks) != 0 {
+		t.Fatalf("sync while the task copies: %+v %v", res, err)
+	}
+	if rss := runTask(calls[1].Env("pg2s3")); rss > taskRSSLimit {
+		t.Errorf("the copy task's peak RSS is %d MiB, above %d MiB", rss>>20, taskRSSLimit>>20)
+	}
+	v, err := bm.Get(ctx, nokey)
+	if err != nil || !v.State.CopyDone {
+		t.Fatalf("keyless copy after the task: %+v %v", v, err)
+	}
+	keys, err = sink.List(ctx, fmt.Sprintf("%s/v%d/", nokey, v.State.Version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".jsonl.gz") {
+			body, err := sink.Get(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := encode.ReadObject(k, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += len(rows)
+		}
+	}
+	if n != keylessRows {
+		t.Fatalf("the task's version of %s holds %d rows, want %d", nokey, n, keylessRows)
+	}
+	if _, err := sink.Get(ctx, layout.ActivationKey(nokey, v.State.Version)); err != nil {
+		t.Fatalf("the version is not activated: %v", err)
+	}
+}
+
+func tail(b []byte) []byte {
+	if len(b) > 4000 {
+		return b[len(b)-4000:]
+	}
+	return b
+}
