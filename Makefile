@@ -32,12 +32,12 @@ lambdas:
 	  echo "bin/lambda/$$f/bootstrap $$(du -h bin/lambda/$$f/bootstrap | cut -f1)"; \
 	done
 
-## task: the long-running task (functions/task) as a static arm64 bootstrap beside its Dockerfile under bin/task/ (the image cdk deploy builds)
+## task: the long-running task (functions/task) as a static arm64 bootstrap beside its Dockerfile under bin/lambda/task/ (the image cdk deploy builds there)
 task:
-	@mkdir -p bin/task && \
-	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o bin/task/bootstrap ./functions/task && \
-	  cp functions/task/Dockerfile bin/task/Dockerfile && \
-	  echo "bin/task/bootstrap $$(du -h bin/task/bootstrap | cut -f1)"
+	@mkdir -p bin/lambda/task && \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o bin/lambda/task/bootstrap ./functions/task && \
+	  cp functions/task/Dockerfile bin/lambda/task/Dockerfile && \
+	  echo "bin/lambda/task/bootstrap $$(du -h bin/lambda/task/bootstrap | cut -f1)"
 
 ## demo: a private PostgreSQL with sample data, replicated by every method into ./demo-out
 demo: setup build

@@ -22,7 +22,8 @@ func try(t *testing.T, fn func()) {
 func checkIAM(t *testing.T, f *fixture) {
 	t.Helper()
 	eni := map[string]bool{"ec2:CreateNetworkInterface": true, "ec2:DescribeNetworkInterfaces": true, "ec2:DescribeSubnets": true,
-		"ec2:DeleteNetworkInterface": true, "ec2:AssignPrivateIpAddresses": true, "ec2:UnassignPrivateIpAddresses": true}
+		"ec2:DeleteNetworkInterface": true, "ec2:AssignPrivateIpAddresses": true, "ec2:UnassignPrivateIpAddresses": true,
+		"ecr:GetAuthorizationToken": true} // the task's image pull
 	var docs []map[string]any
 	for _, p := range f.resources("AWS::IAM::Policy") {
 		docs = append(docs, p)

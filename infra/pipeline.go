@@ -126,6 +126,7 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		output(scope, title(name)+"FunctionName", fn.FunctionName(), "pg2s3 "+name+" function of "+db.Name)
 	}
 
+	p.task(s, env, vpc, subnets, groups, secret)
 	for _, sc := range db.Schedules {
 		p.schedule(s, "sync", sc, map[string]any{"streams": sc.Streams})
 	}
