@@ -14,8 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/awsstore/awstest"
+	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -155,6 +157,26 @@ func TestTaskEscalation(t *testing.T) {
 		t.Logf("task %v: %s, peak RSS %d MiB", over, time.Since(start).Round(time.Millisecond), rss>>20)
 		return rss
 	}
+	// status is what pg2s3 status shows of the pipeline.
+	cfgKeys := aws.ConfigKeys("big")
+	cfgKeys["host"], cfgKeys["port"], cfgKeys["user"], cfgKeys["dbname"], cfgKeys["sslmode"], cfgKeys["slot_name"], cfgKeys["pipeline"] = "127.0.0.1", pg.Port, "postgres", "big", "disable", slot, "big"
+	cfgJSON, _ := json.Marshal(cfgKeys)
+	cfg, err := config.Parse(cfgJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := func() *app.Status {
+		t.Helper()
+		a, err := app.Open(ctx, cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := a.Status(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
 	slotState := func() (partial, partialLSN, committed uint64, runs int) {
 		t.Helper()
 		v, err := bm.Get(ctx, layout.SlotBookmarkID(slot))
@@ -221,6 +243,10 @@ func TestTaskEscalation(t *testing.T) {
 		over["PG2S3_TASK_SLOT"] != slot || over["PG2S3_TASK_OWNER"] != lastRun || len(over) != 2 {
 		t.Fatalf("RunTask request: %+v, overrides %v", call, over)
 	}
+	if st := status(); st.Slot == nil || st.Slot.PartialRuns != 2 || len(st.Tasks) != 1 || st.Tasks[0].Work != "slot "+slot ||
+		st.Tasks[0].StartedBy != lastRun || st.Tasks[0].State != "running (holds the lease)" {
+		t.Fatalf("status after the escalation: slot %+v, tasks %+v", st.Slot, st.Tasks)
+	}
 	// Meanwhile the slot's lease is the task's: a scheduled run skips it.
 	if res, err := invoke("wal", 10*time.Second, "{}"); err != nil || res.StopReason != "held" || !strings.Contains(res.Message, "slot#"+slot) {
 		t.Fatalf("wal while the task holds the slot: %+v %v", res, err)
@@ -228,6 +254,9 @@ func TestTaskEscalation(t *testing.T) {
 
 	if rss := runTask(over); rss > taskRSSLimit {
 		t.Errorf("the drain task's peak RSS is %d MiB, above %d MiB", rss>>20, taskRSSLimit>>20)
+	}
+	if st := status(); len(st.Tasks) != 1 || !strings.HasPrefix(st.Tasks[0].State, "done at ") || st.Slot.PartialRuns != 0 {
+		t.Fatalf("status after the task: slot %+v, tasks %+v", st.Slot, st.Tasks)
 	}
 	partial, _, committed, runs := slotState()
 	if partial != 0 || runs != 0 || committed <= stuck {
@@ -279,6 +308,11 @@ func TestTaskEscalation(t *testing.T) {
 	}
 	if res, err := invoke("sync", 10*time.Second, `{"streams": ["`+nokey+`"]}`); err != nil || res.Rows != 0 || len(res.Tasks) != 0 {
 		t.Fatalf("sync while the task copies: %+v %v", res, err)
+	}
+	for _, ss := range status().Streams {
+		if ss.Stream == nokey && !strings.Contains(ss.LastResult, "skipped: already running") {
+			t.Errorf("status of %s while the task copies it: %q", nokey, ss.LastResult)
+		}
 	}
 	if rss := runTask(calls[1].Env("pg2s3")); rss > taskRSSLimit {
 		t.Errorf("the copy task's peak RSS is %d MiB, above %d MiB", rss>>20, taskRSSLimit>>20)

@@ -96,14 +96,17 @@ func (e *Engine) escalateSlot(ctx context.Context, job DrainJob, h *heldLease, r
 		return err
 	}
 	st := bm.State
-	if run.Slot != nil && st.PartialCommitLSN != 0 {
-		run.Slot.PartialCommitLSN, run.Slot.PartialRuns = formatLSN(st.PartialCommitLSN), st.PartialRuns
+	if run.Slot != nil {
+		run.Slot.PartialCommitLSN, run.Slot.PartialRuns = positionText(st.PartialCommitLSN), st.PartialRuns
 	}
 	if st.PartialRuns < EscalateAfter || job.Budget.Deadline.IsZero() {
 		return nil
 	}
-	t := e.handOff(ctx, job.Tasker, h, TaskWork{Slot: job.Slot, Owner: run.RunID},
-		fmt.Sprintf("%d runs in a row ended inside the transaction that commits at %s: it is too large to read within one run", st.PartialRuns, formatLSN(st.PartialCommitLSN)))
+	reason := fmt.Sprintf("%d runs in a row ended inside the transaction that commits at %s: it is too large to read within one run", st.PartialRuns, formatLSN(st.PartialCommitLSN))
+	if st.PartialCommitLSN == 0 {
+		reason = fmt.Sprintf("%d runs in a row ended before completing a transaction after %s: the next one is too large for the server to decode within one run", st.PartialRuns, formatLSN(st.CommittedLSN))
+	}
+	t := e.handOff(ctx, job.Tasker, h, TaskWork{Slot: job.Slot, Owner: run.RunID}, reason)
 	if job.Tasker != nil {
 		run.Tasks = append(run.Tasks, t)
 	}
