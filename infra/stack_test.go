@@ -148,7 +148,7 @@ func TestTwoDatabases(t *testing.T) {
 		for typ, n := range map[string]int{
 			"AWS::Lambda::Function":          8,
 			"AWS::Logs::LogGroup":            8 + 1, // the functions', and shop's task
-			"AWS::ECS::Cluster":              1, // shop only: the task needs the vpc
+			"AWS::ECS::Cluster":              1,     // shop only: the task needs the vpc
 			"AWS::ECS::TaskDefinition":       1,
 			"AWS::Scheduler::Schedule":       7, // shop: hourly, nightly, wal; crm: daily, wal, discover, prune
 			"AWS::S3::Bucket":                2,

@@ -118,13 +118,18 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		e.Finish(ctx, run)
 		return run, nil
 	}
+	var cutCopies []string // keyless initial copies the deadline cut off
 	for _, s := range streams {
 		rep := byID[s.ID]
 		if !rep.CopyDone && !job.Budget.Expired(e.now()) && ctx.Err() == nil {
 			if err := e.restartKeylessCopy(ctx, job.Source, s); err != nil {
 				rep.Error = err.Error()
 			} else {
-				rep.add(e.copy(ctx, s, job.Budget, job.Parallel))
+				c := e.copy(ctx, s, job.Budget, job.Parallel)
+				rep.add(c)
+				if needsTaskCopy(s, c, job.Budget, e.now()) {
+					cutCopies = append(cutCopies, s.ID)
+				}
 			}
 		}
 		rep.NewColumns = s.NewColumns // as resolved, and as the drain followed the table
@@ -136,7 +141,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	if job.Budget.Expired(e.now()) {
 		run.StopReason = "deadline"
 	}
-	if err := e.escalateSlot(ctx, job, lease, run); err != nil {
+	if err := e.escalateSlot(ctx, job, lease, run, cutCopies); err != nil {
 		run.Streams = append(run.Streams, streamErrors(streams, err)...)
 	}
 	if e.Progress != nil {

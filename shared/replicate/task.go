@@ -3,6 +3,7 @@ package replicate
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/layout"
@@ -50,10 +51,11 @@ const EscalateAfter = 2
 const TaskStartTTL = 15 * time.Minute
 
 // needsTaskCopy says whether a run that copied s (rep) was cut off in a
-// copy that cannot resume: FULL_TABLE without a key, unfinished when the
-// deadline passed.
+// copy that cannot resume: FULL_TABLE, or a LOG_BASED initial copy,
+// without a key, unfinished when the deadline passed.
 func needsTaskCopy(s *record.Stream, rep report.Stream, b Budget, now time.Time) bool {
-	return s.Method == layout.FullTable && len(s.KeyColumns) == 0 && rep.Error == "" && !rep.CopyDone && b.Expired(now)
+	return (s.Method == layout.FullTable || s.Method == layout.LogBased) && len(s.KeyColumns) == 0 &&
+		rep.Error == "" && !rep.CopyDone && b.Expired(now)
 }
 
 // handOff starts the task on w, keeping the lease h for it: the lease is
@@ -87,10 +89,13 @@ func (e *Engine) handOff(ctx context.Context, tasker Tasker, h *heldLease, w Tas
 	return t
 }
 
-// escalateSlot reports where the slot stands and, once EscalateAfter
-// consecutive runs ended inside the same transaction, hands the slot to
-// the task. A run without a deadline (the task itself) never escalates.
-func (e *Engine) escalateSlot(ctx context.Context, job DrainJob, h *heldLease, run *report.Run) error {
+// escalateSlot reports where the slot stands and hands the slot to the
+// task once EscalateAfter consecutive runs were cut off at the same
+// transaction, or when the deadline cut off the initial copy of a
+// LOG_BASED stream without a key (cutCopies): the task's drain, without a
+// deadline, copies it in one pass. A run without a deadline (the task
+// itself) never escalates.
+func (e *Engine) escalateSlot(ctx context.Context, job DrainJob, h *heldLease, run *report.Run, cutCopies []string) error {
 	bm, err := e.Bookmarks.Get(ctx, layout.SlotBookmarkID(job.Slot))
 	if err != nil {
 		return err
@@ -99,11 +104,14 @@ func (e *Engine) escalateSlot(ctx context.Context, job DrainJob, h *heldLease, r
 	if run.Slot != nil {
 		run.Slot.PartialCommitLSN, run.Slot.PartialRuns = positionText(st.PartialCommitLSN), st.PartialRuns
 	}
-	if st.PartialRuns < EscalateAfter || job.Budget.Deadline.IsZero() {
+	if job.Budget.Deadline.IsZero() || st.PartialRuns < EscalateAfter && len(cutCopies) == 0 {
 		return nil
 	}
 	reason := fmt.Sprintf("%d runs in a row ended inside the transaction that commits at %s: it is too large to read within one run", st.PartialRuns, formatLSN(st.PartialCommitLSN))
-	if st.PartialCommitLSN == 0 {
+	switch {
+	case st.PartialRuns < EscalateAfter:
+		reason = fmt.Sprintf("the initial copy of %s (without a key) cannot resume, and the deadline cut it off: the task copies it in one pass", strings.Join(cutCopies, ", "))
+	case st.PartialCommitLSN == 0:
 		reason = fmt.Sprintf("%d runs in a row ended before completing a transaction after %s: the next one is too large for the server to decode within one run", st.PartialRuns, formatLSN(st.CommittedLSN))
 	}
 	t := e.handOff(ctx, job.Tasker, h, TaskWork{Slot: job.Slot, Owner: run.RunID}, reason)

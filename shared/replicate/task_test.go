@@ -13,6 +13,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 // recordingTasker records the work it is handed; fail makes RunTask fail.
@@ -108,5 +109,58 @@ func TestSyncHandsKeylessCopyToTask(t *testing.T) {
 	}
 	if err := f.bms.Acquire(f.ctx, "stream#"+s.ID, "run-5", time.Minute); err != nil {
 		t.Fatalf("the lease is kept although no task started: %v", err)
+	}
+}
+
+// TestDrainHandsStuckSlotToTask: two drains in a row cut off by the
+// deadline inside the same transaction hand the slot to the task, the
+// second keeping the slot's lease for it; the first does not. A drain
+// without a deadline (the task's) passes the transaction, clears the
+// count and acknowledges past it.
+func TestDrainHandsStuckSlotToTask(t *testing.T) {
+	ctx := context.Background()
+	eng, _, bms := logEngine(t, memTable{"a": {}})
+	if _, err := bms.Put(ctx, "db-public-a", bookmark.State{Method: layout.LogBased, Version: 1, StartLSN: 0x100, CopyDone: true}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bms.Put(ctx, layout.SlotBookmarkID("s"), bookmark.State{Method: layout.SlotDrain, CommittedLSN: 0x150}, 0); err != nil {
+		t.Fatal(err)
+	}
+	big := tx("a", 0x300, 1, 2, 3, 4, 5, 6, 7, 8)
+	tasker := &recordingTasker{}
+	drain := func(runID string, events []record.Event, deadline time.Time) (*report.Run, *scriptLog) {
+		t.Helper()
+		log := &scriptLog{events: events}
+		j := job(&fakeSlot{confirmed: 0x150, current: 0x400, fence: 0x300, log: log}, logStream("a"))
+		j.RunID, j.Leaser, j.Tasker, j.Budget.Deadline, j.Budget.BatchRows = runID, bms, tasker, deadline, 3
+		run, err := eng.Drain(ctx, j)
+		if err != nil || run.Failed() {
+			t.Fatalf("%s: %v %+v", runID, err, run)
+		}
+		return run, log
+	}
+	// Each bounded run gets the transaction's first five changes before
+	// its deadline (the rest is still being decoded).
+	for i, runID := range []string{"run-1", "run-2"} {
+		run, _ := drain(runID, big[:6], time.Now().Add(300*time.Millisecond))
+		if run.Slot.PartialRuns != i+1 || run.Slot.PartialCommitLSN != "0/300" {
+			t.Fatalf("%s: slot %+v", runID, run.Slot)
+		}
+		if (i == 1) != (len(run.Tasks) == 1) {
+			t.Fatalf("%s: tasks %+v", runID, run.Tasks)
+		}
+	}
+	if len(tasker.got) != 1 || tasker.got[0] != (replicate.TaskWork{Slot: "s", Owner: "run-2"}) {
+		t.Fatalf("handed: %+v", tasker.got)
+	}
+	if err := bms.Acquire(ctx, "slot#s", "run-3", time.Minute); !errors.Is(err, bookmark.ErrLeaseHeld) {
+		t.Fatalf("the slot's lease is not kept for the task: %v", err)
+	}
+	// The task: the same owner, no deadline.
+	run, log := drain("run-2", big, time.Time{})
+	slot, _ := bms.Get(ctx, layout.SlotBookmarkID("s"))
+	if len(run.Tasks) != 0 || slot.State.PartialRuns != 0 || slot.State.PartialCommitLSN != 0 || slot.State.CommittedLSN != 0x301 ||
+		len(log.acks) == 0 || log.acks[len(log.acks)-1] != 0x301 || run.Streams[0].Rows != 3 {
+		t.Fatalf("the task's drain: %+v, slot %+v, acks %x, tasks %+v", run.Streams, slot.State, log.acks, run.Tasks)
 	}
 }
