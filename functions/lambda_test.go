@@ -5,11 +5,7 @@ package functions_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -72,30 +68,11 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3", `PG2S3_SETTINGS={"batch_rows": 100}`,
 		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
 	}
-	dir := t.TempDir()
+	h := newHarness(t, ctx, env)
 	invoke := func(name string, timeout time.Duration, payload string) (result, error) {
 		t.Helper()
-		bin := filepath.Join(dir, name, "bootstrap")
-		if _, err := os.Stat(bin); err != nil {
-			if err := testenv.BuildFunction("./"+name, bin); err != nil {
-				t.Fatal(err)
-			}
-		}
-		r, err := testenv.StartRIE(bin, env, timeout)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		out, err := r.Invoke(ctx, []byte(payload))
 		var res result
-		if err == nil {
-			if jerr := json.Unmarshal(out, &res); jerr != nil {
-				t.Fatalf("%s returned %s", name, out)
-			}
-		}
-		if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
-			t.Fatalf("%s: %v\n%s", name, err, r.Logs())
-		}
+		err := h.invoke(name, timeout, payload, &res)
 		return res, err
 	}
 

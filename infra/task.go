@@ -78,16 +78,7 @@ func (p *pipeline) task(s *shared, env map[string]*string, vpc awsec2.IVpc, subn
 	suppress(def, "AwsSolutions-ECS2", "The environment holds names, ARNs and settings only (bucket, table, secret ARN, slot); the database credentials are read from Secrets Manager at run time and never appear in the task definition.")
 
 	// The task's own permissions: those of the wal and sync functions.
-	s.table.GrantReadWriteData(taskRole)
-	s.bucket.GrantReadWrite(taskRole, jsii.String(db.Prefix+"/*"))
-	if !strings.HasPrefix(db.Catalog.S3Key, db.Prefix+"/") {
-		s.bucket.GrantReadWrite(taskRole, jsii.String(db.Catalog.S3Key))
-	}
-	secret.GrantRead(taskRole, nil)
-	suppressGrants(s, taskRole)
-	if db.SecretArn != "" && !completeSecretArn.MatchString(db.SecretArn) {
-		suppressPartialSecret(taskRole)
-	}
+	p.grantStores(s, secret, taskRole, taskRole, false)
 	suppress(execRole, "AwsSolutions-IAM5",
 		"ECS pulls the task's image with this role: ecr:GetAuthorizationToken supports no resource-level permissions, so AWS requires Resource '*' (the pulls themselves are granted on the asset repository only).",
 		"Resource::*")
