@@ -222,7 +222,11 @@ func TestTaskEscalation(t *testing.T) {
 		if runs != i {
 			t.Fatalf("wal %d was not cut off before the transaction's end (the test needs more changes or a shorter timeout): partial %X, runs %d, result %+v", i, partial, runs, res)
 		}
-		t.Logf("wal %d: cut off with %d changes written, inside the transaction at %X", i, res.Rows, partial)
+		where := fmt.Sprintf("inside the transaction at %X", partial)
+		if partial == 0 {
+			where = "before the server sent any of it"
+		}
+		t.Logf("wal %d: cut off with %d changes written, %s", i, res.Rows, where)
 		if (i == 2) != (len(res.Tasks) == 1) || len(ecs.Calls()) != i-1 {
 			t.Fatalf("wal %d: tasks %+v, RunTask calls %d", i, res.Tasks, len(ecs.Calls()))
 		}
