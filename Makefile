@@ -6,7 +6,7 @@ export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/go/bin:$(PATH)
 export CDK_DISABLE_VERSION_CHECK := 1
 export CDK_DISABLE_CLI_TELEMETRY := true
 
-.PHONY: setup setup-pg setup-node setup-go demo demo-aws test soak bench synth build lambdas clean
+.PHONY: setup setup-pg setup-node setup-go demo demo-aws test soak bench synth build lambdas task clean
 
 ## setup: install what a fresh Debian machine lacks (idempotent, quiet when done)
 setup: setup-pg setup-node setup-go
@@ -32,6 +32,13 @@ lambdas:
 	  echo "bin/lambda/$$f/bootstrap $$(du -h bin/lambda/$$f/bootstrap | cut -f1)"; \
 	done
 
+## task: the long-running task (functions/task) as a static arm64 bootstrap beside its Dockerfile under bin/lambda/task/ (the image cdk deploy builds there)
+task:
+	@mkdir -p bin/lambda/task && \
+	  CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags='-s -w' -o bin/lambda/task/bootstrap ./functions/task && \
+	  cp functions/task/Dockerfile bin/lambda/task/Dockerfile && \
+	  echo "bin/lambda/task/bootstrap $$(du -h bin/lambda/task/bootstrap | cut -f1)"
+
 ## demo: a private PostgreSQL with sample data, replicated by every method into ./demo-out
 demo: setup build
 	@./bin/pg2s3 demo --dir ./demo-out
@@ -56,7 +63,7 @@ bench: setup build
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./bench/...
 
 ## synth: cdk synth offline into cdk.out (no AWS account or credentials; cdk-nag runs as part of it)
-synth: setup lambdas
+synth: setup lambdas task
 	AWS_EC2_METADATA_DISABLED=true cdk synth --quiet -c pg2s3:allowMissingAssets=true
 
 clean:

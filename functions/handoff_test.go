@@ -37,7 +37,7 @@ func TestScheduledRunHandsOffLargeTables(t *testing.T) {
 	}
 	t.Cleanup(sf.Close)
 	const arn = "arn:aws:states:us-east-1:123456789012:stateMachine:pg2s3-shop-parallel-copy"
-	h := newHarness(t, fmt.Sprintf(`CREATE TABLE big (id int PRIMARY KEY, v text);
+	h := newHarness(t, "shop", fmt.Sprintf(`CREATE TABLE big (id int PRIMARY KEY, v text);
 INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, %d) g;
 CREATE TABLE small (id int PRIMARY KEY); INSERT INTO small SELECT generate_series(1, 5);
 ANALYZE big; ANALYZE small;`, rows),

@@ -15,9 +15,10 @@ import (
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
-// harness is a pipeline "shop" over a private PostgreSQL database shop
-// (holding schema), S3, DynamoDB and Secrets Manager-compatible servers,
-// and the functions' bootstraps built once and run under the emulator.
+// harness is a pipeline name over a private PostgreSQL database of the
+// same name (holding schema), S3, DynamoDB and Secrets Manager-compatible
+// servers, and the functions' entry points built once: the Lambda
+// functions run under the emulator (invoke), the task as a process (build).
 type harness struct {
 	t    *testing.T
 	ctx  context.Context
@@ -25,11 +26,13 @@ type harness struct {
 	aws  *awstest.Stores
 	bm   *awsstore.DynamoBookmarks
 	sink *awsstore.S3Sink
-	env  []string
-	dir  string
+	// env is every entry point's environment: the pipeline's stores and
+	// secret, then the caller's env (settings, selection, the task's).
+	env []string
+	dir string
 }
 
-func newHarness(t *testing.T, schema string, env ...string) *harness {
+func newHarness(t *testing.T, name, schema string, env ...string) *harness {
 	t.Helper()
 	if _, err := testenv.FindRIE(); err != nil {
 		t.Fatal(err)
@@ -40,31 +43,31 @@ func newHarness(t *testing.T, schema string, env ...string) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(pg.Stop)
-	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE shop"); err != nil {
+	if err := testenv.Exec(ctx, pg.DSN(""), "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
-	if err := testenv.Exec(ctx, pg.DSN("shop"), schema); err != nil {
+	if err := testenv.Exec(ctx, pg.DSN(name), schema); err != nil {
 		t.Fatal(err)
 	}
 	aws := awstest.Start(t, "lake", "pg2s3-bookmarks")
-	const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop"
-	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"shop"}`, pg.Port)
+	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + name
+	secret := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"%s"}`, pg.Port, name)
 	sm, err := testenv.StartSecrets(map[string]string{arn: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sm.Close)
-	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), "shop")
+	bm, err := awsstore.NewDynamoBookmarks(ctx, aws.BookmarksConfig(), name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig("shop"))
+	sink, err := awsstore.NewS3Sink(ctx, aws.SinkConfig(name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, ctx: ctx, pg: pg, aws: aws, bm: bm, sink: sink, dir: t.TempDir()}
 	h.env = append([]string{
-		"PG2S3_PIPELINE=shop", "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=shop", "PG2S3_TABLE=pg2s3-bookmarks",
+		"PG2S3_PIPELINE=" + name, "PG2S3_SECRET_ARN=" + arn, "PG2S3_BUCKET=lake", "PG2S3_PREFIX=" + name, "PG2S3_TABLE=pg2s3-bookmarks",
 		"PG2S3_SSLMODE=disable", "PG2S3_S3_ENDPOINT=" + aws.S3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT=" + aws.Dynamo.Endpoint(),
 		"PG2S3_SECRETS_ENDPOINT=" + sm.Endpoint(), "PG2S3_SAFETY_SECONDS=3",
 		"AWS_REGION=" + testenv.DummyRegion, "AWS_ACCESS_KEY_ID=" + testenv.DummyAccessKeyID, "AWS_SECRET_ACCESS_KEY=" + testenv.DummySecretAccessKey,
@@ -72,18 +75,25 @@ func newHarness(t *testing.T, schema string, env ...string) *harness {
 	return h
 }
 
-// invoke runs function name's bootstrap with payload and decodes its
-// result into out; a function error is returned, anything else fails.
-func (h *harness) invoke(name string, timeout time.Duration, payload string, out any) error {
-	t := h.t
-	t.Helper()
+// build returns the bootstrap of ./name, built on first use.
+func (h *harness) build(name string) string {
+	h.t.Helper()
 	bin := filepath.Join(h.dir, name, "bootstrap")
 	if _, err := os.Stat(bin); err != nil {
 		if err := testenv.BuildFunction("./"+name, bin); err != nil {
-			t.Fatal(err)
+			h.t.Fatal(err)
 		}
 	}
-	r, err := testenv.StartRIE(bin, h.env, timeout)
+	return bin
+}
+
+// invoke runs function name once under the Lambda emulator with a
+// timeout, decoding its result into out; a function error is returned,
+// anything else fails the test.
+func (h *harness) invoke(name string, timeout time.Duration, payload string, out any) error {
+	t := h.t
+	t.Helper()
+	r, err := testenv.StartRIE(h.build(name), h.env, timeout)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ type result struct {
 }
 
 func TestFunctionsUnderEmulator(t *testing.T) {
-	h := newHarness(t, testenv.SampleSchema+testenv.SampleData(200), `PG2S3_SETTINGS={"batch_rows": 100}`)
+	h := newHarness(t, "shop", testenv.SampleSchema+testenv.SampleData(200), `PG2S3_SETTINGS={"batch_rows": 100}`)
 	ctx, pg, bm, sink := h.ctx, h.pg, h.bm, h.sink
 	invoke := func(name string, timeout time.Duration, payload string) (result, error) {
 		t.Helper()

@@ -30,7 +30,7 @@ type step struct {
 // events and streams that cannot be split get errors that say why.
 func TestParallelCopySteps(t *testing.T) {
 	const rows = 3000
-	h := newHarness(t, fmt.Sprintf(`CREATE TABLE big (id int PRIMARY KEY, v text);
+	h := newHarness(t, "shop", fmt.Sprintf(`CREATE TABLE big (id int PRIMARY KEY, v text);
 INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, %d) g;
 CREATE TABLE nokey (v text); INSERT INTO nokey VALUES ('a');
 CREATE TABLE inc (id int PRIMARY KEY, t timestamptz); INSERT INTO inc VALUES (1, now());

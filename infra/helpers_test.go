@@ -25,7 +25,8 @@ func checkIAM(t *testing.T, f *fixture) {
 		"ec2:DeleteNetworkInterface": true, "ec2:AssignPrivateIpAddresses": true, "ec2:UnassignPrivateIpAddresses": true,
 		// Step Functions' log delivery (the state machine's execution logs)
 		"logs:CreateLogDelivery": true, "logs:GetLogDelivery": true, "logs:UpdateLogDelivery": true, "logs:DeleteLogDelivery": true,
-		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true}
+		"logs:ListLogDeliveries": true, "logs:PutResourcePolicy": true, "logs:DescribeResourcePolicies": true, "logs:DescribeLogGroups": true,
+		"ecr:GetAuthorizationToken": true} // the task's image pull
 	var docs []map[string]any
 	for _, p := range f.resources("AWS::IAM::Policy") {
 		docs = append(docs, p)

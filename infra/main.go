@@ -86,7 +86,27 @@ func checkAssets(dir string, allowMissing bool) ([]string, error) {
 		}
 		missing = append(missing, d)
 	}
-	return missing, nil
+	// The task's image directory: its bootstrap and Dockerfile (make task).
+	// Synth only stages it; a placeholder Dockerfile lets a template check
+	// stage it without them.
+	d := filepath.Join(dir, TaskAssetName)
+	if _, err := os.Stat(filepath.Join(d, "Dockerfile")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, "bootstrap")); err == nil {
+			return missing, nil
+		}
+	}
+	if !allowMissing {
+		return nil, fmt.Errorf("%s is missing its bootstrap or Dockerfile: run `make task` first (or check the template only with -c %s=true)", d, ContextAllowMissing)
+	}
+	if err := os.MkdirAll(d, 0o755); err != nil {
+		return nil, fmt.Errorf("create asset directory: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(d, "Dockerfile")); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "Dockerfile"), []byte("# placeholder for a template check: run `make task`\nFROM scratch\n"), 0o644); err != nil {
+			return nil, fmt.Errorf("create asset directory: %w", err)
+		}
+	}
+	return append(missing, d), nil
 }
 
 // environment pins the stack's account and region when known, from the

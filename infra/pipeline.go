@@ -109,23 +109,11 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		fn.Node().AddDependency(role)
 		p.functions[name] = fn
 
-		if name == "discover" {
-			s.table.GrantReadData(fn)
-		} else {
-			s.table.GrantReadWriteData(fn)
-		}
-		s.bucket.GrantReadWrite(fn, jsii.String(db.Prefix+"/*"))
-		if !strings.HasPrefix(db.Catalog.S3Key, db.Prefix+"/") {
-			s.bucket.GrantReadWrite(fn, jsii.String(db.Catalog.S3Key))
-		}
-		secret.GrantRead(fn, nil)
-		suppressGrants(s, role)
-		if db.SecretArn != "" && !completeSecretArn.MatchString(db.SecretArn) {
-			suppressPartialSecret(role)
-		}
+		p.grantStores(s, secret, fn, role, name == "discover")
 		output(scope, title(name)+"FunctionName", fn.FunctionName(), "pg2s3 "+name+" function of "+db.Name)
 	}
 
+	p.task(s, env, vpc, subnets, groups, secret)
 	for _, sc := range db.Schedules {
 		p.schedule(s, "sync", sc, map[string]any{"streams": sc.Streams})
 	}

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 		must(os.MkdirAll(filepath.Join(dir, name), 0o755))
 		must(os.WriteFile(filepath.Join(dir, name, "bootstrap"), nil, 0o755))
 	}
+	must(os.MkdirAll(filepath.Join(dir, TaskAssetName), 0o755))
+	must(os.WriteFile(filepath.Join(dir, TaskAssetName, "bootstrap"), nil, 0o755))
+	must(os.WriteFile(filepath.Join(dir, TaskAssetName, "Dockerfile"), []byte("FROM scratch\n"), 0o644))
 	code := m.Run()
 	jsii.Close()
 	os.RemoveAll(dir)
@@ -147,8 +150,10 @@ func TestTwoDatabases(t *testing.T) {
 	t.Run("counts", func(t *testing.T) {
 		for typ, n := range map[string]int{
 			"AWS::Lambda::Function":          8,
-			"AWS::Logs::LogGroup":            10, // 4 functions and the parallel copy state machine, per database
-			"AWS::Scheduler::Schedule":       7,  // shop: hourly, nightly, wal; crm: daily, wal, discover, prune
+			"AWS::Logs::LogGroup":            2*5 + 1, // 4 functions and the parallel copy state machine per database, and shop's task
+			"AWS::ECS::Cluster":              1,       // shop only: the task needs the vpc
+			"AWS::ECS::TaskDefinition":       1,
+			"AWS::Scheduler::Schedule":       7, // shop: hourly, nightly, wal; crm: daily, wal, discover, prune
 			"AWS::S3::Bucket":                2,
 			"AWS::DynamoDB::Table":           1,
 			"AWS::SNS::Topic":                1,

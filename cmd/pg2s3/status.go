@@ -120,6 +120,19 @@ func writeStatus(w io.Writer, st *app.Status) {
 			}
 			fmt.Fprintf(w, "  last drain: %s%s, lag %.1fs\n", ago(now, sl.LastDrain), failed, sl.LastLagSeconds)
 		}
+		if sl.PartialRuns > 0 {
+			in := "before the next transaction"
+			if sl.PartialCommitLSN != "" {
+				in = "inside the transaction committing at " + sl.PartialCommitLSN
+			}
+			fmt.Fprintf(w, "  cut off %s in %d drain(s) in a row\n", in, sl.PartialRuns)
+		}
+	}
+	if len(st.Tasks) > 0 {
+		fmt.Fprintln(w, "\ntasks (work a bounded run cannot finish):")
+		for _, t := range st.Tasks {
+			fmt.Fprintf(w, "  %s: started %s by run %s: %s\n", t.Work, ago(now, t.StartedAt), t.StartedBy, t.State)
+		}
 	}
 	fmt.Fprintln(w)
 	if len(st.Attention) == 0 {

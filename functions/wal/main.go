@@ -15,7 +15,14 @@ import (
 
 func main() {
 	fn.Serve(os.Getenv, false, func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev fn.WalEvent, env fn.Env, log *slog.Logger) (fn.Result, error) {
-		run, err := a.Drain(ctx, cat, app.RunOptions{Streams: ev.Streams, Deadline: env.Deadline(ctx)})
+		tasker, err := fn.Tasker(ctx, os.Getenv, env)
+		if err != nil {
+			return fn.Result{}, err
+		}
+		run, err := a.Drain(ctx, cat, app.RunOptions{Streams: ev.Streams, Deadline: env.Deadline(ctx), Tasker: tasker})
+		if r, held := fn.Held(err); held {
+			return r, nil // the task (or another invocation) drains the slot
+		}
 		if err != nil {
 			return fn.Result{}, err
 		}

@@ -28,6 +28,9 @@ type App struct {
 	Log    *slog.Logger
 	// Progress, when set, shows long copies' progress.
 	Progress *report.Progress
+	// OnTask: this process is the task (functions/task): runs have no
+	// deadline and their reports say so.
+	OnTask bool
 }
 
 // Open opens the sink, bookmark store and leases the config names.
@@ -53,6 +56,9 @@ type RunOptions struct {
 	// Parallel, above 1, copies keyed streams estimated above the config's
 	// rows_per_range in ranges with this many workers (a connection each).
 	Parallel int
+	// Tasker, when set, is handed work a bounded run cannot finish (see
+	// replicate.Tasker): the functions set it when the stack has a task.
+	Tasker replicate.Tasker
 	// Handoff, when set, hands large keyed FULL_TABLE streams to the
 	// parallel copy state machine instead of copying them (handoff.go).
 	Handoff *Handoff
@@ -79,6 +85,9 @@ func runContext(ctx context.Context, deadline time.Time) (context.Context, conte
 // Resolve it once per run: every later step then shares what is left
 // instead of starting a new budget.
 func (a *App) RunDeadline(deadline time.Time) time.Time {
+	if a.OnTask {
+		return time.Time{}
+	}
 	if a.Cfg.MaxRunDuration <= 0 {
 		return deadline
 	}
@@ -151,7 +160,7 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 		opts.RunID = replicate.NewRunID()
 	}
 	eng := a.engine(src, opts.RunID)
-	job := replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed,
+	job := replicate.SyncJob{Pipeline: a.Cfg.Pipeline, RunID: opts.RunID, Streams: streams, Budget: a.Budget(opts), Leaser: a.Stores.Leaser, Failed: failed, Tasker: opts.Tasker,
 		Parallel: a.parallel(opts, a.Cfg.ForReads())}
 	if opts.Handoff != nil {
 		job.Handoff = a.handoff(opts.Handoff, eng)
@@ -165,7 +174,7 @@ func (a *App) Sync(ctx context.Context, cat *catalog.Catalog, opts RunOptions) (
 // range leases held for runID.
 func (a *App) engine(src *tables.Source, runID string) *replicate.Engine {
 	return &replicate.Engine{Tables: src, Sink: a.Stores.Sink, Bookmarks: a.Stores.Bookmarks, Log: a.Log, Progress: a.Progress, Format: a.Cfg.Sink.Format,
-		Leaser: a.Stores.Leaser, Owner: runID}
+		Leaser: a.Stores.Leaser, Owner: runID, OnTask: a.OnTask}
 }
 
 // parallel is how a run copies large keyed streams: opts.Parallel workers,

@@ -45,7 +45,7 @@ func (a *App) Drain(ctx context.Context, cat *catalog.Catalog, opts RunOptions) 
 		Pipeline: cfg.Pipeline, RunID: opts.RunID, Slot: cfg.SlotName, Plugin: cfg.LogicalPlugin,
 		Streams: streams, Failed: append(failed, bad...), Source: slot,
 		Budget: a.Budget(opts), IdleTimeout: cfg.IdleTimeout, Leaser: a.Stores.Leaser,
-		Parallel: a.parallel(opts, cfg),
+		Parallel: a.parallel(opts, cfg), Tasker: opts.Tasker,
 	})
 }
 

@@ -23,6 +23,8 @@ type Status struct {
 	CheckedAt time.Time      `json:"checked_at"`
 	Streams   []StreamStatus `json:"streams"`
 	Slot      *SlotStatus    `json:"slot,omitempty"`
+	// Tasks are the newest long-running tasks runs started.
+	Tasks []TaskStatus `json:"tasks,omitempty"`
 	// Attention lists what needs a person, each with what to do; empty
 	// when all is well.
 	Attention []string `json:"attention"`
@@ -59,6 +61,11 @@ type SlotStatus struct {
 	BehindBytes   int64  `json:"behind_bytes"`
 	WALStatus     string `json:"wal_status,omitempty"`
 	CommittedLSN  string `json:"committed_lsn,omitempty"`
+	// PartialRuns consecutive drains were cut off inside (or before) the
+	// transaction PartialCommitLSN; at replicate.EscalateAfter the wal
+	// function hands the slot to the task.
+	PartialCommitLSN string `json:"partial_commit_lsn,omitempty"`
+	PartialRuns      int    `json:"partial_runs,omitempty"`
 	// The newest drain: when, and how far its last change lagged the
 	// server's clock.
 	LastDrain       time.Time `json:"last_drain,omitzero"`
@@ -135,6 +142,9 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 			}
 			s.LastRun, s.LastRows = run.StartedAt, rs.Rows
 			s.LastResult = "ok"
+			if rs.Skipped != "" {
+				s.LastResult = "skipped: " + rs.Skipped
+			}
 			if rs.Handoff != "" {
 				s.LastResult = "handed off to execution " + rs.Handoff
 			}
@@ -158,8 +168,20 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 		if hasSlotBM && slotBM.State.CommittedLSN != 0 {
 			st.Slot.CommittedLSN = logical.FormatLSN(slotBM.State.CommittedLSN)
 		}
+		if hasSlotBM && slotBM.State.PartialRuns > 0 {
+			st.Slot.PartialRuns = slotBM.State.PartialRuns
+			if slotBM.State.PartialCommitLSN != 0 {
+				st.Slot.PartialCommitLSN = logical.FormatLSN(slotBM.State.PartialCommitLSN)
+			}
+		}
 		drained := hasSlotBM && slotBM.State.CommittedLSN != 0 // not after a slot reset
 		st.Attention = append(st.Attention, a.slotAttention(st.Slot, logBased, drained)...)
+	}
+	st.Tasks = taskStatus(runs)
+	for _, t := range st.Tasks {
+		if strings.HasPrefix(t.State, "not started:") || strings.HasPrefix(t.State, "failed ") {
+			st.Attention = append(st.Attention, fmt.Sprintf("the task for %s %s: run the work without a deadline (pg2s3 sync from a machine near the database) or fix the task and let the next scheduled run start it again", t.Work, t.State))
+		}
 	}
 	sort.Strings(st.Attention)
 	return st, nil
@@ -171,6 +193,9 @@ func (a *App) Status(ctx context.Context, cat *catalog.Catalog) (*Status, error)
 func lastRunsFound(bms map[string]bookmark.Versioned) func([]*report.Run) bool {
 	return func(runs []*report.Run) bool {
 		seen := map[string]bool{}
+		if !tasksStartersFound(runs) {
+			return false
+		}
 		for _, r := range runs {
 			if r.Kind == "wal" {
 				seen["wal"] = true

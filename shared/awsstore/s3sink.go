@@ -182,25 +182,41 @@ func (o *s3Object) Write(p []byte) (int, error) {
 		if o.buf == nil {
 			o.buf = o.newBuffer()
 		}
-		n := min(len(p), cap(o.buf)-len(o.buf))
+		n := min(len(p), o.s.partSize-len(o.buf))
+		if cap(o.buf)-len(o.buf) < n { // the first buffer grows toward a part
+			nb := make([]byte, len(o.buf), min(o.s.partSize, max(2*cap(o.buf), len(o.buf)+n)))
+			copy(nb, o.buf)
+			o.buf = nb
+		}
 		o.buf = append(o.buf, p[:n]...)
 		o.h.Write(p[:n])
 		o.n += int64(n)
 		written += n
 		p = p[n:]
-		if len(o.buf) == cap(o.buf) {
+		if len(o.buf) == o.s.partSize {
 			o.sendPart()
 		}
 	}
 	return written, nil
 }
 
+// firstBufferSize is a new object's first buffer; Write doubles it as the
+// object grows, up to a part.
+const firstBufferSize = 256 << 10
+
 func (o *s3Object) newBuffer() []byte {
 	select {
 	case b := <-o.free:
 		return b[:0]
 	default:
-		return make([]byte, 0, o.s.partSize)
+		if o.nextPart > 0 {
+			return make([]byte, 0, o.s.partSize) // a large object: whole parts
+		}
+		// An object's first buffer starts small: most batch objects are
+		// far smaller than a part, and a part-sized buffer for each would
+		// allocate partSize per batch (garbage the collector must keep up
+		// with).
+		return make([]byte, 0, min(o.s.partSize, firstBufferSize))
 	}
 }
 

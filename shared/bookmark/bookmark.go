@@ -59,6 +59,13 @@ type State struct {
 	CommittedLSN     uint64 `json:"committed_lsn,omitempty"`
 	PartialCommitLSN uint64 `json:"partial_commit_lsn,omitempty"`
 	PartialLSN       uint64 `json:"partial_lsn,omitempty"`
+	// PartialRuns counts the consecutive runs that the deadline cut off
+	// at one place in the log: inside the transaction PartialCommitLSN,
+	// or before the server sent anything of the transaction after
+	// CommittedLSN. A transaction too large to read within one bounded run
+	// keeps it growing, and the wal function hands the slot to the task
+	// (no deadline) once it reaches replicate.EscalateAfter.
+	PartialRuns int `json:"partial_runs,omitempty"`
 
 	// UpdatedAt is when the bookmark last moved (informational).
 	UpdatedAt time.Time `json:"updated_at,omitzero"`

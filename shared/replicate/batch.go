@@ -42,6 +42,9 @@ type Engine struct {
 	// at a time, leased to Owner (the run's id).
 	Leaser Leaser
 	Owner  string
+	// OnTask says the engine runs as the task (no deadline): its run
+	// reports say so.
+	OnTask bool
 }
 
 // format returns the engine's data object format, JSON Lines by default.

@@ -59,6 +59,9 @@ type DrainJob struct {
 	// Parallel, with more than one worker, copies large keyed streams'
 	// initial copies in ranges at the same time.
 	Parallel Parallel
+	// Tasker, when set, is handed the slot (with its lease) once
+	// EscalateAfter consecutive runs ended inside the same transaction.
+	Tasker Tasker
 }
 
 // Drain runs job and writes its report. The order is the handoff rule:
@@ -98,12 +101,14 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		e.Finish(ctx, run)
 		return run, nil
 	}
+	var lease *heldLease
 	if job.Leaser != nil {
-		release, err := HoldLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+		h, err := holdLease(ctx, job.Leaser, "slot#"+job.Slot, run.RunID, leaseTTL(job.Budget.Deadline, e.now()))
 		if err != nil {
 			return nil, fmt.Errorf("slot %s: %w", job.Slot, err)
 		}
-		defer release()
+		lease = h
+		defer h.release()
 	}
 	slotRep := &report.Slot{Name: job.Slot, Plugin: job.Plugin}
 	run.Slot = slotRep
@@ -113,13 +118,18 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		e.Finish(ctx, run)
 		return run, nil
 	}
+	var cutCopies []string // keyless initial copies the deadline cut off
 	for _, s := range streams {
 		rep := byID[s.ID]
 		if !rep.CopyDone && !job.Budget.Expired(e.now()) && ctx.Err() == nil {
 			if err := e.restartKeylessCopy(ctx, job.Source, s); err != nil {
 				rep.Error = err.Error()
 			} else {
-				rep.add(e.copy(ctx, s, job.Budget, job.Parallel))
+				c := e.copy(ctx, s, job.Budget, job.Parallel)
+				rep.add(c)
+				if needsTaskCopy(s, c, job.Budget, e.now()) {
+					cutCopies = append(cutCopies, s.ID)
+				}
 			}
 		}
 		rep.NewColumns = s.NewColumns // as resolved, and as the drain followed the table
@@ -130,6 +140,9 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	}
 	if job.Budget.Expired(e.now()) {
 		run.StopReason = "deadline"
+	}
+	if err := e.escalateSlot(ctx, job, lease, run, cutCopies); err != nil {
+		run.Streams = append(run.Streams, streamErrors(streams, err)...)
 	}
 	if e.Progress != nil {
 		e.Progress.Done()

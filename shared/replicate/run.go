@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"sort"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -32,6 +34,9 @@ type SyncJob struct {
 	// someone else), its report is the stream's and the run copies
 	// nothing of it.
 	Handoff func(ctx context.Context, s *record.Stream) (rep report.Stream, handled bool)
+	// Tasker, when set, is handed a copy without a key that the
+	// deadline cut off (with the stream's lease): it cannot resume.
+	Tasker Tasker
 }
 
 // NewRunID returns a random run identifier (lease owner, report key).
@@ -64,7 +69,12 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: "not started: the run's deadline passed first; it runs first next time"})
 			continue
 		}
-		release, err := e.lease(ctx, job, "stream#"+s.ID)
+		h, err := e.lease(ctx, job, "stream#"+s.ID)
+		if errors.Is(err, bookmark.ErrLeaseHeld) {
+			// Another run (or the task) copies it: nothing is wrong.
+			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Skipped: err.Error()})
+			continue
+		}
 		if err != nil {
 			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 			continue
@@ -75,8 +85,15 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 		}
 		if !handled {
 			rep = e.copy(ctx, s, job.Budget, job.Parallel)
+			if needsTaskCopy(s, rep, job.Budget, e.now()) {
+				t := e.handOff(ctx, job.Tasker, h, TaskWork{Stream: s.ID, Owner: run.RunID},
+					"the copy of a table without a key (or a view) cannot resume, and the deadline cut it off: the task copies it in one pass")
+				if job.Tasker != nil {
+					run.Tasks = append(run.Tasks, t)
+				}
+			}
 		}
-		release()
+		h.release()
 		run.Streams = append(run.Streams, rep)
 		if job.Budget.Expired(e.now()) {
 			run.StopReason = "deadline"
@@ -87,11 +104,11 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 }
 
 // lease holds a stream's lease for the run (none without a Leaser).
-func (e *Engine) lease(ctx context.Context, job SyncJob, name string) (func(), error) {
+func (e *Engine) lease(ctx context.Context, job SyncJob, name string) (*heldLease, error) {
 	if job.Leaser == nil {
-		return func() {}, nil
+		return nil, nil
 	}
-	return HoldLease(ctx, job.Leaser, name, job.RunID, leaseTTL(job.Budget.Deadline, e.now()))
+	return holdLease(ctx, job.Leaser, name, job.RunID, leaseTTL(job.Budget.Deadline, e.now()))
 }
 
 // leaseTTL outlives the run's deadline by a minute; without a deadline
@@ -120,6 +137,7 @@ func (e *Engine) fairOrder(ctx context.Context, in []*record.Stream) []*record.S
 // Finish stamps the report and stores it under layout.RunReportKey.
 func (e *Engine) Finish(ctx context.Context, run *report.Run) {
 	run.FinishedAt = e.now().UTC()
+	run.OnTask = e.OnTask
 	if run.Failed() && run.StopReason == "done" {
 		run.StopReason = "error"
 	}

@@ -59,21 +59,25 @@ type drainer struct {
 	slotID string
 	// st is the position as the drain reads on; saved is the bookmark as
 	// stored (revision rev), what the next batch starts from.
-	st      bookmark.State
-	saved   bookmark.State
-	rev     int64
-	streams map[[2]string]*logStream
-	open    []*logStream
-	rows    int64
-	bytes   int64
-	inTx    bool
-	txLSN   uint64
-	lastLSN uint64 // last change written in the open transaction
-	rep     *report.Slot
-	line    []byte
-	meta    encode.Meta
-	stamp   string // the batch's extraction time
-	stats   map[string]*report.Stream
+	st    bookmark.State
+	saved bookmark.State
+	start bookmark.State // the bookmark as the run found it
+	// ending marks the run's last commit; cutOff says the deadline or the
+	// idle timeout ended it before the fence.
+	ending, cutOff bool
+	rev            int64
+	streams        map[[2]string]*logStream
+	open           []*logStream
+	rows           int64
+	bytes          int64
+	inTx           bool
+	txLSN          uint64
+	lastLSN        uint64 // last change written in the open transaction
+	rep            *report.Slot
+	line           []byte
+	meta           encode.Meta
+	stamp          string // the batch's extraction time
+	stats          map[string]*report.Stream
 }
 
 // ReadSlot writes the slot's changes for d.Streams in batches until the
@@ -88,7 +92,7 @@ func (e *Engine) ReadSlot(ctx context.Context, d SlotRead, slotRep *report.Slot)
 	}
 	dr.st, dr.rev = cur.State, cur.Rev
 	dr.st.Method = layout.SlotDrain
-	dr.saved = dr.st
+	dr.saved, dr.start = dr.st, dr.st
 	all, err := e.Bookmarks.All(ctx)
 	if err != nil {
 		return nil, err
@@ -132,6 +136,7 @@ func (dr *drainer) run(ctx context.Context) error {
 		if err != nil {
 			if ictx.Err() != nil {
 				// Deadline, idle or cancelled: commit what is complete and stop.
+				dr.ending, dr.cutOff = true, true
 				return dr.commit(ctx)
 			}
 			dr.abort(err)
@@ -145,6 +150,7 @@ func (dr *drainer) run(ctx context.Context) error {
 		}
 		if stop {
 			dr.rep.ReachedFence = true
+			dr.ending = true
 			return dr.commit(ctx)
 		}
 	}
@@ -325,13 +331,16 @@ func (dr *drainer) commit(ctx context.Context) error {
 	if dr.inTx && dr.lastLSN != 0 {
 		next.PartialCommitLSN, next.PartialLSN = dr.txLSN, dr.lastLSN
 	}
+	if dr.ending {
+		next.PartialRuns = dr.cutOffRuns(next)
+	}
 	var truncated []string
 	for _, ls := range dr.streams {
 		if ls.trunc {
 			truncated = append(truncated, ls.s.ID)
 		}
 	}
-	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && dr.rev > 0 {
+	if len(dr.open) == 0 && len(truncated) == 0 && next.CommittedLSN == before.CommittedLSN && next.PartialRuns == before.PartialRuns && dr.rev > 0 {
 		return nil // nothing moved
 	}
 	next.Seq++
@@ -371,6 +380,24 @@ func (dr *drainer) commit(ctx context.Context) error {
 		dr.e.log().Debug("slot batch committed", "slot", dr.d.Slot, "seq", before.Seq, "rows", m.Rows, "committed_lsn", formatLSN(next.CommittedLSN))
 	}
 	return err
+}
+
+// cutOffRuns counts the consecutive runs cut off (by the deadline or the
+// idle timeout, before the fence) at one place in the log: a run that
+// completed no transaction is one more than the run before it (it ended
+// inside the same transaction, or before the server had decoded enough of
+// a large one to send anything); a run that moved on but ended inside a
+// transaction is the first; any other run ends the count.
+func (dr *drainer) cutOffRuns(next bookmark.State) int {
+	switch {
+	case !dr.cutOff:
+		return 0
+	case next.CommittedLSN == dr.start.CommittedLSN && dr.start.CommittedLSN != 0:
+		return dr.start.PartialRuns + 1
+	case next.PartialCommitLSN != 0:
+		return 1
+	}
+	return 0
 }
 
 func (dr *drainer) reset() {

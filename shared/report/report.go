@@ -26,7 +26,22 @@ type Run struct {
 	StopReason string   `json:"stop_reason"`
 	Streams    []Stream `json:"streams"`
 	Slot       *Slot    `json:"slot,omitempty"`
-	ReportKey  string   `json:"report_key,omitempty"`
+	// Tasks are the long-running tasks this run started for work that
+	// cannot finish inside a bounded run (see Task).
+	Tasks []Task `json:"tasks,omitempty"`
+	// OnTask says the run is the task itself: no deadline.
+	OnTask    bool   `json:"on_task,omitempty"`
+	ReportKey string `json:"report_key,omitempty"`
+}
+
+// Task is a long-running task a run started (ECS RunTask): the work it
+// hands over (the slot's drain or one stream's copy), why, the task's id,
+// or the error that kept it from starting.
+type Task struct {
+	Work   string `json:"work"` // "slot <name>" or "stream <tap_stream_id>"
+	Reason string `json:"reason"`
+	ID     string `json:"id,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // Stream is one stream's part of a run.
@@ -71,10 +86,21 @@ type Slot struct {
 	RetainedBytes int64   `json:"retained_wal_bytes"`
 	LagSeconds    float64 `json:"lag_seconds"`
 	ReachedFence  bool    `json:"reached_fence"`
+	// PartialCommitLSN is the transaction the run ended inside (empty
+	// when it ended between transactions); PartialRuns how many
+	// consecutive runs ended inside it.
+	PartialCommitLSN string `json:"partial_commit_lsn,omitempty"`
+	PartialRuns      int    `json:"partial_runs,omitempty"`
 }
 
-// Failed reports whether any stream failed.
+// Failed reports whether any stream failed, or a task the run had to
+// start could not be started.
 func (r *Run) Failed() bool {
+	for _, t := range r.Tasks {
+		if t.Error != "" {
+			return true
+		}
+	}
 	for _, s := range r.Streams {
 		if s.Error != "" {
 			return true

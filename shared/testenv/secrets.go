@@ -2,7 +2,6 @@ package testenv
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"sync"
 )
@@ -13,29 +12,19 @@ import (
 // Manager emulator installs from the registries reachable here, and this
 // one call is all the functions make.
 type SecretsServer struct {
-	srv     *http.Server
-	addr    string
+	awsJSON
 	mu      sync.Mutex
 	secrets map[string]string
 }
 
 // StartSecrets starts a server holding secrets (id or ARN -> string).
 func StartSecrets(secrets map[string]string) (*SecretsServer, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &SecretsServer{secrets: secrets}
+	if err := s.start(s.serve); err != nil {
 		return nil, err
 	}
-	s := &SecretsServer{addr: ln.Addr().String(), secrets: secrets}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
-	go s.srv.Serve(ln)
 	return s, nil
 }
-
-// Endpoint is the server's URL, for the SDK's BaseEndpoint.
-func (s *SecretsServer) Endpoint() string { return "http://" + s.addr }
-
-// Close stops the server.
-func (s *SecretsServer) Close() { s.srv.Close() }
 
 func (s *SecretsServer) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
@@ -57,10 +46,4 @@ func (s *SecretsServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	json.NewEncoder(w).Encode(map[string]any{"ARN": in.SecretId, "Name": in.SecretId, "SecretString": v, "VersionId": "v1"})
-}
-
-// awsJSONError answers an AWS JSON protocol request with error typ.
-func awsJSONError(w http.ResponseWriter, code int, typ, msg string) {
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(map[string]string{"__type": typ, "message": msg})
 }

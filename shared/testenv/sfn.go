@@ -3,7 +3,6 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -17,8 +16,7 @@ import (
 // answers a name used by a closed execution (or by a running one with
 // another input).
 type StepFunctions struct {
-	srv   *http.Server
-	addr  string
+	awsJSON
 	mu    sync.Mutex
 	calls []StartExecution
 	names map[string]bool
@@ -35,21 +33,12 @@ type StartExecution struct {
 
 // StartStepFunctions starts the server.
 func StartStepFunctions() (*StepFunctions, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	s := &StepFunctions{names: map[string]bool{}}
+	if err := s.start(s.serve); err != nil {
 		return nil, err
 	}
-	s := &StepFunctions{addr: ln.Addr().String(), names: map[string]bool{}}
-	s.srv = &http.Server{Handler: http.HandlerFunc(s.serve)}
-	go s.srv.Serve(ln)
 	return s, nil
 }
-
-// Endpoint is the server's URL, for the SDK's BaseEndpoint.
-func (s *StepFunctions) Endpoint() string { return "http://" + s.addr }
-
-// Close stops the server.
-func (s *StepFunctions) Close() { s.srv.Close() }
 
 // Calls are the StartExecution calls received, in order.
 func (s *StepFunctions) Calls() []StartExecution {

@@ -26,6 +26,8 @@ type Result struct {
 	Streams    []StreamSummary `json:"streams,omitempty"`
 	ReportKey  string          `json:"report_key,omitempty"`
 	Message    string          `json:"message,omitempty"`
+	// Tasks are the long-running tasks the run started (or failed to).
+	Tasks []report.Task `json:"tasks,omitempty"`
 	// Step is a parallel copy step's outcome (parallel.go), its fields
 	// inline in the JSON for the state machine to read.
 	*Step
@@ -61,7 +63,7 @@ func Finish(ctx context.Context, a *app.App, env Env, log *slog.Logger, run *rep
 // Summarize turns a run report into a Result, emits its metrics and fails
 // the invocation when a stream failed (so alarms and retries see it).
 func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, error) {
-	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey}
+	r := Result{RunID: run.RunID, StopReason: run.StopReason, Rows: run.Rows(), ReportKey: run.ReportKey, Tasks: run.Tasks}
 	for _, s := range run.Streams {
 		r.Streams = append(r.Streams, StreamSummary{Stream: s.Stream, Rows: s.Rows, Handoff: s.Handoff, Error: s.Error})
 	}
@@ -70,7 +72,7 @@ func Summarize(log *slog.Logger, pipeline string, run *report.Run) (Result, erro
 		b, _ := json.Marshal(r)
 		return r, fmt.Errorf("run %s: some streams failed: %s", run.RunID, b)
 	}
-	log.Info("run finished", "run_id", run.RunID, "rows", r.Rows, "stop_reason", r.StopReason, "report", r.ReportKey)
+	log.Info("run finished", "run_id", run.RunID, "rows", r.Rows, "stop_reason", r.StopReason, "report", r.ReportKey, "tasks", len(r.Tasks))
 	return r, nil
 }
 
