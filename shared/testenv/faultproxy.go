@@ -201,8 +201,9 @@ func (st *connState) pipe(dst, src net.Conn) {
 				st.p.Bytes.Add(int64(len(chunk)))
 			}
 			if cut >= 0 {
-				st.wasReset.Store(true)
-				st.p.Resets.Add(1)
+				if st.wasReset.CompareAndSwap(false, true) { // once, whichever direction got there
+					st.p.Resets.Add(1)
+				}
 				return
 			}
 		}

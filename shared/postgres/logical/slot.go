@@ -111,6 +111,18 @@ func (src *Source) ensureSlot(ctx context.Context) (SlotInfo, bool, error) {
 	if err != nil {
 		return info, false, err
 	}
+	// The walsender of the run before may still be ending (under load, a
+	// moment after its client left): wait a little for it, as OpenLog does.
+	for wait := time.Now().Add(activeSlotWait); info.Exists && info.Active && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return info, false, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if info, err = getSlot(ctx, conn, name); err != nil {
+			return info, false, err
+		}
+	}
 	if info.Exists {
 		return info, false, checkSlot(info, s)
 	}
