@@ -296,7 +296,7 @@ func (e *Engine) copy(ctx context.Context, s *record.Stream, budget Budget, par 
 		return e.CopyStream(ctx, s, budget)
 	}
 	if len(s.KeyColumns) == 0 {
-		e.log().Warn("a stream without a primary key cannot be split into ranges: copied in one pass", "stream", s.ID)
+		e.log().Warn("a stream without a primary key cannot be split into key ranges: it is copied in one pass (deployed, on the copy task when one invocation cannot finish it)", "stream", s.ID)
 		return e.CopyStream(ctx, s, budget)
 	}
 	cur, err := e.Bookmarks.Get(ctx, s.ID)
