@@ -91,6 +91,13 @@ func (h *harness) build(name string) string {
 // timeout, decoding its result into out; a function error is returned,
 // anything else fails the test.
 func (h *harness) invoke(name string, timeout time.Duration, payload string, out any) error {
+	_, err := h.invokeLogs(name, timeout, payload, out)
+	return err
+}
+
+// invokeLogs is invoke that also returns what the function printed (its
+// JSON logs and embedded-format metrics).
+func (h *harness) invokeLogs(name string, timeout time.Duration, payload string, out any) (string, error) {
 	t := h.t
 	t.Helper()
 	r, err := testenv.StartRIE(h.build(name), h.env, timeout)
@@ -107,5 +114,5 @@ func (h *harness) invoke(name string, timeout time.Duration, payload string, out
 	if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
 		t.Fatalf("%s: %v\n%s", name, err, r.Logs())
 	}
-	return err
+	return r.Logs(), err
 }

@@ -4,6 +4,7 @@
 package functions_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -149,5 +150,29 @@ func TestFunctionsUnderEmulator(t *testing.T) {
 	rows, err := encode.ReadObject(last, data)
 	if err != nil || len(rows) == 0 || rows[0]["loyalty_tier"] != "gold" {
 		t.Errorf("%s after ADD COLUMN: %v %v", last, rows[:min(len(rows), 1)], err)
+	}
+
+	// A drain that fails (a selected column of a log-based table dropped)
+	// publishes what the alarms watch: DrainSucceeded 0,
+	// which trips the no-successful-drain alarm, and the slot's retained
+	// WAL measured from the server, not 0.
+	if err := testenv.Exec(ctx, pg.DSN("shop"), `ALTER TABLE shop.orders DROP COLUMN status CASCADE; UPDATE shop.orders SET total = total + 1`); err != nil {
+		t.Fatal(err)
+	}
+	logs, err := h.invokeLogs("wal", 30*time.Second, "{}", &res)
+	if err == nil || !strings.Contains(err.Error(), "no longer exists") {
+		t.Fatalf("wal after a selected column was dropped: %v", err)
+	}
+	var drainLine map[string]any
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, `"DrainSucceeded"`) {
+			if err := json.Unmarshal([]byte(line[strings.Index(line, "{"):]), &drainLine); err != nil {
+				t.Fatalf("metric line %s: %v", line, err)
+			}
+		}
+	}
+	if drainLine == nil || drainLine["DrainSucceeded"] != 0.0 || drainLine["SlotRetainedWALBytes"] == nil || drainLine["SlotRetainedWALBytes"].(float64) <= 0 ||
+		drainLine["ReplicationLagSeconds"] != nil || drainLine["Pipeline"] != "shop" {
+		t.Fatalf("the failed drain's metrics: %v\n%s", drainLine, logs)
 	}
 }

@@ -136,6 +136,11 @@ type PruneConfig struct {
 type AlarmConfig struct {
 	SlotRetainedWALBytes int64   `json:"slot_retained_wal_bytes"`
 	DurationRatio        float64 `json:"duration_ratio"`
+	// SlotLagSeconds: the replication lag a drain may report.
+	SlotLagSeconds int `json:"slot_lag_seconds"`
+	// NoDrainMinutes: how long the pipeline may go without a successful
+	// drain (default 60, at least three of its wal schedule's intervals).
+	NoDrainMinutes int `json:"no_drain_minutes"`
 }
 
 // FunctionNames are the four functions of every pipeline, in creation order.
@@ -155,6 +160,8 @@ const (
 	DefaultLogRetentionDays     = 30
 	DefaultSlotRetainedWALBytes = 5 << 30
 	DefaultDurationRatio        = 0.8
+	DefaultSlotLagSeconds       = 3600
+	DefaultNoDrainMinutes       = 60
 	DefaultNoncurrentDays       = 30
 	DefaultAccessLogDays        = 90
 	maxInlineSelectionBytes     = 2048
@@ -282,6 +289,17 @@ func (c *StackConfig) defaults() {
 		}
 		if d.Alarms.DurationRatio == 0 {
 			d.Alarms.DurationRatio = DefaultDurationRatio
+		}
+		if d.Alarms.SlotLagSeconds == 0 {
+			d.Alarms.SlotLagSeconds = DefaultSlotLagSeconds
+		}
+		if d.Alarms.NoDrainMinutes == 0 {
+			d.Alarms.NoDrainMinutes = DefaultNoDrainMinutes
+			if d.WAL != nil {
+				if every, ok := d.WAL.MinInterval(); ok {
+					d.Alarms.NoDrainMinutes = max(DefaultNoDrainMinutes, int((3*every).Round(time.Minute)/time.Minute))
+				}
+			}
 		}
 		d.parallelDefaults()
 		for i, s := range d.Schedules {

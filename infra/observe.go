@@ -33,6 +33,7 @@ const (
 	MetricRowsReplicated   = "RowsReplicated"
 	MetricSlotRetainedWAL  = "SlotRetainedWALBytes"
 	MetricReplicationLag   = "ReplicationLagSeconds"
+	MetricDrainSucceeded   = "DrainSucceeded"
 	DimensionPipeline      = "Pipeline"
 	DimensionStream        = "Stream"
 	dashboardPeriodSeconds = 300
@@ -95,6 +96,29 @@ func (o *observability) addPipeline(p *pipeline) {
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
 		EvaluationPeriods:  jsii.Number(1),
 	})
+	if db.WAL != nil {
+		// A drain that fails still reports the slot's retained WAL (above),
+		// but not its lag; one that stops running reports nothing. So the
+		// lag is watched while drains succeed, and a period without a
+		// successful drain, however it came about, is an alarm of its own.
+		o.alarm(p.scope, "SlotLagAlarm", &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String(fmt.Sprintf("pg2s3 %s: the drains of slot %s lag more than %ds behind the database",
+				db.Name, db.SlotName, db.Alarms.SlotLagSeconds)),
+			Metric:             pipelineMetric(db.Name, MetricReplicationLag, "Maximum", period),
+			Threshold:          jsii.Number(float64(db.Alarms.SlotLagSeconds)),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+		})
+		o.alarm(p.scope, "NoSuccessfulDrainAlarm", &awscloudwatch.AlarmProps{
+			AlarmDescription: jsii.String(fmt.Sprintf("pg2s3 %s: no drain of slot %s succeeded for %d minutes (failing, or not running); the slot retains WAL meanwhile",
+				db.Name, db.SlotName, db.Alarms.NoDrainMinutes)),
+			Metric:             pipelineMetric(db.Name, MetricDrainSucceeded, "Sum", time.Duration(db.Alarms.NoDrainMinutes)*time.Minute),
+			Threshold:          jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_LESS_THAN_THRESHOLD,
+			EvaluationPeriods:  jsii.Number(1),
+			TreatMissingData:   awscloudwatch.TreatMissingData_BREACHING,
+		})
+	}
 
 	var durations, errors []awscloudwatch.IMetric
 	for _, name := range FunctionNames {

@@ -158,7 +158,7 @@ func TestTwoDatabases(t *testing.T) {
 			"AWS::DynamoDB::Table":           1,
 			"AWS::SNS::Topic":                1,
 			"AWS::SQS::Queue":                1,
-			"AWS::CloudWatch::Alarm":         2*10 + 1,
+			"AWS::CloudWatch::Alarm":         2*12 + 1, // per database: 4 errors, 4 durations, retained WAL, lag, no successful drain, the parallel copy
 			"AWS::CloudWatch::Dashboard":     1,
 			"AWS::SecretsManager::Secret":    1,
 			"AWS::EC2::SecurityGroup":        1,
@@ -290,6 +290,23 @@ func TestTwoDatabases(t *testing.T) {
 		try(t, func() {
 			tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
 				"MetricName": "Duration", "ExtendedStatistic": "p99", "Threshold": 480000, // 80% of 600s
+			})
+		})
+		// A failing or stopped pipeline is seen: the lag while drains
+		// succeed, and a period without a successful drain, where no data
+		// (drains not running) is breaching.
+		try(t, func() {
+			tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+				"Namespace": "pg2s3", "MetricName": "ReplicationLagSeconds", "Statistic": "Maximum",
+				"Dimensions": []any{map[string]any{"Name": "Pipeline", "Value": "shop"}},
+				"Threshold":  3600, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+			})
+		})
+		try(t, func() {
+			tpl.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), map[string]any{
+				"Namespace": "pg2s3", "MetricName": "DrainSucceeded", "Statistic": "Sum",
+				"Dimensions": []any{map[string]any{"Name": "Pipeline", "Value": "shop"}},
+				"Threshold":  1, "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "breaching", "EvaluationPeriods": 1,
 			})
 		})
 		try(t, func() {

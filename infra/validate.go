@@ -120,6 +120,12 @@ func (d *Database) validate(entry string, e *errs) {
 	if d.Alarms.SlotRetainedWALBytes < 0 {
 		e.add(entry+": alarms.slot_retained_wal_bytes", "must be positive")
 	}
+	if d.Alarms.SlotLagSeconds < 0 {
+		e.add(entry+": alarms.slot_lag_seconds", "must be positive")
+	}
+	if d.Alarms.NoDrainMinutes < 0 || d.Alarms.NoDrainMinutes > 24*60 {
+		e.add(entry+": alarms.no_drain_minutes", "%d is outside 1 to 1440 (a day)", d.Alarms.NoDrainMinutes)
+	}
 	if d.Alarms.DurationRatio <= 0 || d.Alarms.DurationRatio > 1 {
 		e.add(entry+": alarms.duration_ratio", "%g is outside (0, 1]", d.Alarms.DurationRatio)
 	}

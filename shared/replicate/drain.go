@@ -83,13 +83,13 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		// bookmarks changes.
 		if err := job.Source.LogReady(ctx); err != nil {
 			run.Streams = append(run.Streams, streamErrors(streams, err)...)
-			e.Finish(ctx, run)
+			e.finishDrain(ctx, job, run)
 			return run, nil
 		}
 	}
 	if err := e.holdForUnreadable(ctx, job.Failed); err != nil {
 		run.Streams = append(run.Streams, streamErrors(streams, err)...)
-		e.Finish(ctx, run)
+		e.finishDrain(ctx, job, run)
 		return run, nil
 	}
 	streams, failed, err := e.publish(ctx, job.Source, streams)
@@ -98,7 +98,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	}
 	run.Streams = append(run.Streams, failed...)
 	if len(streams) == 0 {
-		e.Finish(ctx, run)
+		e.finishDrain(ctx, job, run)
 		return run, nil
 	}
 	var lease *heldLease
@@ -115,7 +115,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	byID, err := e.drainSlot(ctx, job, streams, slotRep)
 	if err != nil {
 		run.Streams = append(run.Streams, streamErrors(streams, err)...)
-		e.Finish(ctx, run)
+		e.finishDrain(ctx, job, run)
 		return run, nil
 	}
 	var cutCopies []string // keyless initial copies the deadline cut off
@@ -147,7 +147,7 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 	if e.Progress != nil {
 		e.Progress.Done()
 	}
-	e.Finish(ctx, run)
+	e.finishDrain(ctx, job, run)
 	return run, nil
 }
 
@@ -371,4 +371,22 @@ func streamErrors(streams []*record.Stream, err error) []report.Stream {
 		out = append(out, report.Stream{Stream: s.ID, Method: s.Method, Error: err.Error()})
 	}
 	return out
+}
+
+// finishDrain writes a log run's report, with the slot's retained WAL
+// measured however the run ended: a failed drain's is what an alarm on
+// the slot must see. A run that failed before reading the slot gets a slot
+// report only when the server can say.
+func (e *Engine) finishDrain(ctx context.Context, job DrainJob, run *report.Run) {
+	if job.Source != nil && (run.Slot == nil || run.Failed()) {
+		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+		if n, err := job.Source.RetainedBytes(mctx); err == nil {
+			if run.Slot == nil {
+				run.Slot = &report.Slot{Name: job.Slot, Plugin: job.Plugin}
+			}
+			run.Slot.RetainedBytes = n
+		}
+		cancel()
+	}
+	e.Finish(ctx, run)
 }

@@ -150,7 +150,7 @@ func TestDecodeIsStrict(t *testing.T) {
 
 func TestEmitMetricsIsEmbeddedMetricFormat(t *testing.T) {
 	var buf bytes.Buffer
-	run := &report.Run{Streams: []report.Stream{{Stream: "db-public-a", Rows: 12, DurationMS: 40}}, Slot: &report.Slot{RetainedBytes: 4096, LagSeconds: 1.5}}
+	run := &report.Run{Kind: "wal", Streams: []report.Stream{{Stream: "db-public-a", Rows: 12, DurationMS: 40}}, Slot: &report.Slot{RetainedBytes: 4096, LagSeconds: 1.5}}
 	EmitMetrics(&buf, "shop", run)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
 	if len(lines) != 2 {
@@ -172,5 +172,25 @@ func TestEmitMetricsIsEmbeddedMetricFormat(t *testing.T) {
 	}
 	if m.AWS.CloudWatchMetrics[0].Namespace != "pg2s3" || m.RowsReplicated != 12 || m.Stream != "db-public-a" {
 		t.Fatalf("metric line: %s", lines[0])
+	}
+	// The drain's line: it succeeded, with the slot's figures.
+	var d map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &d); err != nil || d["DrainSucceeded"] != 1.0 || d["SlotRetainedWALBytes"] != 4096.0 || d["ReplicationLagSeconds"] != 1.5 {
+		t.Fatalf("drain line %s: %v", lines[1], err)
+	}
+	// A failed drain says so, keeps the retained WAL and leaves the lag out.
+	buf.Reset()
+	run.Streams[0].Error = "the slot holds"
+	EmitMetrics(&buf, "shop", run)
+	lines = strings.Split(strings.TrimSpace(buf.String()), "\n")
+	d = nil
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &d); err != nil || d["DrainSucceeded"] != 0.0 || d["SlotRetainedWALBytes"] != 4096.0 || d["ReplicationLagSeconds"] != nil {
+		t.Fatalf("failed drain line %s: %v", lines[len(lines)-1], err)
+	}
+	// A table sync has no drain line.
+	buf.Reset()
+	EmitMetrics(&buf, "shop", &report.Run{Kind: "sync", Streams: run.Streams})
+	if n := strings.Count(buf.String(), "\n"); n != 1 {
+		t.Errorf("a sync emitted %d lines, want its stream's only", n)
 	}
 }

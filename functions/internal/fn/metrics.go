@@ -22,10 +22,24 @@ func EmitMetrics(w io.Writer, pipeline string, run *report.Run) {
 		emit(w, ts, []string{"Pipeline", "Stream"}, map[string]any{"Pipeline": pipeline, "Stream": s.Stream},
 			map[string]float64{"RowsReplicated": float64(s.Rows), "RunDurationMs": float64(s.DurationMS)})
 	}
-	if sl := run.Slot; sl != nil {
-		emit(w, ts, []string{"Pipeline"}, map[string]any{"Pipeline": pipeline},
-			map[string]float64{"SlotRetainedWALBytes": float64(sl.RetainedBytes), "ReplicationLagSeconds": sl.LagSeconds})
+	if run.Kind != "wal" {
+		return
 	}
+	// A drain says whether it succeeded, so an alarm can see drains that
+	// keep failing, or stopped running (no data counts as breaching). The
+	// slot's retained WAL is measured even when the drain failed; its lag
+	// only when the drain read the log (a failed drain's would read 0).
+	values := map[string]float64{"DrainSucceeded": 1}
+	if run.Failed() {
+		values["DrainSucceeded"] = 0
+	}
+	if sl := run.Slot; sl != nil {
+		values["SlotRetainedWALBytes"] = float64(sl.RetainedBytes)
+		if !run.Failed() {
+			values["ReplicationLagSeconds"] = sl.LagSeconds
+		}
+	}
+	emit(w, ts, []string{"Pipeline"}, map[string]any{"Pipeline": pipeline}, values)
 }
 
 func emit(w io.Writer, ts int64, dims []string, props map[string]any, values map[string]float64) {
@@ -39,6 +53,8 @@ func emit(w io.Writer, ts int64, dims []string, props map[string]any, values map
 			unit = "Bytes"
 		case "ReplicationLagSeconds":
 			unit = "Seconds"
+		case "DrainSucceeded":
+			unit = "Count"
 		}
 		defs = append(defs, map[string]string{"Name": name, "Unit": unit})
 		props[name] = values[name]
