@@ -3,7 +3,6 @@ package app_test
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
@@ -71,19 +70,7 @@ CREATE TABLE l (id int PRIMARY KEY, v text); INSERT INTO l SELECT g, 'l' || g FR
 		}
 	}
 	drain(t, p, app.RunOptions{})
-	for _, table := range []string{"f", "l"} {
-		id := streamID(p, table)
-		got := merge(versionRows(t, p, id, activeVersion(t, p, id)))
-		want := tableState(t, dsn, "SELECT id, v FROM "+table)
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d rows in the current table, %d in the source", table, len(got), len(want))
-		}
-		for k, w := range want {
-			if !reflect.DeepEqual(got[k]["v"], w["v"]) {
-				t.Fatalf("%s row %s: %v, want %v", table, k, got[k], w)
-			}
-		}
-	}
+	checkCurrent(t, p, dsn, "f", "l")
 	rows := copyRows(t, p, streamID(p, "f"), activeVersion(t, p, streamID(p, "f")))
 	if copyDuplicates(rows) != 0 {
 		t.Errorf("%d copy rows doubled", copyDuplicates(rows))
