@@ -135,9 +135,6 @@ func (e *Engine) Drain(ctx context.Context, job DrainJob) (*report.Run, error) {
 		rep.NewColumns = s.NewColumns // as resolved, and as the drain followed the table
 		run.Streams = append(run.Streams, rep.Stream)
 	}
-	if n, err := job.Source.RetainedBytes(ctx); err == nil {
-		slotRep.RetainedBytes = n
-	}
 	if job.Budget.Expired(e.now()) {
 		run.StopReason = "deadline"
 	}
@@ -374,11 +371,12 @@ func streamErrors(streams []*record.Stream, err error) []report.Stream {
 }
 
 // finishDrain writes a log run's report, with the slot's retained WAL
-// measured however the run ended: a failed drain's is what an alarm on
-// the slot must see. A run that failed before reading the slot gets a slot
-// report only when the server can say.
+// measured once, at the end, however the run ended: a failed drain's is
+// what an alarm on the slot must see. A run that failed before reading the
+// slot gets a slot report only when the server can say; one that had
+// nothing to drain gets none.
 func (e *Engine) finishDrain(ctx context.Context, job DrainJob, run *report.Run) {
-	if job.Source != nil && (run.Slot == nil || run.Failed()) {
+	if job.Source != nil && (run.Slot != nil || run.Failed()) {
 		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
 		if n, err := job.Source.RetainedBytes(mctx); err == nil {
 			if run.Slot == nil {
