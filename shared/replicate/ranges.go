@@ -241,29 +241,12 @@ func (e *Engine) ActivateRanges(ctx context.Context, s *record.Stream) (bool, er
 
 // copyPlanned runs the ranges of a planned parallel copy one after
 // another, as a scheduled run does for a stream some other runs are
-// copying in parallel: ranges whose lease is held are left to their run.
+// copying in parallel: CopyParallel with one worker on the engine's own
+// table source, so ranges whose lease is held are left to their run and
+// max_batches bounds the stream's batches, as with several workers.
 func (e *Engine) copyPlanned(ctx context.Context, s *record.Stream, budget Budget, rep report.Stream) report.Stream {
-	cur, err := e.Bookmarks.Get(ctx, s.ID)
-	if err != nil {
-		rep.Error = err.Error()
-		return rep
-	}
-	rep.TableVersion = cur.State.Version
-	for r := 0; r < cur.State.Ranges && !budget.Expired(e.now()) && ctx.Err() == nil; r++ {
-		for {
-			rr, more := e.CopyRange(ctx, s, r, budget)
-			addRange(&rep, rr)
-			if rr.Error != "" {
-				return rep
-			}
-			if !more || budget.Expired(e.now()) || ctx.Err() != nil || budget.MaxBatches > 0 && rep.Batches >= budget.MaxBatches {
-				break
-			}
-		}
-		if rep.CopyDone {
-			break
-		}
-	}
+	own := func(context.Context) (TableSource, func(), error) { return e.Tables, func() {}, nil }
+	addRange(&rep, e.CopyParallel(ctx, ParallelJob{Stream: s, Workers: 1, Open: own, Budget: budget}))
 	return rep
 }
 
@@ -408,7 +391,10 @@ func (e *Engine) CopyParallel(ctx context.Context, job ParallelJob) (rep report.
 						e.Progress.Update(s.ID, rep.Rows, s.RowEstimate)
 					}
 					mu.Unlock()
-					if !more || rr.Error != "" {
+					if rr.Error != "" {
+						return // this worker stops at its error; the run reports it
+					}
+					if !more {
 						break
 					}
 				}

@@ -173,3 +173,32 @@ func TestRangeLeaseHeld(t *testing.T) {
 		t.Errorf("%d rows in the version, want 3000: %s", rows, b)
 	}
 }
+
+// TestScheduledRunOfASplitCopy: a run that is not itself parallel works
+// through a split copy's ranges one after another, within its max_batches
+// for the stream whatever ranges they fall in, and completes the copy.
+func TestScheduledRunOfASplitCopy(t *testing.T) {
+	f := newFixture(t, `CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t SELECT generate_series(1, 3000); ANALYZE t;`)
+	f.engine.Leaser, f.engine.Owner = f.bms, "scheduled"
+	s := f.resolveFull("t", "id")
+	if plan, err := f.engine.PlanRanges(f.ctx, s, 1000); err != nil || plan.Ranges < 2 {
+		t.Fatalf("plan %+v %v", plan, err)
+	}
+	budget := replicate.Budget{BatchRows: 400, BatchBytes: 1 << 20, MaxBatches: 4}
+	rep := f.engine.CopyStream(f.ctx, s, budget)
+	if rep.Error != "" || rep.Batches != 4 || rep.CopyDone {
+		t.Fatalf("a run of at most 4 batches: %+v", rep)
+	}
+	for i := 0; i < 10 && !rep.CopyDone; i++ {
+		if rep = f.engine.CopyStream(f.ctx, s, budget); rep.Error != "" || rep.Batches > 4 {
+			t.Fatalf("run %d: %+v", i, rep)
+		}
+	}
+	var rows int64
+	for _, m := range f.manifests(s.ID) {
+		rows += m.Rows
+	}
+	if !rep.CopyDone || rows != 3000 {
+		t.Fatalf("copy done %v with %d rows, want 3000", rep.CopyDone, rows)
+	}
+}
