@@ -201,20 +201,20 @@ func (e *Engine) CopyRange(ctx context.Context, s *record.Stream, r int, budget 
 // done. It reports whether the copy is complete.
 func (e *Engine) ActivateRanges(ctx context.Context, s *record.Stream) (bool, error) {
 	for attempt := 0; ; attempt++ {
-		cur, err := e.Bookmarks.Get(ctx, s.ID)
+		// One read of every bookmark (consistent, as Get) rather than one
+		// per range: each range's completion asks, so per-range reads
+		// would grow with the square of the ranges.
+		all, err := e.Bookmarks.All(ctx)
 		if err != nil {
 			return false, err
 		}
+		cur := all[s.ID]
 		st := cur.State
 		if st.CopyDone {
 			return true, nil
 		}
 		for r := 0; r < st.Ranges; r++ {
-			rg, err := e.Bookmarks.Get(ctx, layout.RangeBookmarkID(s.ID, r))
-			if err != nil {
-				return false, err
-			}
-			if rg.State.Version != st.Version || !rg.State.CopyDone {
+			if rg := all[layout.RangeBookmarkID(s.ID, r)].State; rg.Version != st.Version || !rg.CopyDone {
 				return false, nil
 			}
 		}
