@@ -210,8 +210,11 @@ func (e *Engine) ActivateRanges(ctx context.Context, s *record.Stream) (bool, er
 		}
 		cur := all[s.ID]
 		st := cur.State
-		if st.CopyDone {
+		switch {
+		case st.CopyDone:
 			return true, nil
+		case st.Ranges == 0 || st.Method != s.Method:
+			return false, fmt.Errorf("stream %s has no parallel copy planned: plan it first", s.ID)
 		}
 		for r := 0; r < st.Ranges; r++ {
 			if rg := all[layout.RangeBookmarkID(s.ID, r)].State; rg.Version != st.Version || !rg.CopyDone {

@@ -110,6 +110,10 @@ func TestRangePlanWithoutStatistics(t *testing.T) {
 INSERT INTO pairs SELECT g % 50, g, 'v' FROM generate_series(1, 30000) g;
 CREATE TABLE loose (v text);`)
 	s := f.resolveFull("pairs", "a", "b", "v")
+	// Nothing planned: there is nothing to activate, and nothing is written.
+	if done, err := f.engine.ActivateRanges(f.ctx, s); done || err == nil || !strings.Contains(err.Error(), "plan it first") || len(f.manifests(s.ID)) != 0 {
+		t.Fatalf("activation of an unplanned copy: %v %v, manifests %d", done, err, len(f.manifests(s.ID)))
+	}
 	plan, err := f.engine.PlanRanges(f.ctx, s, 5000)
 	if err != nil {
 		t.Fatal(err)
