@@ -200,6 +200,26 @@ func (r *RIE) waitListening(limit time.Duration) error {
 // response. A handler error is a *FunctionError; running past the
 // timeout is ErrTimeout.
 func (r *RIE) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		body, err := r.invoke(ctx, payload)
+		// After a timeout the emulator resets its sandbox; an invocation
+		// that arrives meanwhile is refused before the function sees it
+		// (Sandbox.Failure, ErrGateCanceled): send it again.
+		var fe *FunctionError
+		if attempt < 20 && errors.As(err, &fe) && fe.Type == "Sandbox.Failure" && strings.Contains(fe.Message, "ErrGateCanceled") {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		return body, err
+	}
+}
+
+// invoke sends one invocation.
+func (r *RIE) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	url := "http://" + r.addr + "/2015-03-31/functions/function/invocations"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(payload))
 	if err != nil {
