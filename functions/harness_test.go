@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,7 @@ func (h *harness) invoke(name string, timeout time.Duration, payload string, out
 }
 
 // invokeLogs is invoke that also returns what the function printed (its
-// JSON logs and embedded-format metrics).
+// JSON logs and embedded-format metrics) and the emulator's REPORT line.
 func (h *harness) invokeLogs(name string, timeout time.Duration, payload string, out any) (string, error) {
 	t := h.t
 	t.Helper()
@@ -113,6 +114,11 @@ func (h *harness) invokeLogs(name string, timeout time.Duration, payload string,
 	}
 	if err != nil && !errors.As(err, new(*testenv.FunctionError)) {
 		t.Fatalf("%s: %v\n%s", name, err, r.Logs())
+	}
+	// The emulator prints its REPORT line (the invocation's duration)
+	// just after answering.
+	for wait := time.Now().Add(2 * time.Second); !strings.Contains(r.Logs(), "REPORT RequestId") && time.Now().Before(wait); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	return r.Logs(), err
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/layout"
 )
 
@@ -132,27 +131,7 @@ ANALYZE big;`, rows),
 	if _, err := h.sink.Get(h.ctx, layout.ActivationKey(id, plan.TableVersion)); err != nil {
 		t.Fatalf("no activation marker: %v", err)
 	}
-	keys, err := h.sink.List(h.ctx, fmt.Sprintf("%s/v%d/", id, plan.TableVersion))
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]int{}
-	for _, k := range keys {
-		if !strings.HasSuffix(k, ".jsonl.gz") {
-			continue
-		}
-		body, err := h.sink.Get(h.ctx, k)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs, err := encode.ReadObject(k, body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			seen[fmt.Sprint(rec["id"])]++
-		}
-	}
+	seen := h.versionRows(id, plan.TableVersion, "id")
 	if len(seen) != rows {
 		t.Errorf("%d distinct rows in version %d, the table has %d", len(seen), plan.TableVersion, rows)
 	}

@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +121,50 @@ CREATE TABLE l (id int PRIMARY KEY, v text); INSERT INTO l SELECT g, 'l' || g FR
 	}
 	drain(t, p, app.RunOptions{})
 	checkCurrent(t, p, dsn, "f", "l")
+}
+
+// TestGarbledConnectionsFailTheDrainCleanly: the proxy in front of
+// PostgreSQL sends random bytes and then cuts the connection, at a seeded
+// point of what the server sends (the replication stream or the query
+// connection beside it), while a drain runs. Each such drain ends with a
+// clear error, never acknowledges the slot past its bookmark, and the next
+// runs reconnect and deliver every change.
+func TestGarbledConnectionsFailTheDrainCleanly(t *testing.T) {
+	dsn, _ := newDB(t, `CREATE TABLE l (id int PRIMARY KEY, v text); INSERT INTO l SELECT g, 'l' || g FROM generate_series(1, 3000) g;`)
+	px, err := testenv.StartFaultProxy(fmt.Sprintf("127.0.0.1:%d", testPG.Port), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	p := newPipeline(t, dsn, map[string]any{"port": px.Port(), "batch_rows": 500}, map[string]string{"l": "LOG_BASED"})
+	drain(t, p, app.RunOptions{}) // the copy, before the faults
+	rnd := rand.New(rand.NewSource(7))
+	failed := 0
+	for i := 0; i < 8; i++ {
+		mustExec(t, dsn, fmt.Sprintf(`UPDATE l SET v = v || '+%d' WHERE id %% 7 = %d; INSERT INTO l SELECT g, 'n' FROM generate_series(%d, %d) g;
+DELETE FROM l WHERE id %% 11 = %d`, i, i%7, 10000+i*500, 10000+i*500+499, i))
+		px.Set(testenv.Faults{GarbleAfter: 1 + rnd.Int63n(120_000), GarbleBytes: 1 + rnd.Int63n(300)})
+		run, err := p.app.Drain(context.Background(), p.cat, app.RunOptions{Deadline: time.Now().Add(20 * time.Second)})
+		px.Set(testenv.Faults{})
+		if err == nil && run.Failed() {
+			for _, s := range run.Streams {
+				if s.Error != "" {
+					err = errors.New(s.Error)
+				}
+			}
+		}
+		if err != nil {
+			failed++
+			if msg := err.Error(); len(msg) < 20 || strings.ContainsAny(msg, "\x00\xff") {
+				t.Errorf("garbled drain %d: an unclear error %q", i, msg)
+			}
+			t.Logf("garbled drain %d: %v", i, err)
+		}
+		checkSlotBehindBookmark(t, dsn, p)
+	}
+	if failed == 0 || px.Garbles.Load() == 0 {
+		t.Fatalf("no drain met the garbage (%d garbled connections)", px.Garbles.Load())
+	}
+	drain(t, p, app.RunOptions{})
+	checkCurrent(t, p, dsn, "l")
 }

@@ -44,6 +44,9 @@ func GetDatabaseSecret(ctx context.Context, arn, region, endpoint string, opts .
 		}
 	})
 	out, err := client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("read secret %s: Secrets Manager did not answer in time (%v): check the function's network path to it (from a VPC: a Secrets Manager interface endpoint or a NAT gateway)", arn, ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read secret %s: %s: check the ARN and that the function's role may call secretsmanager:GetSecretValue on it", arn, secretErrorCode(err))
 	}

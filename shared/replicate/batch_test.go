@@ -258,6 +258,23 @@ func TestDroppedTableFailsOnlyItsStream(t *testing.T) {
 	}
 }
 
+// A run whose calls were cancelled before it reached its streams (a store
+// that never answered kept it waiting until its hard stop) fails each
+// stream it did not start, instead of reporting a clean run of nothing.
+func TestCancelledRunFailsTheStreamsItDidNotStart(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	run := f.engine.Sync(ctx, replicate.SyncJob{Streams: []*record.Stream{itemsStream(layout.FullTable)},
+		Budget: replicate.Budget{BatchRows: 5000, BatchBytes: 1 << 30}, Leaser: f.bms})
+	if !run.Failed() || run.StopReason != "cancelled" || len(run.Streams) != 1 || !contains(run.Streams[0].Error, "not started") {
+		t.Fatalf("cancelled run: failed %v, stop %q, streams %+v", run.Failed(), run.StopReason, run.Streams)
+	}
+	if run.ReportKey == "" {
+		t.Fatal("no run report written")
+	}
+}
+
 // A version is marked for readers once its copy completes (FULL_TABLE) or
 // with its first batch (INCREMENTAL), never while a copy is half done.
 func TestVersionMarkers(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/deadline"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -377,7 +378,7 @@ func streamErrors(streams []*record.Stream, err error) []report.Stream {
 // nothing to drain gets none.
 func (e *Engine) finishDrain(ctx context.Context, job DrainJob, run *report.Run) {
 	if job.Source != nil && (run.Slot != nil || run.Failed()) {
-		mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+		mctx, cancel := deadline.Cleanup(ctx, cleanupGrace)
 		if n, err := job.Source.RetainedBytes(mctx); err == nil {
 			if run.Slot == nil {
 				run.Slot = &report.Slot{Name: job.Slot, Plugin: job.Plugin}

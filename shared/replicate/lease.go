@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/deadline"
 )
 
 // HoldLease takes the lease name for owner and renews it every third of
@@ -51,7 +52,7 @@ func holdLease(ctx context.Context, l Leaser, name, owner string, ttl time.Durat
 			case <-h.stop:
 				return
 			case <-t.C:
-				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+				rctx, cancel := deadline.Cleanup(ctx, cleanupGrace)
 				if err := l.Acquire(rctx, name, owner, ttl); err != nil {
 					slog.Warn("renew lease", "lease", name, "err", err)
 				}
@@ -82,7 +83,7 @@ func (h *heldLease) release() {
 	}
 	h.stopRenewing()
 	if !h.kept {
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), cleanupGrace)
+		rctx, cancel := deadline.Cleanup(h.ctx, cleanupGrace)
 		defer cancel()
 		h.l.Release(rctx, h.name, h.owner) // if the store hangs, the lease expires with its ttl
 	}
@@ -93,7 +94,7 @@ func (h *heldLease) release() {
 // is called (the task started).
 func (h *heldLease) extend(ttl time.Duration) error {
 	h.stopRenewing()
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), cleanupGrace)
+	rctx, cancel := deadline.Cleanup(h.ctx, cleanupGrace)
 	defer cancel()
 	return h.l.Acquire(rctx, h.name, h.owner, ttl)
 }

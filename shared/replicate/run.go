@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
+	"github.com/pg2s3/pg2s3/shared/deadline"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
@@ -61,8 +62,12 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
+			// A run cancelled before it got to a stream (a store that never
+			// answered held it until its hard stop) did not do its work:
+			// each stream left is a failure, so alarms and retries see it.
 			run.StopReason = "cancelled"
-			break
+			run.Streams = append(run.Streams, report.Stream{Stream: s.ID, Method: s.Method, Error: "not started: the run's calls were cancelled first (" + err.Error() + "); it runs first next time"})
+			continue
 		}
 		if job.Budget.Expired(e.now()) {
 			run.StopReason = "deadline"
@@ -145,7 +150,7 @@ func (e *Engine) Finish(ctx context.Context, run *report.Run) {
 	body, _ := json.MarshalIndent(run, "", "  ")
 	// The report is written even when the run's calls were cancelled, but
 	// not for longer than cleanupGrace: the store may be what hangs.
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupGrace)
+	pctx, cancel := deadline.Cleanup(ctx, cleanupGrace)
 	defer cancel()
 	if err := e.Sink.Put(pctx, key, body, "application/json"); err != nil {
 		e.log().Error("write run report", "key", key, "err", err)

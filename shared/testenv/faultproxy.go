@@ -28,6 +28,12 @@ type Faults struct {
 	// passed through it (0: never); then it goes on.
 	PauseAfter int64
 	Pause      time.Duration
+	// GarbleAfter replaces what the server sends, once this many bytes
+	// have come from it, with seeded random bytes (GarbleBytes of them,
+	// 64 if zero) and then resets the connection: a corrupt frame
+	// followed by a cut one, as a client may read from a broken
+	// middlebox (0: never).
+	GarbleAfter, GarbleBytes int64
 }
 
 // FaultProxy is a TCP proxy on a free loopback port in front of a server
@@ -48,8 +54,8 @@ type FaultProxy struct {
 	wg    sync.WaitGroup
 
 	// Counters: connections accepted, reset by ResetAfter, black-holed,
-	// paused; bytes forwarded.
-	Accepted, Resets, BlackHoles, Pauses, Bytes atomic.Int64
+	// paused, garbled; bytes forwarded.
+	Accepted, Resets, BlackHoles, Pauses, Garbles, Bytes atomic.Int64
 
 	silent atomic.Bool   // Silence: nothing is forwarded
 	closed chan struct{} // closed by Close
@@ -153,8 +159,8 @@ func (p *FaultProxy) serve(client net.Conn, f Faults, seed int64) {
 	defer server.Close()
 	st := &connState{f: f, rnd: rand.New(rand.NewSource(seed)), p: p}
 	done := make(chan struct{}, 2)
-	go func() { st.pipe(server, client); done <- struct{}{} }()
-	go func() { st.pipe(client, server); done <- struct{}{} }()
+	go func() { st.pipe(server, client, false); done <- struct{}{} }()
+	go func() { st.pipe(client, server, true); done <- struct{}{} }()
 	<-done
 	if st.wasReset.Load() {
 		reset(client)
@@ -171,18 +177,29 @@ type connState struct {
 	mu       sync.Mutex
 	rnd      *rand.Rand
 	passed   int64
+	fromSrv  int64 // bytes that came from the server
 	paused   bool
 	wasReset atomic.Bool
 }
 
-// pipe copies src to dst in chunks, applying the faults before each.
-func (st *connState) pipe(dst, src net.Conn) {
+// pipe copies src to dst in chunks, applying the faults before each;
+// fromServer says src is the server.
+func (st *connState) pipe(dst, src net.Conn, fromServer bool) {
 	buf := make([]byte, 16<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
 			chunk := buf[:n]
 			wait, cut := st.before(len(chunk))
+			if fromServer {
+				if g := st.garble(chunk); g != nil {
+					time.Sleep(wait)
+					dst.Write(g)
+					st.p.Garbles.Add(1)
+					st.wasReset.Store(true)
+					return
+				}
+			}
 			if cut >= 0 {
 				chunk = chunk[:cut]
 			}
@@ -242,6 +259,30 @@ func (st *connState) before(n int) (time.Duration, int) {
 	}
 	st.passed += int64(n)
 	return wait, cut
+}
+
+// garble accounts a chunk from the server and, once GarbleAfter bytes
+// came from it, returns what to send instead: the chunk up to that point
+// and then random bytes (nil: forward the chunk as it is).
+func (st *connState) garble(chunk []byte) []byte {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	f := st.f
+	before := st.fromSrv
+	st.fromSrv += int64(len(chunk))
+	if f.GarbleAfter <= 0 || st.fromSrv < f.GarbleAfter {
+		return nil
+	}
+	keep := max(f.GarbleAfter-before, 0)
+	n := f.GarbleBytes
+	if n <= 0 {
+		n = 64
+	}
+	out := append([]byte{}, chunk[:keep]...)
+	for i := int64(0); i < n; i++ {
+		out = append(out, byte(st.rnd.Intn(256)))
+	}
+	return out
 }
 
 // reset closes c with a TCP RST rather than a FIN.

@@ -89,6 +89,15 @@ func TestFaultProxy(t *testing.T) {
 		t.Errorf("pause: took %s: %v", took, err)
 	}
 
+	// Garbage from the server after 1000 bytes, then a cut: the client
+	// reads the first 1000 bytes faithfully, then random bytes, then
+	// nothing more.
+	p.Next(Faults{GarbleAfter: 1000, GarbleBytes: 32})
+	got, _, err := roundTrip(p.Addr, msg, 5*time.Second)
+	if err == nil || !bytes.Equal(got[:1000], msg[:1000]) || bytes.Equal(got[1000:1032], msg[1000:1032]) {
+		t.Errorf("garble after 1000 bytes: %v; bytes 1000-1032 %q", err, got[1000:1032])
+	}
+
 	// A partition: every open connection is cut at once.
 	c, err := net.Dial("tcp", p.Addr)
 	if err != nil {
@@ -128,8 +137,8 @@ func TestFaultProxy(t *testing.T) {
 	if got, _, err := roundTrip(p.Addr, msg, 5*time.Second); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("clean round trip after the faults: %v", err)
 	}
-	if p.Resets.Load() != 1 || p.BlackHoles.Load() != 1 || p.Pauses.Load() != 1 || p.Accepted.Load() != 9 {
-		t.Errorf("counters: accepted %d, resets %d, black holes %d, pauses %d", p.Accepted.Load(), p.Resets.Load(), p.BlackHoles.Load(), p.Pauses.Load())
+	if p.Resets.Load() != 1 || p.BlackHoles.Load() != 1 || p.Pauses.Load() != 1 || p.Garbles.Load() != 1 || p.Accepted.Load() != 10 {
+		t.Errorf("counters: accepted %d, resets %d, black holes %d, pauses %d, garbles %d", p.Accepted.Load(), p.Resets.Load(), p.BlackHoles.Load(), p.Pauses.Load(), p.Garbles.Load())
 	}
 }
 

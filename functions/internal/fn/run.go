@@ -9,11 +9,13 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
+	"github.com/pg2s3/pg2s3/shared/deadline"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
@@ -116,6 +118,24 @@ func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Ca
 	return a, cat, nil
 }
 
+// lastWord is what an invocation keeps, at the very end, to return its
+// result: nothing it does may run later (Final).
+const lastWord = time.Second
+
+// Final bounds everything an invocation does, the calls before and after
+// its run included (the secret, the catalog, the report, a lease
+// release), by the function's limit less lastWord, and marks that moment
+// for cleanup (deadline.Cleanup): an endpoint that never answers makes the
+// function return a clean error instead of being stopped by Lambda with
+// a lease half held.
+func Final(ctx context.Context) (context.Context, context.CancelFunc) {
+	d, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return deadline.WithFinal(ctx, d.Add(-min(lastWord, time.Until(d)/10)))
+}
+
 // Handler is one function's work on a decoded event.
 type Handler[E any] func(ctx context.Context, a *app.App, cat *catalog.Catalog, ev E, env Env, log *slog.Logger) (Result, error)
 
@@ -141,6 +161,8 @@ func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E])
 				return Result{}, err
 			}
 		}
+		ctx, cancel := Final(ctx)
+		defer cancel()
 		log := Logger(ctx, env.Pipeline)
 		a, cat, err := Open(ctx, env, log)
 		if err != nil && !(allowNoCatalog && a != nil && errors.Is(err, record.ErrNotFound)) {

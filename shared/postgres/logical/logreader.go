@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/pg2s3/pg2s3/shared/deadline"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/postgres/logical/internal/decode"
@@ -246,7 +247,7 @@ func (r *logReader) fail(err error) error {
 	if errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "publication") && strings.Contains(pgErr.Message, "does not exist") {
 		hint = ": create the publication before the slot (`pg2s3 setup-slot` does both), or recreate the slot with `pg2s3 reset --slot`"
 	}
-	r.err = fmt.Errorf("read slot %s: %w: %w%s", r.settings.Slot, ErrLogLost, err, hint)
+	r.err = fmt.Errorf("%w: %w%s", ErrLogLost, err, hint) // whoever reads or acknowledges names the slot
 	return r.err
 }
 
@@ -348,7 +349,7 @@ func (r *logReader) close(ctx context.Context) error {
 // lookupColumns reads a table's columns for the wal2json decoder (see
 // decode.Lookup).
 func (r *logReader) lookupColumns(ctx context.Context, schema, table string) (columns []string, generated map[string]bool, err error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ctx, cancel := deadline.Cleanup(ctx, 30*time.Second)
 	defer cancel()
 	if r.query == nil || r.query.IsClosed() {
 		db, err := connect.Open(ctx, r.settings.Conn)
