@@ -7,7 +7,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"os"
 	"runtime"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -87,6 +86,7 @@ func BenchmarkTables(b *testing.B) {
 		}
 		publish(b, Throughputs(name, ours, ref, "COPY binary", target))
 	}
+	publish(b, CostResult("full-table", full.Usage(), ListPrices))
 	publish(b, Result{Case: "6 scaling 1x vs 0.25x", Unit: "rows/s", Ours: full.PerSec(), Reference: quarter.PerSec(), RefName: "pg2s3 at 0.25x",
 		Target: Target{MinRatio: 0.9}})
 
@@ -104,6 +104,7 @@ func BenchmarkTables(b *testing.B) {
 	ours, ref, err := e.Incremental(ctx, "mixed")
 	must(b, err)
 	publish(b, Throughputs("2 key-based incremental", ours, ref, "COPY binary", Target{MinRatio: 0.8}))
+	publish(b, CostResult("key-based incremental", ours.Usage(), ListPrices))
 
 	var rss [2]ChildRun
 	for i, table := range []string{"mixed_q", "mixed"} {
@@ -144,6 +145,7 @@ func BenchmarkWAL(b *testing.B) {
 		// host, where the server and pg2s3 share the cores.
 		r.Note += fmt.Sprintf("; pg2s3 CPU %.1fs, %.1f µs/change", cpu.Seconds(), float64(cpu.Microseconds())/float64(max(ours.Rows, 1)))
 		publish(b, r)
+		publish(b, CostResult("log-based ("+dec.Plugin+")", ours.Usage(), ListPrices))
 	}
 	run, err := e.RunCLI(ctx, w.Pipelines["wal_mem"], "wal")
 	must(b, err)
@@ -199,12 +201,3 @@ func BenchmarkColdStart(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-
-// processCPU returns the CPU time (user and system) this process has used.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}

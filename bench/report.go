@@ -99,8 +99,11 @@ func mark(ok bool) string {
 
 // Throughputs is a result comparing two throughputs in rows per second.
 func Throughputs(name string, ours, ref Throughput, refName string, t Target) Result {
-	return Result{Case: name, Unit: "rows/s", Ours: ours.PerSec(), Reference: ref.PerSec(), RefName: refName, Target: t,
-		Note: fmt.Sprintf("%d rows: %.1fs vs %.1fs", ours.Rows, ours.Dur.Seconds(), ref.Dur.Seconds())}
+	note := fmt.Sprintf("%d rows: %.1fs vs %.1fs", ours.Rows, ours.Dur.Seconds(), ref.Dur.Seconds())
+	if ours.CPU > 0 && ours.Rows > 0 {
+		note += fmt.Sprintf("; pg2s3 CPU %.2f µs/row", float64(ours.CPU.Nanoseconds())/1000/float64(ours.Rows))
+	}
+	return Result{Case: name, Unit: "rows/s", Ours: ours.PerSec(), Reference: ref.PerSec(), RefName: refName, Target: t, Note: note}
 }
 
 // Print writes the table.
@@ -114,6 +117,9 @@ func (rep *Report) Print(w io.Writer) {
 		}
 		if r.Ratio != 0 {
 			ratio = fmt.Sprintf("%.2f", r.Ratio)
+			if r.Ratio < 0.01 {
+				ratio = fmt.Sprintf("%.1g", r.Ratio)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Case, figure(r.Ours, r.Unit), ref, ratio, r.Target, r.Met, r.Note)
 	}
@@ -122,6 +128,8 @@ func (rep *Report) Print(w io.Writer) {
 
 func figure(v float64, unit string) string {
 	switch {
+	case unit == "$":
+		return fmt.Sprintf("$%.6f", v)
 	case v >= 100:
 		return fmt.Sprintf("%.0f %s", v, unit)
 	default:

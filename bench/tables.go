@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -64,6 +66,39 @@ func execThenVacuum(ctx context.Context, dsn, table, sql string) error {
 type Throughput struct {
 	Rows int64
 	Dur  time.Duration
+	// CPU is the CPU time this process spent (user and system), when
+	// measured: pg2s3's own cost, which varies less than wall time on a
+	// shared machine (the server's is not in it).
+	CPU time.Duration
+	// Puts, Commits and Leases are the S3 requests, committed batches and
+	// leases of a pg2s3 run (the cost case).
+	Puts, Commits, Leases int64
+}
+
+// Usage is what t asked of AWS, for the cost case, on the stack's
+// default function size.
+func (t Throughput) Usage() Usage {
+	return Usage{Rows: t.Rows, Dur: t.Dur, Puts: t.Puts, Commits: t.Commits, Leases: t.Leases, MemoryMB: LambdaMemoryMB, RunSecond: LambdaRunSeconds}
+}
+
+// measureObjects runs f and adds to its Throughput the S3 requests and
+// commits of the objects it wrote to p's directory sink.
+func measureObjects(p *Pipeline, f func() (Throughput, error)) (Throughput, error) {
+	dir := filepath.Join(p.Dir, "out")
+	before, err := sinkFiles(dir)
+	if err != nil {
+		return Throughput{}, err
+	}
+	t, err := f()
+	if err != nil {
+		return t, err
+	}
+	after, err := sinkFiles(dir)
+	if err != nil {
+		return t, err
+	}
+	t.Puts, t.Commits = newObjects(before, after)
+	return t, nil
 }
 
 // PerSec returns rows per second.
@@ -98,7 +133,11 @@ func Sync(ctx context.Context, p *Pipeline) (Throughput, error) {
 // SyncParallel runs one unbounded App.Sync over p's selected streams with
 // workers workers per stream (sync --parallel).
 func SyncParallel(ctx context.Context, p *Pipeline, workers int) (Throughput, error) {
-	t0 := time.Now()
+	return measureObjects(p, func() (Throughput, error) { return syncParallel(ctx, p, workers) })
+}
+
+func syncParallel(ctx context.Context, p *Pipeline, workers int) (Throughput, error) {
+	t0, cpu := time.Now(), processCPU()
 	run, err := p.App.Sync(ctx, p.Cat, app.RunOptions{Parallel: workers})
 	if err != nil {
 		return Throughput{}, err
@@ -109,7 +148,7 @@ func SyncParallel(ctx context.Context, p *Pipeline, workers int) (Throughput, er
 			return Throughput{}, fmt.Errorf("sync %s: %s", s.Stream, s.Error)
 		}
 	}
-	return Throughput{Rows: run.Rows(), Dur: d}, nil
+	return Throughput{Rows: run.Rows(), Dur: d, CPU: processCPU() - cpu, Leases: int64(len(run.Streams))}, nil
 }
 
 // Repeats is how often each table figure is measured (BENCH_REPEAT,
@@ -214,4 +253,13 @@ func ImportIncremental(ctx context.Context, p *Pipeline, stream, key, value stri
 		"last_replication_method": "INCREMENTAL", "replication_key": key, "replication_key_value": value}}})
 	_, err := singer.ImportState(ctx, p.App.Stores.Bookmarks, doc, time.Now())
 	return err
+}
+
+// processCPU returns the CPU time (user and system) this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

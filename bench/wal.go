@@ -141,6 +141,10 @@ func (e *Env) LargeTransaction(ctx context.Context, w *WALSetup, n int64) error 
 
 // Drain runs one unbounded App.Drain; Rows counts the changes read.
 func Drain(ctx context.Context, p *Pipeline) (Throughput, error) {
+	return measureObjects(p, func() (Throughput, error) { return drain(ctx, p) })
+}
+
+func drain(ctx context.Context, p *Pipeline) (Throughput, error) {
 	t0 := time.Now()
 	run, err := p.App.Drain(ctx, p.Cat, app.RunOptions{})
 	if err != nil {
@@ -155,7 +159,7 @@ func Drain(ctx context.Context, p *Pipeline) (Throughput, error) {
 	if run.Slot == nil || !run.Slot.ReachedFence {
 		return Throughput{}, fmt.Errorf("drain %s: stopped (%s) before its fence", p.Name, run.StopReason)
 	}
-	return Throughput{Rows: run.Slot.Changes, Dur: d}, nil
+	return Throughput{Rows: run.Slot.Changes, Dur: d, Leases: 1}, nil
 }
 
 // RecvLogical is the reference: pg_recvlogical streams w's reference slot

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pg2s3/pg2s3/bench"
 )
 
 func TestCron(t *testing.T) {
@@ -142,5 +144,17 @@ func TestCheckAssets(t *testing.T) {
 	missing, err := checkAssets(dir, true)
 	if err != nil || len(missing) != len(FunctionNames)+1 { // and the task
 		t.Errorf("allowMissing: %v %v", missing, err)
+	}
+}
+
+// The bench's cost case prices runs on the stack's default function size
+// (bench.LambdaMemoryMB, and bench.LambdaRunSeconds: the timeout less the
+// functions' default 20 s safety margin).
+func TestCostAssumesTheStackDefaults(t *testing.T) {
+	for _, name := range []string{"sync", "wal"} {
+		f := defaultFunctions[name]
+		if f.MemoryMB != bench.LambdaMemoryMB || f.TimeoutSeconds-20 != bench.LambdaRunSeconds {
+			t.Errorf("%s: the stack's default is %d MB and %d s; the bench prices %d MB and %d s of work", name, f.MemoryMB, f.TimeoutSeconds, bench.LambdaMemoryMB, bench.LambdaRunSeconds)
+		}
 	}
 }
