@@ -639,32 +639,47 @@ func (c *chaos) check() {
 // each stream's pg2s3_current rows with the source, as check does.
 func (c *chaos) checkLoader() {
 	c.t.Helper()
-	ctx := context.Background()
-	_, dsn, err := testPG.NewDatabase(ctx, "chaos_loader")
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	root, err := testenv.ModuleRoot()
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command("bash", filepath.Join(root, "docs", "loader", "load-dir.sh"), c.p.app.Cfg.Sink.Path, "-d", dsn)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(testPG.Bin("psql"))+string(os.PathListSeparator)+os.Getenv("PATH"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		c.t.Fatalf("load-dir.sh: %v\n%s", err, out)
-	}
+	dsn := loadWithLoader(c.t, c.p.app.Cfg.Sink.Path)
 	for _, tb := range c.tables {
-		rows, err := testenv.RowsByID(ctx, dsn, fmt.Sprintf("SELECT c.doc->>'id' AS id, c.doc AS d FROM pg2s3_current c WHERE c.stream = '%s'", c.stream(tb)))
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		got := map[string]map[string]any{}
-		for id, r := range rows {
-			got[id], _ = r["d"].(map[string]any)
-		}
+		got := loadedCurrent(c.t, dsn, c.stream(tb))
 		c.loaderChecked += len(got)
 		c.compare(tb, got, "pg2s3_current loaded by docs/loader/load-dir.sh")
 	}
+}
+
+// loadWithLoader loads a directory sink's output with the README's loader
+// (docs/loader/load-dir.sh, JSON Lines) into a new database, returned.
+func loadWithLoader(t *testing.T, sinkPath string) string {
+	t.Helper()
+	_, dsn, err := testPG.NewDatabase(context.Background(), "loader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := testenv.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", filepath.Join(root, "docs", "loader", "load-dir.sh"), sinkPath, "-d", dsn)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(testPG.Bin("psql"))+string(os.PathListSeparator)+os.Getenv("PATH"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("load-dir.sh: %v\n%s", err, out)
+	}
+	return dsn
+}
+
+// loadedCurrent is stream's pg2s3_current in a database the loader
+// filled: id -> the row's document.
+func loadedCurrent(t *testing.T, dsn, stream string) map[string]map[string]any {
+	t.Helper()
+	rows, err := testenv.RowsByID(context.Background(), dsn, fmt.Sprintf("SELECT c.doc->>'id' AS id, c.doc AS d FROM pg2s3_current c WHERE c.stream = '%s'", stream))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for id, r := range rows {
+		got[id], _ = r["d"].(map[string]any)
+	}
+	return got
 }
 
 // compare counts what got (id -> row) lost, doubled or got wrong against

@@ -175,6 +175,9 @@ type faultFigures struct {
 	failures int            // runs that failed (and were recovered)
 	runs     int
 	checked  int // rows compared with the source at the end
+	// loaderChecked are rows compared through docs/loader/load-dir.sh
+	// (local stores only).
+	loaderChecked int
 }
 
 // faultSuite runs the iterations and checks the result (see
@@ -297,7 +300,40 @@ INSERT INTO ledger SELECT g, g, 'l' || g FROM generate_series(1, 3000) g;`)
 	fig.checked += len(ledger)
 	checkVersions(t, p, streamID(p, "ledger"), ledger)
 	checkManifests(t, p)
+	if o.stores == nil {
+		// The README's loader over the whole output gives the source tables.
+		loaded := loadWithLoader(t, p.app.Cfg.Sink.Path)
+		for table, want := range map[string]map[string]map[string]any{"acct": want, "ledger": ledger} {
+			got := loadedCurrent(t, loaded, streamID(p, table))
+			if diff := diffRows(got, want, "id", "balance", "note"); diff != "" {
+				t.Fatalf("%s loaded by docs/loader/load-dir.sh differs from the source: %s", table, diff)
+			}
+			fig.loaderChecked += len(want)
+		}
+	}
 	return fig
+}
+
+// diffRows says how got (id -> row) differs from want on cols (empty: not
+// at all), comparing values in their JSON form.
+func diffRows(got, want map[string]map[string]any, cols ...string) string {
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d rows, the source has %d", len(got), len(want))
+	}
+	for id, w := range want {
+		g, ok := got[id]
+		if !ok {
+			return "row " + id + " missing"
+		}
+		for _, c := range cols {
+			gb, _ := json.Marshal(g[c])
+			wb, _ := json.Marshal(w[c])
+			if string(gb) != string(wb) {
+				return fmt.Sprintf("row %s column %s: %s, the source has %s", id, c, gb, wb)
+			}
+		}
+	}
+	return ""
 }
 
 func drainQuiet(p *pipeline) (int64, error) {
