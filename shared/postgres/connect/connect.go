@@ -10,14 +10,17 @@
 package connect
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/tunnel"
@@ -108,6 +111,7 @@ func connConfig(s Settings, replication bool) (*pgconn.Config, error) {
 	if err := applyTLS(cc, s); err != nil {
 		return nil, err
 	}
+	cc.BuildFrontend = bufferedFrontend
 	if s.tunnel != nil {
 		// Every connection (query, replication, cancel) goes through a
 		// tunnel of its own, closed with it; the bastion resolves the host.
@@ -115,6 +119,19 @@ func connConfig(s Settings, replication bool) (*pgconn.Config, error) {
 		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
 	}
 	return cc, nil
+}
+
+// readBuffer is how much a connection reads from its socket at once.
+// pgx reads 8 KiB at a time (the server's send buffer); when pg2s3 is
+// busy encoding, the server's messages pile up in the socket and a larger
+// read takes them in one system call instead of several.
+const readBuffer = 128 << 10
+
+// bufferedFrontend is pgx's frontend reading through a readBuffer-sized
+// buffer. (pgx looks into its own buffer only in SyncConn, before a
+// Hijack, which pg2s3 never calls.)
+func bufferedFrontend(r io.Reader, w io.Writer) *pgproto3.Frontend {
+	return pgproto3.NewFrontend(bufio.NewReaderSize(r, readBuffer), w)
 }
 
 // Open opens a query connection with canonical session settings.
