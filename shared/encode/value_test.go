@@ -2,6 +2,7 @@ package encode
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/record"
@@ -98,5 +99,27 @@ func TestRowEncoder(t *testing.T) {
 	want = `{"id":1,"t":null,"_sdc_extracted_at":"2024-01-01T00:00:00.000000Z","_sdc_batched_at":"2024-01-01T00:00:01.000000Z","_sdc_deleted_at":"2024-01-01T00:00:02.000000Z","_sdc_table_version":7,"_sdc_lsn":99,"_sdc_sequence":3}` + "\n"
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+// plain8 agrees with the byte-at-a-time rule on every byte in every lane.
+func TestPlain8(t *testing.T) {
+	for b := 0; b < 256; b++ {
+		want := b >= 0x20 && b < 0x80 && b != '"' && b != '\\'
+		for lane := 0; lane < 8; lane++ {
+			x := uint64(0x6161616161616161) // "aaaaaaaa"
+			x = x&^(0xff<<(8*lane)) | uint64(b)<<(8*lane)
+			if got := plain8(x); got != want {
+				t.Fatalf("byte %#x in lane %d: plain8 %v, want %v", b, lane, got, want)
+			}
+		}
+	}
+	var buf []byte
+	for _, s := range []string{"plain ascii text, long enough", "tab\there and \"quotes\" and \\ in the 2nd word", "ünïcödé after eight", "12345678\x01", "\u2028 separators \u2029", "bad \xff utf8 after some plain text"} {
+		buf = AppendString(buf[:0], []byte(s))
+		var back string
+		if err := json.Unmarshal(buf, &back); err != nil || (back != s && !strings.Contains(s, "\xff")) {
+			t.Errorf("AppendString(%q) = %s (%v)", s, buf, err)
+		}
 	}
 }
