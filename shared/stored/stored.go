@@ -85,8 +85,10 @@ type LogObject struct {
 	LSNFirst uint64
 	Slot     string
 	Seq      int64
-	// Committed is the slot's committed LSN after the batch.
-	Committed uint64
+	// Committed is the slot's committed LSN after the batch;
+	// PartialCommit and Partial say how far into the next transaction it
+	// ended (zero when it ended on a commit): the slot bookmark after it.
+	Committed, PartialCommit, Partial uint64
 }
 
 // LogIndex holds the log objects of the replayed streams by stream and
@@ -141,7 +143,8 @@ func LoadLogIndex(ctx context.Context, st Store, streams map[string]bool, keep f
 		for _, o := range m.Objects {
 			if streams[o.Stream] {
 				p.objects = append(p.objects, LogObject{Key: o.Key, Version: o.TableVersion, LSNFirst: o.LSNFirst,
-					Slot: slot, Seq: seq, Committed: m.BookmarkAfter.CommittedLSN})
+					Slot: slot, Seq: seq, Committed: m.BookmarkAfter.CommittedLSN,
+					PartialCommit: m.BookmarkAfter.PartialCommitLSN, Partial: m.BookmarkAfter.PartialLSN})
 				p.streams = append(p.streams, o.Stream)
 			}
 		}
