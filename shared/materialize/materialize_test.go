@@ -377,7 +377,7 @@ func TestLogBasedStream(t *testing.T) {
 	f.exec(`DELETE FROM items WHERE id = 2`)
 	f.exec(`BEGIN; DELETE FROM items WHERE id = 5; INSERT INTO items VALUES (5, 'five again', 0.50, NULL, NULL, NULL, NULL, NULL, NULL); COMMIT`)
 	f.exec(`UPDATE items SET name = 'three, big unchanged' WHERE id = 3`) // big stays in TOAST: the change does not carry it
-	f.exec(`UPDATE items SET note = NULL, doc = NULL WHERE id = 4`) // real nulls
+	f.exec(`UPDATE items SET note = NULL, doc = NULL WHERE id = 4`)       // real nulls
 	f.exec(`INSERT INTO items VALUES (6, 'six', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
 	f.exec(`UPDATE items SET score = 'Infinity' WHERE id = 6`)
 	f.drain()
