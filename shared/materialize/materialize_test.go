@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/bookmark"
 	pgcat "github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
@@ -458,6 +461,73 @@ func TestFullTableStream(t *testing.T) {
 	if res := f.mustMaterialize("items", 0); res.Commits != 0 {
 		t.Fatalf("idle run: %+v", res)
 	}
+
+	// A column added to the table and the catalog is added to the
+	// Iceberg table with a new field ID; the others keep theirs.
+	ctx := context.Background()
+	ids := func() map[string]int {
+		tbl, err := f.ice.LoadTable(ctx, f.ident("items"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, fld := range tbl.Schema().Fields() {
+			out[fld.Name] = fld.ID
+		}
+		return out
+	}
+	before := ids()
+	f.exec(`ALTER TABLE items ADD COLUMN extra numeric(5,1) DEFAULT 2.5`)
+	if _, err := f.app.RefreshCatalog(ctx, f.cat, "_catalog/catalog.json"); err != nil {
+		t.Fatal(err)
+	}
+	body, err := f.app.Stores.Sink.Get(ctx, "_catalog/catalog.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.cat, err = pgcat.Parse(body); err != nil {
+		t.Fatal(err)
+	}
+	f.cat.Stream(f.streamID("items")).SetColumnMetadata("extra", "selected", true)
+	f.sync()
+	f.mustMaterialize("items", 0)
+	f.compare("items", strings.Replace(itemsQuery, "note FROM", "note, extra::text AS extra FROM", 1))
+	after := ids()
+	for name, id := range before {
+		if after[name] != id {
+			t.Errorf("field %s: ID %d, was %d", name, after[name], id)
+		}
+	}
+	if after["extra"] == 0 || after["extra"] <= slices.Max(slices.Collect(maps.Values(before))) {
+		t.Errorf("extra: field ID %d after %v", after["extra"], before)
+	}
+
+	// A table dropped under its bookmark: the run stops with the fix.
+	if err := f.ice.DropTable(ctx, f.ident("items")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.materialize("items", 0); err == nil || !strings.Contains(err.Error(), "delete the bookmark") {
+		t.Fatalf("table dropped under its bookmark: %v", err)
+	}
+}
+
+// TestKeylessStream appends every row of a table without a key, and a
+// new copy replaces them.
+func TestKeylessStream(t *testing.T) {
+	schema := strings.Replace(itemsSchema, "id bigint PRIMARY KEY", "id bigint NOT NULL", 1)
+	f := newFixture(t, schema, map[string]any{"batch_rows": 2}, map[string]string{"items": "FULL_TABLE"})
+	f.exec(`INSERT INTO items SELECT i, 'n' || i, i, i, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, 5) i`)
+	f.sync()
+	if res := f.mustMaterialize("items", 0); res.Upserts != 5 {
+		t.Fatalf("first copy: %+v", res)
+	}
+	f.compare("items", itemsQuery)
+	f.exec(`DELETE FROM items WHERE id = 1; INSERT INTO items VALUES (6, 'six', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+	f.sync()
+	if res := f.mustMaterialize("items", 0); res.Replaced == 0 || res.Upserts != 5 {
+		t.Fatalf("second copy: %+v", res)
+	}
+	f.compare("items", itemsQuery)
 }
 
 // TestIncrementalStream upserts each batch by key.
@@ -480,4 +550,12 @@ func TestIncrementalStream(t *testing.T) {
 		t.Fatalf("second run: %+v", res)
 	}
 	f.compare("items", query)
+
+	// Another materializer of the stream holds its lease: this one stops.
+	if err := f.app.Stores.Leaser.Acquire(context.Background(), "materialize#"+f.streamID("items"), "other", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.materialize("items", 0); !errors.Is(err, bookmark.ErrLeaseHeld) {
+		t.Fatalf("second materializer: %v", err)
+	}
 }
