@@ -63,6 +63,11 @@ const (
 	// is no stream's: the drain writes the changes of every LOG_BASED
 	// stream of the slot.
 	SlotDrain Method = "SLOT"
+	// Materialize is the method of an Iceberg materializer's bookmark
+	// (MaterializeBookmarkID): a reader of a stream's batches, not a
+	// stream, so a slot reset, which restarts every LOG_BASED bookmark,
+	// leaves it alone (the materializer follows the new version itself).
+	Materialize Method = "MATERIALIZE"
 )
 
 // Methods are the methods a stream may be replicated by, in the order
@@ -268,6 +273,12 @@ func ParseSlotBookmarkID(id string) (slot string, ok bool) {
 	slot, ok = strings.CutPrefix(id, slotBookmark)
 	return slot, ok && slot != ""
 }
+
+const materializeBookmark = "_materialize:"
+
+// MaterializeBookmarkID is the bookmark item of the Iceberg materializer of
+// a stream: how far into the stream's batches its table is.
+func MaterializeBookmarkID(stream string) string { return materializeBookmark + stream }
 
 const rangeBookmark = "_range:"
 

@@ -46,15 +46,11 @@ import (
 	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/replicate"
+	"github.com/pg2s3/pg2s3/shared/stored"
 )
 
 // Store is the part of a sink a replay reads; replicate.Sink has it.
-type Store interface {
-	// List returns the keys under prefix in lexical order.
-	List(ctx context.Context, prefix string) ([]string, error)
-	// Get reads an object.
-	Get(ctx context.Context, key string) ([]byte, error)
-}
+type Store = stored.Store
 
 // Options say what to replay and how to name it.
 type Options struct {
@@ -125,7 +121,7 @@ type replayer struct {
 	state State
 	// sent is the last SCHEMA written per stream name.
 	sent map[string]*schemaMsg
-	logs *logIndex // read at the first LOG_BASED version
+	logs *stored.LogIndex // read at the first LOG_BASED version
 	// logFrom is the earliest log position the current stream's replay
 	// covers: a LOG_BASED version's start, or its first log change.
 	logFrom uint64
@@ -139,15 +135,15 @@ func (r *replayer) note(format string, args ...any) {
 
 // plan lists every stream's versions and fails, naming the streams that
 // exist, when one has no copy batch.
-func (r *replayer) plan(ctx context.Context) ([][]version, error) {
+func (r *replayer) plan(ctx context.Context) ([][]stored.Version, error) {
 	if len(r.opts.Streams) == 0 {
 		return nil, errors.New("no stream to replay")
 	}
-	plans := make([][]version, len(r.opts.Streams))
+	plans := make([][]stored.Version, len(r.opts.Streams))
 	var missing []string
 	pending := map[string]bool{} // log objects but no copy batch yet
 	for i, id := range r.opts.Streams {
-		vs, err := listVersions(ctx, r.st, id)
+		vs, err := stored.ListVersions(ctx, r.st, id)
 		if err != nil {
 			return nil, err
 		}
@@ -183,9 +179,9 @@ func (r *replayer) plan(ctx context.Context) ([][]version, error) {
 	return nil, errors.Join(errs...)
 }
 
-func hasCopy(vs []version) bool {
+func hasCopy(vs []stored.Version) bool {
 	for _, v := range vs {
-		if len(v.manifests) > 0 {
+		if len(v.Manifests) > 0 {
 			return true
 		}
 	}
@@ -193,11 +189,11 @@ func hasCopy(vs []version) bool {
 }
 
 // stream replays one stream's versions from its current one (or all).
-func (r *replayer) stream(ctx context.Context, id string, versions []version) (StreamSummary, error) {
+func (r *replayer) stream(ctx context.Context, id string, versions []stored.Version) (StreamSummary, error) {
 	sum := StreamSummary{Stream: id}
 	oldest := -1
 	for i, v := range versions {
-		if len(v.manifests) > 0 && oldest < 0 {
+		if len(v.Manifests) > 0 && oldest < 0 {
 			oldest = i
 		}
 	}
@@ -212,8 +208,8 @@ func (r *replayer) stream(ctx context.Context, id string, versions []version) (S
 	r.logFrom = 0
 	for i := from; i < len(versions); i++ {
 		v := versions[i]
-		if len(v.manifests) == 0 {
-			r.note("%s: table version %d has log changes but no copy batch yet; left out until its copy begins", id, v.number)
+		if len(v.Manifests) == 0 {
+			r.note("%s: table version %d has log changes but no copy batch yet; left out until its copy begins", id, v.Number)
 			continue
 		}
 		records, batches, err := r.version(ctx, id, v, i == oldest)
@@ -237,9 +233,9 @@ func (r *replayer) noteTruncations(id string) {
 		return
 	}
 	var in []string
-	for _, tr := range r.logs.truncated[id] {
-		if tr.committed >= r.logFrom {
-			in = append(in, tr.manifest)
+	for _, tr := range r.logs.Truncated[id] {
+		if tr.Committed >= r.logFrom {
+			in = append(in, tr.Manifest)
 		}
 	}
 	if len(in) > 0 {
@@ -258,9 +254,9 @@ func (r *replayer) logReplayed(lsn uint64) {
 
 // current returns the index of the stream's current version: the newest
 // whose copy completed, or the newest INCREMENTAL one; 0 when none is.
-func (r *replayer) current(ctx context.Context, versions []version) (int, error) {
+func (r *replayer) current(ctx context.Context, versions []stored.Version) (int, error) {
 	for i := len(versions) - 1; i >= 0; i-- {
-		ms := versions[i].manifests
+		ms := versions[i].Manifests
 		if len(ms) == 0 {
 			continue
 		}
@@ -292,10 +288,10 @@ func (r *replayer) manifest(ctx context.Context, key string) (*replicate.Manifes
 
 // version replays one table version: its copy batches, then (LOG_BASED)
 // its log changes.
-func (r *replayer) version(ctx context.Context, id string, v version, oldest bool) (records int64, batches int, err error) {
+func (r *replayer) version(ctx context.Context, id string, v stored.Version, oldest bool) (records int64, batches int, err error) {
 	var last *replicate.Manifest
 	var method layout.Method
-	for i, key := range v.manifests {
+	for i, key := range v.Manifests {
 		m, err := r.manifest(ctx, key)
 		if err != nil {
 			return records, batches, err
@@ -332,7 +328,7 @@ func (r *replayer) version(ctx context.Context, id string, v version, oldest boo
 	if method != layout.LogBased {
 		return records, batches, nil
 	}
-	n, b, err := r.log(ctx, id, v.number, last)
+	n, b, err := r.log(ctx, id, v.Number, last)
 	return records + n, batches + b, err
 }
 
@@ -345,28 +341,28 @@ func (r *replayer) log(ctx context.Context, id string, version int64, copy *repl
 		for _, s := range r.opts.Streams {
 			want[s] = true
 		}
-		if r.logs, err = loadLogIndex(ctx, r.st, want); err != nil {
+		if r.logs, err = stored.LoadLogIndex(ctx, r.st, want, nil); err != nil {
 			return 0, 0, err
 		}
 	}
 	r.logReplayed(copy.BookmarkAfter.StartLSN)
-	objs := r.logs.objects[id][version]
+	objs := r.logs.Objects[id][version]
 	if len(objs) == 0 {
 		return 0, 0, nil
 	}
-	r.logReplayed(objs[0].lsnFirst)
+	r.logReplayed(objs[0].LSNFirst)
 	name := r.streamName(copy)
 	if err := r.schema(r.logSchema(name, copy)); err != nil {
 		return 0, 0, err
 	}
 	r.state.CurrentlySyncing = nil // tap-postgres drains the log outside any stream's turn
 	for _, o := range objs {
-		n, err := r.objectRecords(ctx, name, o.key, version, "", true)
+		n, err := r.objectRecords(ctx, name, o.Key, version, "", true)
 		records += n
 		if err != nil {
 			return records, batches, err
 		}
-		if err := r.bookmark(id, copy.BookmarkAfter, o.committed); err != nil {
+		if err := r.bookmark(id, copy.BookmarkAfter, o.Committed); err != nil {
 			return records, batches, err
 		}
 		batches++

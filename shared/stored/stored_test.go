@@ -1,4 +1,4 @@
-package singer
+package stored
 
 import (
 	"context"
@@ -29,14 +29,14 @@ func TestListVersionsReadsOnlyItsStream(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := listVersions(ctx, dir, "db-s-a")
+	got, err := ListVersions(ctx, dir, "db-s-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []version{
-		{number: 900, manifests: []string{"db-s-a/v900/_0000000000.manifest.json"}},
-		{number: 1000, manifests: []string{"db-s-a/v1000/_0000000002.manifest.json", "db-s-a/v1000/_0000000010.manifest.json"}, hasLog: true},
-		{number: 1100, hasLog: true},
+	want := []Version{
+		{Number: 900, Manifests: []string{"db-s-a/v900/_0000000000.manifest.json"}},
+		{Number: 1000, Manifests: []string{"db-s-a/v1000/_0000000002.manifest.json", "db-s-a/v1000/_0000000010.manifest.json"}, HasLog: true},
+		{Number: 1100, HasLog: true},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("versions:\n got %+v\nwant %+v", got, want)
