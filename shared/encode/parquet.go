@@ -63,6 +63,12 @@ type ParquetLines struct {
 	n       int
 	arena   []byte
 	group   int64 // JSON bytes in the open row group
+
+	// WriteRow's scratch: a value's JSON form when it needs one, and the
+	// batch's metadata timestamps, converted once.
+	scratch                    []byte
+	extractedText, batchedText string
+	extracted, batched         int64
 }
 
 // Pending rows are written to the Parquet writer once there are this many,
@@ -78,7 +84,9 @@ type pqColumn struct {
 	raw   string // the name as a line spells it (JSON escapes, no quotes)
 	typ   warehouse.Type
 	meta  bool // an _sdc_ field rather than a selected column
-	width int  // FIXED_LEN_BYTE_ARRAY bytes of a wide decimal
+	kind  record.Kind
+	dims  int
+	width int // FIXED_LEN_BYTE_ARRAY bytes of a wide decimal
 	// digits is a decimal's scratch: the unscaled digits of the value
 	// being converted, reused row after row.
 	digits []byte
@@ -93,6 +101,9 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	for i, f := range fields {
 		raw := AppendString(nil, []byte(f.Name))
 		c := pqColumn{name: f.Name, raw: string(raw[1 : len(raw)-1]), typ: f.Type, meta: f.Column == nil}
+		if f.Column != nil {
+			c.kind, c.dims = f.Column.Kind, f.Column.Dims
+		}
 		if _, dup := p.byName[c.raw]; dup {
 			return nil, fmt.Errorf("stream %s: two output fields are named %q: rename the column or leave it out of the selection", s.ID, f.Name)
 		}
@@ -167,10 +178,16 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 	if names := p.absent(); names != nil {
 		row[p.unchanged] = parquet.ByteArrayValue(names).Level(0, 1, p.unchanged)
 	}
+	return p.added(int64(len(line)))
+}
+
+// added counts the row just made in p.pending[p.n], whose JSON line is
+// plain bytes long, and hands the pending rows on when they are enough.
+func (p *ParquetLines) added(plain int64) error {
 	p.n++
 	p.Rows++
-	p.Plain += int64(len(line))
-	p.group += int64(len(line))
+	p.Plain += plain
+	p.group += plain
 	if p.n == len(p.pending) || len(p.arena) >= pendingBytes || p.group >= p.RowGroupBytes {
 		return p.writePending()
 	}
