@@ -2,8 +2,10 @@ package encode
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
@@ -58,11 +60,25 @@ type ParquetLines struct {
 	present   []bool
 	// pending rows are handed to the Parquet writer together, which is
 	// much cheaper than a row at a time; their text is copied into arena,
-	// since the caller reuses its line.
+	// since the caller reuses its line. They are cur's, the chunk being
+	// filled.
 	pending []parquet.Row
 	n       int
 	arena   []byte
+	cur     *chunk
 	group   int64 // JSON bytes in the open row group
+
+	// The Parquet writer (row writing, page encoding and compression)
+	// runs on a goroutine of its own, started with the first chunk:
+	// chunks go to it through work and come back through free, at most
+	// pipelineChunks of them, so memory stays bounded whatever the rows.
+	work    chan *chunk
+	free    chan *chunk
+	done    chan struct{} // closed when the goroutine has ended
+	chunks  int           // chunks made so far
+	werr    error         // the goroutine's first error, read after done
+	err     error         // an error the goroutine returned with a chunk
+	aborted atomic.Bool
 
 	// WriteRow's scratch: a value's JSON form when it needs one, and the
 	// batch's metadata timestamps, converted once.
@@ -131,17 +147,44 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	for i := range p.nulls {
 		p.nulls[i] = parquet.Value{}.Level(0, 0, i)
 	}
-	p.pending = make([]parquet.Row, pendingRows)
-	for i := range p.pending {
-		p.pending[i] = make(parquet.Row, len(fields))
-	}
+	p.use(p.newChunk())
 	return p, nil
+}
+
+// chunk is pending rows on their way to the Parquet writer's goroutine.
+type chunk struct {
+	rows  []parquet.Row
+	n     int
+	arena []byte
+	flush bool  // write the row group out after these rows
+	err   error // the goroutine's error, when it gives the chunk back
+}
+
+// pipelineChunks bounds the chunks of a writer: one being filled, the
+// others queued or being written.
+const pipelineChunks = 4
+
+func (p *ParquetLines) newChunk() *chunk {
+	c := &chunk{rows: make([]parquet.Row, pendingRows)}
+	for i := range c.rows {
+		c.rows[i] = make(parquet.Row, len(p.cols))
+	}
+	p.chunks++
+	return c
+}
+
+// use makes c the chunk being filled.
+func (p *ParquetLines) use(c *chunk) {
+	p.cur, p.pending, p.n, p.arena = c, c.rows, 0, c.arena[:0]
 }
 
 // WriteLine converts one encoded row and adds it to the file. Selected
 // columns the line leaves out are written null and named in
 // _sdc_unchanged.
 func (p *ParquetLines) WriteLine(line []byte) error {
+	if p.err != nil {
+		return p.err
+	}
 	row := p.pending[p.n]
 	copy(row, p.nulls)
 	clear(p.present)
@@ -218,23 +261,100 @@ func (p *ParquetLines) absent() []byte {
 	return p.arena[start:]
 }
 
-// writePending hands the pending rows to the Parquet writer, and writes
-// the row group out once it holds RowGroupBytes of JSON.
+// writePending hands the pending rows to the Parquet writer's goroutine,
+// with the row group to write out once it holds RowGroupBytes of JSON,
+// and takes a chunk to fill next (waiting for one when all are in use).
+// It returns the first error the goroutine met.
 func (p *ParquetLines) writePending() error {
-	if p.n > 0 {
-		if _, err := p.pw.WriteRows(p.pending[:p.n]); err != nil {
-			return fmt.Errorf("write Parquet rows: %w", err)
-		}
+	if p.err != nil {
+		return p.err
 	}
-	p.n, p.arena = 0, p.arena[:0]
-	if p.group >= p.RowGroupBytes {
-		if err := p.pw.Flush(); err != nil {
-			return fmt.Errorf("write Parquet row group: %w", err)
-		}
+	flush := p.group >= p.RowGroupBytes
+	if p.n == 0 && !flush {
+		return nil
+	}
+	if p.work == nil {
+		p.work = make(chan *chunk, pipelineChunks)
+		p.free = make(chan *chunk, pipelineChunks)
+		p.done = make(chan struct{})
+		go p.writeChunks()
+	}
+	c := p.cur
+	c.n, c.arena, c.flush = p.n, p.arena, flush
+	p.work <- c
+	if flush {
 		p.group = 0
 		p.RowGroups++
 	}
+	var next *chunk
+	select {
+	case next = <-p.free:
+	default:
+		if p.chunks < pipelineChunks {
+			next = p.newChunk()
+		} else {
+			next = <-p.free
+		}
+	}
+	p.use(next)
+	if next.err != nil {
+		p.err = next.err
+	}
+	return p.err
+}
+
+// writeChunks is the goroutine that writes chunks to the Parquet writer
+// until work is closed. After an error (or Abort) it writes nothing more
+// but still gives every chunk back.
+func (p *ParquetLines) writeChunks() {
+	defer close(p.done)
+	var err error
+	for c := range p.work {
+		if err == nil && !p.aborted.Load() {
+			err = p.writeChunk(c)
+		}
+		c.err = err
+		p.free <- c // never blocks: it holds every chunk
+	}
+	p.werr = err
+}
+
+func (p *ParquetLines) writeChunk(c *chunk) error {
+	if c.n > 0 {
+		if _, err := p.pw.WriteRows(c.rows[:c.n]); err != nil {
+			return fmt.Errorf("write Parquet rows: %w", err)
+		}
+	}
+	if c.flush {
+		if err := p.pw.Flush(); err != nil {
+			return fmt.Errorf("write Parquet row group: %w", err)
+		}
+	}
 	return nil
+}
+
+// stop ends the writer's goroutine, once every chunk handed to it is
+// written, and returns its error.
+func (p *ParquetLines) stop() error {
+	if p.work == nil {
+		return nil
+	}
+	close(p.work)
+	<-p.done
+	p.work = nil
+	return p.werr
+}
+
+// Abort ends the writer's goroutine without writing what it still holds,
+// so the underlying writer can be aborted: nothing writes to it after
+// Abort returns. The file is left unfinished; the writer takes no more
+// rows.
+func (p *ParquetLines) Abort() {
+	p.aborted.Store(true)
+	p.stop()
+	if p.err == nil {
+		p.err = errors.New("the Parquet writer was aborted")
+	}
 }
 
 // PlainBytes returns the JSON bytes written so far.
@@ -243,7 +363,11 @@ func (p *ParquetLines) PlainBytes() int64 { return p.Plain }
 // Close writes the last rows and row group and the file's footer (it does
 // not close the underlying writer).
 func (p *ParquetLines) Close() error {
-	if err := p.writePending(); err != nil {
+	err := p.writePending()
+	if werr := p.stop(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return err
 	}
 	if p.group > 0 {

@@ -45,6 +45,9 @@ const (
 // WriteRow converts one row read from a table and adds it to the file.
 // Every selected column is present, so _sdc_unchanged is null.
 func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
+	if p.err != nil {
+		return p.err
+	}
 	ncols := len(p.cols) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta)
 	if len(vals) != ncols {
 		return fmt.Errorf("row %d: %d values for %d columns", p.Rows+1, len(vals), ncols)

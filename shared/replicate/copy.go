@@ -90,13 +90,13 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	})
 	if err != nil {
 		if b != nil {
-			b.obj.w.Abort()
+			b.obj.abort()
 		}
 		return false, err
 	}
 	if stopped || ctx.Err() != nil {
 		if b != nil {
-			b.obj.w.Abort()
+			b.obj.abort()
 		}
 		return stopped, nil
 	}
