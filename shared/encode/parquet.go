@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
@@ -139,7 +138,7 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	formsJSON, _ := json.Marshal(forms)
 	schema := parquet.NewSchema(parquetSchemaName(s), nodes)
 	p.pw = parquet.NewGenericWriter[any](w, schema,
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}),
+		parquet.Compression(zstdPages),
 		parquet.DataPageVersion(1),
 		parquet.CreatedBy("pg2s3", "", ""),
 		parquet.KeyValueMetadata(JSONFormsKey, string(formsJSON)))
