@@ -57,15 +57,15 @@ type ParquetLines struct {
 	unchanged int            // index of _sdc_unchanged
 	nulls     parquet.Row    // a row of nulls, copied into each new row
 	present   []bool
-	// pending rows are handed to the Parquet writer together, which is
-	// much cheaper than a row at a time; their text is copied into arena,
-	// since the caller reuses its line. They are cur's, the chunk being
-	// filled.
-	pending []parquet.Row
-	n       int
-	arena   []byte
-	cur     *chunk
-	group   int64 // JSON bytes in the open row group
+	// row is the row being made; added moves it into cur, the chunk
+	// being filled (n rows so far), column by column. Chunks are handed to
+	// the Parquet writer whole, which is much cheaper than a row at a time;
+	// their text is copied into arena, since the caller reuses its line.
+	row   parquet.Row
+	n     int
+	arena []byte
+	cur   *chunk
+	group int64 // JSON bytes in the open row group
 
 	// The Parquet writer (row writing, page encoding and compression)
 	// runs on a goroutine of its own, started with the first chunk:
@@ -143,6 +143,7 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 		parquet.CreatedBy("pg2s3", "", ""),
 		parquet.KeyValueMetadata(JSONFormsKey, string(formsJSON)))
 	p.nulls = make(parquet.Row, len(fields))
+	p.row = make(parquet.Row, len(fields))
 	for i := range p.nulls {
 		p.nulls[i] = parquet.Value{}.Level(0, 0, i)
 	}
@@ -150,9 +151,11 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	return p, nil
 }
 
-// chunk is pending rows on their way to the Parquet writer's goroutine.
+// chunk is pending rows on their way to the Parquet writer's goroutine,
+// by column: cols[i][r] is column i of row r, as parquet-go's column
+// writers take them (its WriteRows would turn rows into columns itself).
 type chunk struct {
-	rows  []parquet.Row
+	cols  [][]parquet.Value
 	n     int
 	arena []byte
 	flush bool  // write the row group out after these rows
@@ -164,9 +167,9 @@ type chunk struct {
 const pipelineChunks = 4
 
 func (p *ParquetLines) newChunk() *chunk {
-	c := &chunk{rows: make([]parquet.Row, pendingRows)}
-	for i := range c.rows {
-		c.rows[i] = make(parquet.Row, len(p.cols))
+	c := &chunk{cols: make([][]parquet.Value, len(p.cols))}
+	for i := range c.cols {
+		c.cols[i] = make([]parquet.Value, pendingRows)
 	}
 	p.chunks++
 	return c
@@ -174,7 +177,7 @@ func (p *ParquetLines) newChunk() *chunk {
 
 // use makes c the chunk being filled.
 func (p *ParquetLines) use(c *chunk) {
-	p.cur, p.pending, p.n, p.arena = c, c.rows, 0, c.arena[:0]
+	p.cur, p.n, p.arena = c, 0, c.arena[:0]
 }
 
 // WriteLine converts one encoded row and adds it to the file. Selected
@@ -184,7 +187,7 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 	if p.err != nil {
 		return p.err
 	}
-	row := p.pending[p.n]
+	row := p.row
 	copy(row, p.nulls)
 	clear(p.present)
 	sc, err := newMemberScanner(line)
@@ -223,14 +226,18 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 	return p.added(int64(len(line)))
 }
 
-// added counts the row just made in p.pending[p.n], whose JSON line is
-// plain bytes long, and hands the pending rows on when they are enough.
+// added moves the row just made in p.row into the chunk and counts it
+// (its JSON line is plain bytes long), and hands the chunk on when it
+// holds enough.
 func (p *ParquetLines) added(plain int64) error {
+	for i, v := range p.row {
+		p.cur.cols[i][p.n] = v
+	}
 	p.n++
 	p.Rows++
 	p.Plain += plain
 	p.group += plain
-	if p.n == len(p.pending) || len(p.arena) >= pendingBytes || p.group >= p.RowGroupBytes {
+	if p.n == pendingRows || len(p.arena) >= pendingBytes || p.group >= p.RowGroupBytes {
 		return p.writePending()
 	}
 	return nil
@@ -319,9 +326,16 @@ func (p *ParquetLines) writeChunks() {
 }
 
 func (p *ParquetLines) writeChunk(c *chunk) error {
-	if c.n > 0 {
-		if _, err := p.pw.WriteRows(c.rows[:c.n]); err != nil {
-			return fmt.Errorf("write Parquet rows: %w", err)
+	// As parquet-go's WriteRows does: at most 64 rows to a column at a
+	// time, so a page can end after any 64 rows.
+	const rowsPerWrite = 64
+	cws := p.pw.ColumnWriters()
+	for start := 0; start < c.n; start += rowsPerWrite {
+		end := min(start+rowsPerWrite, c.n)
+		for i, cw := range cws {
+			if _, err := cw.WriteRowValues(c.cols[i][start:end]); err != nil {
+				return fmt.Errorf("write Parquet rows: %w", err)
+			}
 		}
 	}
 	if c.flush {

@@ -52,7 +52,7 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	if len(vals) != ncols {
 		return fmt.Errorf("row %d: %d values for %d columns", p.Rows+1, len(vals), ncols)
 	}
-	row := p.pending[p.n]
+	row := p.row
 	n := 1 // the line's length: '{'
 	for i, v := range vals {
 		c := &p.cols[i]
