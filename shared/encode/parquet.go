@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
+	"sync"
 	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
@@ -67,18 +69,19 @@ type ParquetLines struct {
 	cur   *chunk
 	group int64 // JSON bytes in the open row group
 
-	// The Parquet writer (row writing, page encoding and compression)
-	// runs on a goroutine of its own, started with the first chunk:
-	// chunks go to it through work and come back through free, at most
+	// The Parquet writer's work (page encoding and compression) runs on
+	// goroutines of its own, started with the first chunk, each writing
+	// its share of the columns of every chunk: chunks go to them through
+	// their work channels and come back through free, at most
 	// pipelineChunks of them, so memory stays bounded whatever the rows.
-	work    chan *chunk
+	workers []*columnWorker
 	free    chan *chunk
-	done    chan struct{} // closed when the goroutine has ended
-	chunks  int           // chunks made so far
-	werr    error         // the goroutine's first error, read after done
-	err     error         // an error the goroutine returned with a chunk
+	ended   sync.WaitGroup
+	chunks  int   // chunks made so far
+	err     error // an error the goroutines returned with a chunk
 	aborted atomic.Bool
-
+	mu      sync.Mutex
+	werr    error // the goroutines' first error
 	// WriteRow's scratch: a value's JSON form when it needs one, and the
 	// batch's metadata timestamps, converted once.
 	scratch                    []byte
@@ -151,16 +154,33 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	return p, nil
 }
 
-// chunk is pending rows on their way to the Parquet writer's goroutine,
+// chunk is pending rows on their way to the Parquet writer's goroutines,
 // by column: cols[i][r] is column i of row r, as parquet-go's column
 // writers take them (its WriteRows would turn rows into columns itself).
 type chunk struct {
 	cols  [][]parquet.Value
 	n     int
 	arena []byte
-	flush bool  // write the row group out after these rows
-	err   error // the goroutine's error, when it gives the chunk back
+	flush bool // write the row group out after these rows
+	// left counts the goroutines still writing the chunk; the last one
+	// writes the row group out (after a flush chunk: the others wait for
+	// flushed) and gives the chunk back.
+	left    atomic.Int32
+	flushed chan struct{}
+	err     error // the goroutines' error, when the chunk comes back
 }
+
+// columnWorker is one of the writer's goroutines: it writes columns of
+// every chunk.
+type columnWorker struct {
+	cols []int
+	work chan *chunk
+}
+
+// columnWorkers is the number of the writer's goroutines: page
+// compression is most of the writer's work, and column writers are
+// independent until a row group is written out.
+const columnWorkers = 2
 
 // pipelineChunks bounds the chunks of a writer: one being filled, the
 // others queued or being written.
@@ -267,10 +287,10 @@ func (p *ParquetLines) absent() []byte {
 	return p.arena[start:]
 }
 
-// writePending hands the pending rows to the Parquet writer's goroutine,
+// writePending hands the pending rows to the Parquet writer's goroutines,
 // with the row group to write out once it holds RowGroupBytes of JSON,
 // and takes a chunk to fill next (waiting for one when all are in use).
-// It returns the first error the goroutine met.
+// It returns the first error the goroutines met.
 func (p *ParquetLines) writePending() error {
 	if p.err != nil {
 		return p.err
@@ -279,15 +299,18 @@ func (p *ParquetLines) writePending() error {
 	if p.n == 0 && !flush {
 		return nil
 	}
-	if p.work == nil {
-		p.work = make(chan *chunk, pipelineChunks)
-		p.free = make(chan *chunk, pipelineChunks)
-		p.done = make(chan struct{})
-		go p.writeChunks()
+	if p.workers == nil {
+		p.start()
 	}
 	c := p.cur
-	c.n, c.arena, c.flush = p.n, p.arena, flush
-	p.work <- c
+	c.n, c.arena, c.flush, c.flushed = p.n, p.arena, flush, nil
+	if flush {
+		c.flushed = make(chan struct{})
+	}
+	c.left.Store(int32(len(p.workers)))
+	for _, w := range p.workers {
+		w.work <- c // never blocks: each channel holds every chunk
+	}
 	if flush {
 		p.group = 0
 		p.RowGroups++
@@ -309,59 +332,125 @@ func (p *ParquetLines) writePending() error {
 	return p.err
 }
 
-// writeChunks is the goroutine that writes chunks to the Parquet writer
-// until work is closed. After an error (or Abort) it writes nothing more
-// but still gives every chunk back.
-func (p *ParquetLines) writeChunks() {
-	defer close(p.done)
-	var err error
-	for c := range p.work {
-		if err == nil && !p.aborted.Load() {
-			err = p.writeChunk(c)
+// start shares the columns among the writer's goroutines, the text
+// columns (most of the compression) first, each to the goroutine with
+// the least so far, and starts them.
+func (p *ParquetLines) start() {
+	weight := func(i int) int {
+		switch p.cols[i].typ.Logical {
+		case warehouse.String, warehouse.JSON:
+			return 4
 		}
-		c.err = err
-		p.free <- c // never blocks: it holds every chunk
+		return 1
 	}
-	p.werr = err
+	order := make([]int, len(p.cols))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return weight(order[a]) > weight(order[b]) })
+	p.workers = make([]*columnWorker, min(columnWorkers, len(p.cols)))
+	load := make([]int, len(p.workers))
+	for k := range p.workers {
+		p.workers[k] = &columnWorker{work: make(chan *chunk, pipelineChunks)}
+	}
+	for _, i := range order {
+		k := 0
+		for j := range load {
+			if load[j] < load[k] {
+				k = j
+			}
+		}
+		load[k] += weight(i)
+		p.workers[k].cols = append(p.workers[k].cols, i)
+	}
+	p.free = make(chan *chunk, pipelineChunks)
+	for _, w := range p.workers {
+		sort.Ints(w.cols)
+		p.ended.Add(1)
+		go p.writeColumns(w)
+	}
 }
 
-func (p *ParquetLines) writeChunk(c *chunk) error {
-	// As parquet-go's WriteRows does: at most 64 rows to a column at a
-	// time, so a page can end after any 64 rows.
+// writeColumns is one of the writer's goroutines: it writes its columns
+// of each chunk until its work is closed. After an error (or Abort)
+// nothing more is written, but every chunk still comes back.
+func (p *ParquetLines) writeColumns(w *columnWorker) {
+	defer p.ended.Done()
+	for c := range w.work {
+		flushed := c.flushed // read before left: the chunk is reused after
+		if p.failed() == nil && !p.aborted.Load() {
+			if err := p.writeChunk(c, w.cols); err != nil {
+				p.fail(err)
+			}
+		}
+		if c.left.Add(-1) > 0 {
+			if flushed != nil {
+				<-flushed // no column is written while the row group is
+			}
+			continue
+		}
+		if c.flush {
+			if p.failed() == nil && !p.aborted.Load() {
+				if err := p.pw.Flush(); err != nil {
+					p.fail(fmt.Errorf("write Parquet row group: %w", err))
+				}
+			}
+			close(flushed)
+		}
+		c.err = p.failed()
+		p.free <- c // never blocks: it holds every chunk
+	}
+}
+
+func (p *ParquetLines) fail(err error) {
+	p.mu.Lock()
+	if p.werr == nil {
+		p.werr = err
+	}
+	p.mu.Unlock()
+}
+
+func (p *ParquetLines) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.werr
+}
+
+// writeChunk writes columns cols of c. As parquet-go's WriteRows does,
+// at most 64 rows go to a column at a time, so a page can end after any
+// 64 rows.
+func (p *ParquetLines) writeChunk(c *chunk, cols []int) error {
 	const rowsPerWrite = 64
 	cws := p.pw.ColumnWriters()
 	for start := 0; start < c.n; start += rowsPerWrite {
 		end := min(start+rowsPerWrite, c.n)
-		for i, cw := range cws {
-			if _, err := cw.WriteRowValues(c.cols[i][start:end]); err != nil {
+		for _, i := range cols {
+			if _, err := cws[i].WriteRowValues(c.cols[i][start:end]); err != nil {
 				return fmt.Errorf("write Parquet rows: %w", err)
 			}
-		}
-	}
-	if c.flush {
-		if err := p.pw.Flush(); err != nil {
-			return fmt.Errorf("write Parquet row group: %w", err)
 		}
 	}
 	return nil
 }
 
-// stop ends the writer's goroutine, once every chunk handed to it is
-// written, and returns its error.
+// stop ends the writer's goroutines, once every chunk handed to them is
+// written, and returns their error.
 func (p *ParquetLines) stop() error {
-	if p.work == nil {
+	if p.workers == nil {
 		return nil
 	}
-	close(p.work)
-	<-p.done
-	p.work = nil
-	return p.werr
+	for _, w := range p.workers {
+		close(w.work)
+	}
+	p.ended.Wait()
+	p.workers = nil
+	return p.failed()
 }
 
-// Abort ends the writer's goroutine without writing what it still holds,
-// so the underlying writer can be aborted: nothing writes to it after
-// Abort returns. The file is left unfinished; the writer takes no more
-// rows.
+// Abort ends the writer's goroutines without writing what they still
+// hold, so the underlying writer can be aborted: nothing writes to it
+// after Abort returns. The file is left unfinished; the writer takes no
+// more rows.
 func (p *ParquetLines) Abort() {
 	p.aborted.Store(true)
 	p.stop()
