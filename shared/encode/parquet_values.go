@@ -211,9 +211,9 @@ func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
 		}
 		return parquet.Int64Value(n), nil
 	}
-	n, _ := new(big.Int).SetString(string(digits), 10)
-	if len(digits) == 0 {
-		n.SetInt64(0)
+	n := new(big.Int) // zero has no digits: SetString("") would fail
+	if len(digits) > 0 {
+		n.SetString(string(digits), 10) // digits only: cannot fail
 	}
 	if neg {
 		n.Sub(new(big.Int).Lsh(big.NewInt(1), uint(8*c.width)), n) // two's complement

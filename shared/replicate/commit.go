@@ -82,7 +82,7 @@ func (e *Engine) commit(ctx context.Context, c *commitStep) (int64, error) {
 // commit ends the object's encoding and commits it to the sink.
 func (o *pendingObject) commit() (record.ObjectInfo, error) {
 	if err := o.out.Close(); err != nil {
-		o.w.Abort()
+		o.abort()
 		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", o.key, err)
 	}
 	info, err := o.w.Commit()
@@ -95,8 +95,18 @@ func (o *pendingObject) commit() (record.ObjectInfo, error) {
 
 func abortObjects(objs []*pendingObject) {
 	for _, o := range objs {
-		o.w.Abort()
+		o.abort()
 	}
+}
+
+// abort drops the object: its encoder first, when it writes from a
+// goroutine of its own (Parquet), so nothing writes to the object once
+// it is aborted.
+func (o *pendingObject) abort() {
+	if a, ok := o.out.(interface{ Abort() }); ok {
+		a.Abort()
+	}
+	o.w.Abort()
 }
 
 // createObject starts a data object of the engine's format for stream s.

@@ -2,6 +2,7 @@ package replicate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
@@ -89,13 +90,13 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	})
 	if err != nil {
 		if b != nil {
-			b.obj.w.Abort()
+			b.obj.abort()
 		}
 		return false, err
 	}
 	if stopped || ctx.Err() != nil {
 		if b != nil {
-			b.obj.w.Abort()
+			b.obj.abort()
 		}
 		return stopped, nil
 	}
@@ -154,12 +155,22 @@ func (c *copier) open(ctx context.Context) (*openBatch, error) {
 
 func (b *openBatch) add(c *copier, row [][]byte) error {
 	b.meta.Sequence = b.seq*1_000_000_000 + b.rows
-	var err error
-	if b.line, err = c.enc.AppendRow(b.line[:0], row, &b.meta); err != nil {
-		return fmt.Errorf("read %s: %w", c.s.ID, err)
-	}
-	if err := b.obj.out.WriteLine(b.line); err != nil {
-		return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
+	if rw, ok := b.obj.out.(encode.RowWriter); ok {
+		// Straight from the text form (Parquet): no JSON line between.
+		if err := rw.WriteRow(row, &b.meta); err != nil {
+			if ce := (*encode.ColumnError)(nil); errors.As(err, &ce) {
+				return fmt.Errorf("read %s: %w", c.s.ID, err)
+			}
+			return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
+		}
+	} else {
+		var err error
+		if b.line, err = c.enc.AppendRow(b.line[:0], row, &b.meta); err != nil {
+			return fmt.Errorf("read %s: %w", c.s.ID, err)
+		}
+		if err := b.obj.out.WriteLine(b.line); err != nil {
+			return fmt.Errorf("write batch %d of %s: %w", b.seq, c.s.ID, err)
+		}
 	}
 	b.rows++
 	if len(b.lastKey) != len(c.keyIdx) {

@@ -414,7 +414,7 @@ func (dr *drainer) reset() {
 func (dr *drainer) abort(err error) {
 	for _, ls := range dr.open {
 		if ls.obj != nil {
-			ls.obj.w.Abort()
+			ls.obj.abort()
 		}
 	}
 	dr.reset()

@@ -1,0 +1,319 @@
+package encode
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/pg2s3/pg2s3/shared/record"
+	"github.com/pg2s3/pg2s3/shared/warehouse"
+)
+
+// RowWriter is a LineWriter that also takes a copy's rows as they were
+// read, in PostgreSQL's text form, with no JSON line in between: the
+// Parquet writer converts each value straight to its Parquet value, to
+// the same contents WriteLine gives the JSON line RowEncoder.AppendRow
+// makes of the same row, and counts the bytes that line would have.
+type RowWriter interface {
+	LineWriter
+	// WriteRow writes one row: vals parallel to the stream's columns (a
+	// nil slice is null), as RowEncoder.AppendRow takes them. The values
+	// may be reused by the caller once WriteRow returns. A value that
+	// cannot be converted is a *ColumnError.
+	WriteRow(vals [][]byte, meta *Meta) error
+}
+
+// ColumnError is a value of a row that its column's kind cannot convert:
+// the error RowEncoder.AppendRow would have given for the same value.
+type ColumnError struct {
+	Column string
+	Err    error
+}
+
+func (e *ColumnError) Error() string { return fmt.Sprintf("column %s: %v", e.Column, e.Err) }
+func (e *ColumnError) Unwrap() error { return e.Err }
+
+// The fixed parts of appendMeta's output, for its length.
+const (
+	metaFixed = len(`"_sdc_extracted_at":"`) + len(`","_sdc_batched_at":"`) + len(`","_sdc_deleted_at":`) +
+		len(`,"_sdc_table_version":`) + len(`,"_sdc_sequence":`) + len("}\n")
+	metaLSN = len(`,"_sdc_lsn":`)
+)
+
+// WriteRow converts one row read from a table and adds it to the file.
+// Every selected column is present, so _sdc_unchanged is null.
+func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
+	if p.err != nil {
+		return p.err
+	}
+	ncols := len(p.cols) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta)
+	if len(vals) != ncols {
+		return fmt.Errorf("row %d: %d values for %d columns", p.Rows+1, len(vals), ncols)
+	}
+	row := p.row
+	n := 1 // the line's length: '{'
+	for i, v := range vals {
+		c := &p.cols[i]
+		n += len(c.raw) + 3 // "name":
+		if i > 0 {
+			n++
+		}
+		if v == nil {
+			n += len("null")
+			row[i] = parquet.Value{}.Level(0, 0, i)
+			continue
+		}
+		val, size, err := p.convert(c, v)
+		if err != nil {
+			return &ColumnError{Column: c.name, Err: err}
+		}
+		n += size
+		if val.IsNull() {
+			row[i] = parquet.Value{}.Level(0, 0, i)
+		} else {
+			row[i] = val.Level(0, 1, i)
+		}
+	}
+	size, err := p.meta(row[ncols:], ncols, meta)
+	if err != nil {
+		return fmt.Errorf("row %d: %w", p.Rows+1, err)
+	}
+	n += size
+	if ncols > 0 {
+		n++ // the comma before the metadata
+	}
+	row[p.unchanged] = parquet.Value{}.Level(0, 0, p.unchanged)
+	return p.added(int64(n))
+}
+
+// meta sets the _sdc_ fields of a row (row[0] is _sdc_extracted_at, at
+// column first) and returns the length appendMeta gives them.
+func (p *ParquetLines) meta(row parquet.Row, first int, m *Meta) (int, error) {
+	n := metaFixed + len(m.ExtractedAt) + len(m.BatchedAt) + intLen(m.TableVersion) + intLen(m.Sequence)
+	if m.ExtractedAt != p.extractedText {
+		us, err := p.instant(m.ExtractedAt)
+		if err != nil {
+			return 0, fmt.Errorf("_sdc_extracted_at: %w", err)
+		}
+		p.extractedText, p.extracted = m.ExtractedAt, us
+	}
+	if m.BatchedAt != p.batchedText {
+		us, err := p.instant(m.BatchedAt)
+		if err != nil {
+			return 0, fmt.Errorf("_sdc_batched_at: %w", err)
+		}
+		p.batchedText, p.batched = m.BatchedAt, us
+	}
+	row[0] = parquet.Int64Value(p.extracted).Level(0, 1, first)
+	row[1] = parquet.Int64Value(p.batched).Level(0, 1, first+1)
+	if m.DeletedAt == "" {
+		n += len("null")
+		row[2] = parquet.Value{}.Level(0, 0, first+2)
+	} else {
+		n += len(m.DeletedAt) + 2
+		us, err := p.instant(m.DeletedAt)
+		if err != nil {
+			return 0, fmt.Errorf("_sdc_deleted_at: %w", err)
+		}
+		row[2] = parquet.Int64Value(us).Level(0, 1, first+2)
+	}
+	row[3] = parquet.Int64Value(m.TableVersion).Level(0, 1, first+3)
+	if m.LSN == 0 {
+		row[4] = parquet.Value{}.Level(0, 0, first+4)
+	} else {
+		if m.LSN > math.MaxInt64 {
+			return 0, fmt.Errorf("_sdc_lsn: %d is not a 64-bit integer", m.LSN)
+		}
+		n += metaLSN + intLen(int64(m.LSN))
+		row[4] = parquet.Int64Value(int64(m.LSN)).Level(0, 1, first+4)
+	}
+	row[5] = parquet.Int64Value(m.Sequence).Level(0, 1, first+5)
+	return n, nil
+}
+
+// instant reads a metadata timestamp as the JSON line would hold it.
+func (p *ParquetLines) instant(s string) (int64, error) {
+	p.scratch = append(append(append(p.scratch[:0], '"'), s...), '"')
+	return parseInstant(p.scratch)
+}
+
+// intLen is the length of n in decimal.
+func intLen(n int64) int {
+	var b [20]byte
+	return len(strconv.AppendInt(b[:0], n, 10))
+}
+
+// convert returns the Parquet value of one non-null text-form value of
+// column c, and the length of its JSON form (AppendValue's output). Its
+// value is what value gives for that JSON form; kinds without a direct
+// conversion here go through it.
+func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error) {
+	if c.dims > 0 || c.kind == record.KindHstore {
+		// JSON text (arrays, hstore): the value is the JSON form itself.
+		start := len(p.arena)
+		out, err := AppendValue(p.arena, c.kind, c.dims, v)
+		if err != nil {
+			p.arena = out[:start]
+			return parquet.Value{}, 0, err
+		}
+		p.arena = out
+		return parquet.ByteArrayValue(out[start:]), len(out) - start, nil
+	}
+	switch c.kind {
+	case record.KindString:
+		if size, ok := stringJSONLen(v); ok && c.typ.Logical == warehouse.String {
+			return p.text(v), size, nil
+		}
+	case record.KindInteger:
+		if c.typ.Logical != warehouse.Int64 {
+			break
+		}
+		if !isNumber(v) {
+			return parquet.Value{}, 0, fmt.Errorf("integer value %q is not a number", v)
+		}
+		x, err := parseInt64(v)
+		return parquet.Int64Value(x), len(v), err
+	case record.KindNumber:
+		special := string(v) == "NaN" || string(v) == "Infinity" || string(v) == "-Infinity"
+		if !special && !isNumber(v) {
+			return parquet.Value{}, 0, fmt.Errorf("number value %q is not a number", v)
+		}
+		size := len(v)
+		if special {
+			size += 2
+		}
+		switch c.typ.Logical {
+		case warehouse.Double:
+			var f float64
+			switch string(v) {
+			case "NaN":
+				f = math.NaN()
+			case "Infinity":
+				f = math.Inf(1)
+			case "-Infinity":
+				f = math.Inf(-1)
+			default:
+				var err error
+				if f, err = strconv.ParseFloat(string(v), 64); err != nil {
+					return parquet.Value{}, 0, fmt.Errorf("%.40s is not a number", v)
+				}
+			}
+			return parquet.DoubleValue(f), size, nil
+		case warehouse.Decimal:
+			if special {
+				return parquet.Value{}, size, nil
+			}
+			val, err := decimalValue(v, c)
+			return val, size, err
+		case warehouse.String:
+			return p.text(v), size, nil
+		}
+	case record.KindBool, record.KindBit1:
+		if c.typ.Logical != warehouse.Bool {
+			break
+		}
+		t, f := byte('t'), byte('f')
+		if c.kind == record.KindBit1 {
+			t, f = '1', '0'
+		}
+		if len(v) == 1 && v[0] == t {
+			return parquet.BooleanValue(true), len("true"), nil
+		}
+		if len(v) == 1 && v[0] == f {
+			return parquet.BooleanValue(false), len("false"), nil
+		}
+		return parquet.Value{}, 0, fmt.Errorf("boolean value %q is not %c or %c", v, t, f)
+	case record.KindJSON:
+		if c.typ.Logical != warehouse.JSON {
+			break
+		}
+		if len(v) == 0 {
+			return parquet.Value{}, len("null"), nil
+		}
+		raw := trimSpace(v)
+		if string(raw) == "null" {
+			return parquet.Value{}, len(v), nil
+		}
+		return p.text(raw), len(v), nil
+	case record.KindTimestamp, record.KindTimestampTZ, record.KindDate:
+		if c.typ.Logical != warehouse.Timestamp {
+			break
+		}
+		var err error
+		if c.kind == record.KindDate {
+			p.scratch, err = appendDate(p.scratch[:0], v)
+		} else {
+			p.scratch, err = appendTimestamp(p.scratch[:0], v)
+		}
+		if err != nil {
+			return parquet.Value{}, 0, err
+		}
+		us, err := parseInstant(p.scratch)
+		return parquet.Int64Value(us), len(p.scratch), err
+	case record.KindBytea:
+		if c.typ.Logical != warehouse.String {
+			break
+		}
+		start := len(p.arena)
+		out, err := appendBytea(p.arena, v)
+		if err != nil {
+			p.arena = out[:start]
+			return parquet.Value{}, 0, err
+		}
+		p.arena = out
+		return parquet.ByteArrayValue(out[start+1 : len(out)-1]), len(out) - start, nil
+	}
+	// Any other value: its JSON form, converted as WriteLine converts it.
+	var err error
+	if p.scratch, err = AppendValue(p.scratch[:0], c.kind, c.dims, v); err != nil {
+		return parquet.Value{}, 0, err
+	}
+	val, err := p.value(c, trimSpace(p.scratch))
+	return val, len(p.scratch), err
+}
+
+// trimSpace returns b without JSON whitespace at either end (what the
+// member scanner leaves out of a value).
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && isSpace(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// stringJSONLen returns the length of AppendString's output for s, and
+// false when s is not valid UTF-8 (AppendString replaces those bytes:
+// the text is then not s).
+func stringJSONLen(s []byte) (int, bool) {
+	n := len(s) + 2
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			i++
+			if safe[b] {
+				continue
+			}
+			switch b {
+			case '"', '\\', '\n', '\r', '\t':
+				n++
+			default:
+				n += 5 // \u00XX
+			}
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return 0, false
+		}
+		if r == '\u2028' || r == '\u2029' {
+			n += 3 // \u202X in place of three bytes
+		}
+		i += size
+	}
+	return n, true
+}
