@@ -102,6 +102,20 @@ func (g *GzipLines) Close() error {
 	return err
 }
 
+// Abort ends the stream of an object about to be dropped: pgzip writes
+// compressed blocks from goroutines of its own, so it is closed first
+// (its last blocks go to the object, which is dropped anyway) and nothing
+// writes to the object once Abort returns.
+func (g *GzipLines) Abort() {
+	if g.zw == nil {
+		return
+	}
+	if g.zw.Close() == nil {
+		gzipWriters.Put(g.zw)
+	}
+	g.zw = nil
+}
+
 type countWriter struct {
 	w io.Writer
 	n int64

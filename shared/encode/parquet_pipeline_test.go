@@ -94,3 +94,20 @@ func TestParquetWriteErrorSurfaces(t *testing.T) {
 		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
 }
+
+// TestGzipAbortStopsTheWriter: pgzip writes compressed blocks from its own
+// goroutines; once Abort returns nothing more reaches the object.
+func TestGzipAbortStopsTheWriter(t *testing.T) {
+	out := &guardWriter{t: t}
+	g := NewGzipLines(out)
+	line := []byte(strings.Repeat("0123456789abcdef", 64) + "\n")
+	for range 8000 { // several 1 MiB blocks in flight
+		if err := g.WriteLine(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g.Abort()
+	out.closed.Store(true)
+	time.Sleep(50 * time.Millisecond) // a block still compressing would write now
+	g.Abort()                         // twice is harmless
+}
