@@ -25,7 +25,7 @@ func HoldLease(ctx context.Context, l Leaser, name, owner string, ttl time.Durat
 }
 
 // heldLease is a lease a run holds and renews; it either releases it at
-// its end or hands it to the task it started (handOff).
+// its end or hands it to the task it started (startTask).
 type heldLease struct {
 	ctx         context.Context
 	l           Leaser

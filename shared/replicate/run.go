@@ -91,7 +91,7 @@ func (e *Engine) Sync(ctx context.Context, job SyncJob) *report.Run {
 		if !handled {
 			rep = e.copy(ctx, s, job.Budget, job.Parallel)
 			if needsTaskCopy(s, rep, job.Budget, e.now()) {
-				t := e.handOff(ctx, job.Tasker, h, TaskWork{Stream: s.ID, Owner: run.RunID},
+				t := e.startTask(ctx, job.Tasker, h, TaskWork{Stream: s.ID, Owner: run.RunID},
 					"the copy of a table without a key (or a view) cannot resume, and the deadline cut it off: the task copies it in one pass")
 				if job.Tasker != nil {
 					run.Tasks = append(run.Tasks, t)

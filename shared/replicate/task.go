@@ -58,11 +58,11 @@ func needsTaskCopy(s *record.Stream, rep report.Stream, b Budget, now time.Time)
 		rep.Error == "" && !rep.CopyDone && b.Expired(now)
 }
 
-// handOff starts the task on w, keeping the lease h for it: the lease is
+// startTask starts the task on w, keeping the lease h for it: the lease is
 // extended first (so no scheduled run takes the work between), then
 // RunTask; when that fails the lease is released as usual and the report
 // says why. Without a Tasker the run only says what to do.
-func (e *Engine) handOff(ctx context.Context, tasker Tasker, h *heldLease, w TaskWork, reason string) report.Task {
+func (e *Engine) startTask(ctx context.Context, tasker Tasker, h *heldLease, w TaskWork, reason string) report.Task {
 	t := report.Task{Work: w.String(), Reason: reason}
 	if tasker == nil {
 		e.log().Warn("work cannot finish inside a bounded run and no task is configured: run it without a deadline (pg2s3 sync from a machine) or deploy the stack with a vpc (the task runs on Fargate there)",
@@ -114,7 +114,7 @@ func (e *Engine) escalateSlot(ctx context.Context, job DrainJob, h *heldLease, r
 	case st.PartialCommitLSN == 0:
 		reason = fmt.Sprintf("%d runs in a row ended before completing a transaction after %s: the next one is too large for the server to decode within one run", st.PartialRuns, formatLSN(st.CommittedLSN))
 	}
-	t := e.handOff(ctx, job.Tasker, h, TaskWork{Slot: job.Slot, Owner: run.RunID}, reason)
+	t := e.startTask(ctx, job.Tasker, h, TaskWork{Slot: job.Slot, Owner: run.RunID}, reason)
 	if job.Tasker != nil {
 		run.Tasks = append(run.Tasks, t)
 	}
