@@ -81,7 +81,7 @@ func (g *Glue) TableParameters(database, table string) map[string]string {
 
 // glueError is an AWS JSON error answer.
 type glueError struct {
-	code      int
+	code     int
 	typ, msg string
 }
 
