@@ -24,7 +24,7 @@ build:
 	@mkdir -p bin && $(GO) build -o bin/pg2s3 ./cmd/pg2s3
 
 ## lambdas: each function as an arm64 `bootstrap` for provided.al2023 under bin/lambda/<name>/ (what cdk deploy uploads)
-FUNCTIONS := sync wal reset discover
+FUNCTIONS := sync wal reset discover materialize
 lambdas:
 	@for f in $(FUNCTIONS); do \
 	  mkdir -p bin/lambda/$$f && \

@@ -71,6 +71,9 @@ type Database struct {
 	WAL         *Schedule                  `json:"wal"`
 	Discover    *Schedule                  `json:"discover"`
 	Prune       *PruneConfig               `json:"prune"`
+	// Materialize, when set, adds the materialize function and its
+	// schedules: Iceberg tables in the pipeline's own Glue database.
+	Materialize *MaterializeConfig `json:"materialize"`
 	Alarms      AlarmConfig                `json:"alarms"`
 	// ParallelCopy sizes the parallel copy state machine (parallel.go).
 	ParallelCopy *ParallelCopyConfig `json:"parallel_copy"`
@@ -132,6 +135,19 @@ type PruneConfig struct {
 	Keep int `json:"keep"`
 }
 
+// MaterializeConfig schedules the materialize function (its own schedule
+// fields: rate_minutes or cron) and its maintenance, {"maintain": true}
+// on the maintain schedule (default daily, DefaultMaintainMinutes).
+type MaterializeConfig struct {
+	Schedule
+	Maintain *Schedule `json:"maintain"`
+}
+
+// DefaultMaintainMinutes is how often a pipeline's Iceberg tables are
+// compacted and their snapshots expired when materialize.maintain is
+// not given.
+const DefaultMaintainMinutes = 24 * 60
+
 // AlarmConfig holds per-pipeline alarm thresholds.
 type AlarmConfig struct {
 	SlotRetainedWALBytes int64   `json:"slot_retained_wal_bytes"`
@@ -146,11 +162,27 @@ type AlarmConfig struct {
 // FunctionNames are the four functions of every pipeline, in creation order.
 var FunctionNames = []string{"sync", "wal", "reset", "discover"}
 
+// MaterializeFunction is the function of the pipelines with a
+// materialize setting (and its asset, built by make lambdas like the
+// others).
+const MaterializeFunction = "materialize"
+
+// functionNames are the pipeline's functions, in creation order.
+func (d *Database) functionNames() []string {
+	if d.Materialize != nil {
+		return append(append([]string{}, FunctionNames...), MaterializeFunction)
+	}
+	return FunctionNames
+}
+
 var defaultFunctions = map[string]FunctionConfig{
 	"sync":     {TimeoutSeconds: 300, MemoryMB: 1024},
 	"wal":      {TimeoutSeconds: 300, MemoryMB: 1024},
 	"reset":    {TimeoutSeconds: 60, MemoryMB: 256},
 	"discover": {TimeoutSeconds: 300, MemoryMB: 512},
+	// Arrow and Iceberg: a commit holds up to 100,000 changes, and a
+	// replacement by a new table version is one commit.
+	MaterializeFunction: {TimeoutSeconds: 900, MemoryMB: 2048},
 }
 
 // Defaults.
@@ -312,6 +344,17 @@ func (c *StackConfig) defaults() {
 		}
 		if d.Discover != nil && d.Discover.Name == "" {
 			d.Discover.Name = "discover"
+		}
+		if m := d.Materialize; m != nil {
+			if m.Name == "" {
+				m.Name = "materialize"
+			}
+			if m.Maintain == nil {
+				m.Maintain = &Schedule{RateMinutes: DefaultMaintainMinutes}
+			}
+			if m.Maintain.Name == "" {
+				m.Maintain.Name = "maintain"
+			}
 		}
 		if d.Prune != nil {
 			if d.Prune.Name == "" {

@@ -142,7 +142,7 @@ func TestCheckAssets(t *testing.T) {
 		t.Errorf("missing bootstrap without allowMissing: %v", err)
 	}
 	missing, err := checkAssets(dir, true)
-	if err != nil || len(missing) != len(FunctionNames)+1 { // and the task
+	if err != nil || len(missing) != len(FunctionNames)+2 || !strings.HasSuffix(missing[len(FunctionNames)], "/"+MaterializeFunction) { // materialize and the task
 		t.Errorf("allowMissing: %v %v", missing, err)
 	}
 }

@@ -72,7 +72,7 @@ func run() error {
 // asset can be staged, and the missing names are returned for a warning.
 func checkAssets(dir string, allowMissing bool) ([]string, error) {
 	var missing []string
-	for _, name := range FunctionNames {
+	for _, name := range append(append([]string{}, FunctionNames...), MaterializeFunction) {
 		d := filepath.Join(dir, name)
 		if st, err := os.Stat(filepath.Join(d, "bootstrap")); err == nil && st.Mode().IsRegular() {
 			continue

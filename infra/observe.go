@@ -61,7 +61,7 @@ func (o *observability) alarm(scope constructs.Construct, id string, props *awsc
 func (o *observability) addPipeline(p *pipeline) {
 	db := p.db
 	five := awscdk.Duration_Minutes(jsii.Number(5))
-	for _, name := range FunctionNames {
+	for _, name := range db.functionNames() {
 		fn := p.functions[name]
 		id := title(name)
 		o.alarm(p.scope, id+"ErrorsAlarm", &awscloudwatch.AlarmProps{
@@ -121,7 +121,7 @@ func (o *observability) addPipeline(p *pipeline) {
 	}
 
 	var durations, errors []awscloudwatch.IMetric
-	for _, name := range FunctionNames {
+	for _, name := range db.functionNames() {
 		fn := p.functions[name]
 		durations = append(durations, fn.MetricDuration(&awscloudwatch.MetricOptions{Label: jsii.String(name + " p99"), Statistic: jsii.String("p99")}))
 		errors = append(errors, fn.MetricErrors(&awscloudwatch.MetricOptions{Label: jsii.String(name), Statistic: jsii.String("Sum")}))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -57,8 +58,13 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		env["PG2S3_SELECTION"] = jsii.String(string(b))
 	}
 
-	for _, name := range FunctionNames {
+	for _, name := range db.functionNames() {
 		fc := db.Functions[name]
+		fnEnv := env
+		if name == MaterializeFunction {
+			fnEnv = maps.Clone(env)
+			fnEnv["PG2S3_GLUE_DATABASE"] = jsii.String(icebergDatabase(s.cfg, db))
+		}
 		role := awsiam.NewRole(scope, jsii.String(title(name)+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 			Description: jsii.String("pg2s3 " + db.Name + " " + name + " function"),
@@ -80,7 +86,7 @@ func newPipeline(s *shared, db *Database) *pipeline {
 			LogGroup:      logs,
 			MemorySize:    jsii.Number(float64(fc.MemoryMB)),
 			Timeout:       awscdk.Duration_Seconds(jsii.Number(float64(fc.TimeoutSeconds))),
-			Environment:   &env,
+			Environment:   &fnEnv,
 			OnFailure:     awslambdadestinations.NewSqsDestination(s.dlq),
 			RetryAttempts: jsii.Number(0), // the next scheduled run is the retry; it resumes from the bookmark
 			MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(p.maxEventAge(name).Seconds())),
@@ -110,6 +116,9 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		p.functions[name] = fn
 
 		p.grantStores(s, secret, fn, role, name == "discover")
+		if name == MaterializeFunction {
+			p.icebergCatalog(s, role)
+		}
 		output(scope, title(name)+"FunctionName", fn.FunctionName(), "pg2s3 "+name+" function of "+db.Name)
 	}
 
@@ -125,6 +134,10 @@ func newPipeline(s *shared, db *Database) *pipeline {
 	}
 	if db.Prune != nil {
 		p.schedule(s, "reset", &db.Prune.Schedule, map[string]any{"prune": true, "keep": db.Prune.Keep})
+	}
+	if m := db.Materialize; m != nil {
+		p.schedule(s, MaterializeFunction, &m.Schedule, map[string]any{})
+		p.scheduleAs(s, MaterializeFunction, "MaintainSchedule", m.Maintain, map[string]any{"maintain": true})
 	}
 	p.glue(s, s.glueDB)
 	return p
@@ -205,11 +218,17 @@ func (p *pipeline) network() (awsec2.IVpc, []awsec2.ISubnet, []awsec2.ISecurityG
 // schedule fires a function with a fixed JSON input through EventBridge
 // Scheduler, with a role that may invoke only that function.
 func (p *pipeline) schedule(s *shared, fnName string, sc *Schedule, input map[string]any) {
-	fn := p.functions[fnName]
 	id := title(fnName) + "Schedule" + title(sc.Name)
 	if fnName != "sync" {
 		id = title(fnName) + "Schedule"
 	}
+	p.scheduleAs(s, fnName, id, sc, input)
+}
+
+// scheduleAs is schedule with the construct id given (a function's
+// second schedule).
+func (p *pipeline) scheduleAs(s *shared, fnName, id string, sc *Schedule, input map[string]any) {
+	fn := p.functions[fnName]
 	role := awsiam.NewRole(p.scope, jsii.String(id+"Role"), &awsiam.RoleProps{
 		AssumedBy: awsiam.NewPrincipalWithConditions(awsiam.NewServicePrincipal(jsii.String("scheduler.amazonaws.com"), nil),
 			&map[string]any{"StringEquals": map[string]any{"aws:SourceAccount": s.stack.Account()}}),
@@ -265,6 +284,8 @@ func (p *pipeline) maxEventAge(name string) time.Duration {
 		if p.db.Prune != nil {
 			list = []*Schedule{&p.db.Prune.Schedule}
 		}
+	case MaterializeFunction:
+		list = []*Schedule{&p.db.Materialize.Schedule, p.db.Materialize.Maintain}
 	}
 	for _, sc := range list {
 		if sc == nil {

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	assetDir = dir
-	for _, name := range FunctionNames {
+	for _, name := range append(FunctionNames, MaterializeFunction) {
 		must(os.MkdirAll(filepath.Join(dir, name), 0o755))
 		must(os.WriteFile(filepath.Join(dir, name, "bootstrap"), nil, 0o755))
 	}

@@ -104,7 +104,7 @@ func (d *Database) validate(entry string, e *errs) {
 	for name, f := range d.Functions {
 		fe := fmt.Sprintf("%s: functions.%s", entry, name)
 		if _, ok := defaultFunctions[name]; !ok {
-			e.add(fe, "unknown function (want one of %s)", strings.Join(FunctionNames, ", "))
+			e.add(fe, "unknown function (want one of %s, %s)", strings.Join(FunctionNames, ", "), MaterializeFunction)
 			continue
 		}
 		if f.TimeoutSeconds < 1 || f.TimeoutSeconds > 900 {
@@ -239,6 +239,13 @@ func (d *Database) validateSchedules(entry string, e *errs) {
 		d.Prune.Schedule.validate(entry+": prune", e)
 		if d.Prune.Keep < 1 {
 			e.add(entry+": prune", "keep must be at least 1 (the active version)")
+		}
+	}
+	if m := d.Materialize; m != nil {
+		m.Schedule.validate(entry+": materialize", e)
+		m.Maintain.validate(entry+": materialize.maintain", e)
+		if len(m.Streams) > 0 || len(m.Maintain.Streams) > 0 {
+			e.add(entry+": materialize", "materializes every selected stream; remove its streams")
 		}
 	}
 	if len(d.Schedules) == 0 && d.WAL == nil {

@@ -131,3 +131,20 @@ func redactURL(s string) string {
 	u.User = nil
 	return u.String()
 }
+
+// Config is the AWS configuration the stores use (the default
+// credential chain, region, bounded retries and timeouts) for a client
+// made outside this package: iceberg-go's Glue catalog
+// (shared/materialize/gluecat). A non-empty endpoint becomes the base
+// endpoint of every client made from it. what names the setting in
+// errors.
+func Config(ctx context.Context, what, region, endpoint string, opts ...Option) (aws.Config, error) {
+	cfg, err := loadConfig(ctx, what, region, endpoint, opts)
+	if err != nil {
+		return cfg, err
+	}
+	if endpoint != "" {
+		cfg.BaseEndpoint = aws.String(endpoint)
+	}
+	return cfg, nil
+}

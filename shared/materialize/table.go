@@ -121,9 +121,17 @@ func openTable(ctx context.Context, cat catalog.Catalog, ident table.Identifier,
 }
 
 func createTable(ctx context.Context, cat catalog.Catalog, ident table.Identifier, s *record.Stream, want []column) (*table.Table, error) {
+	// Created only when missing: the stack creates the Glue database and
+	// gives the function no right to create one.
 	ns := catalog.NamespaceFromIdent(ident)
-	if err := cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
-		return nil, fmt.Errorf("create namespace %v: %w", ns, err)
+	exists, err := cat.CheckNamespaceExists(ctx, ns)
+	if err != nil {
+		return nil, fmt.Errorf("namespace %v: %w", ns, err)
+	}
+	if !exists {
+		if err := cat.CreateNamespace(ctx, ns, nil); err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+			return nil, fmt.Errorf("create namespace %v: %w", ns, err)
+		}
 	}
 	fields := make([]iceberg.NestedField, len(want))
 	var keyIDs []int

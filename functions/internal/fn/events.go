@@ -35,6 +35,29 @@ type ResetEvent struct {
 	Keep    int    `json:"keep,omitempty"`
 }
 
+// MaterializeEvent is the materialize function's input: the streams
+// whose Iceberg tables to bring up to date (empty: every selected
+// stream), or with Maintain their tables' compaction and snapshot
+// expiry instead (snapshots older than SnapshotAgeSeconds, default a
+// day, beyond the newest KeepSnapshots, default 1, are expired).
+type MaterializeEvent struct {
+	Streams            []string `json:"streams,omitempty"`
+	Maintain           bool     `json:"maintain,omitempty"`
+	SnapshotAgeSeconds int      `json:"snapshot_age_seconds,omitempty"`
+	KeepSnapshots      int      `json:"keep_snapshots,omitempty"`
+}
+
+// Validate checks a materialize event.
+func (e MaterializeEvent) Validate() error {
+	switch {
+	case e.SnapshotAgeSeconds < 0 || e.KeepSnapshots < 0:
+		return fmt.Errorf("materialize event: \"snapshot_age_seconds\" and \"keep_snapshots\" are positive")
+	case !e.Maintain && (e.SnapshotAgeSeconds > 0 || e.KeepSnapshots > 0):
+		return fmt.Errorf("materialize event: \"snapshot_age_seconds\" and \"keep_snapshots\" go with \"maintain\": true")
+	}
+	return nil
+}
+
 // DiscoverEvent refreshes the catalog.
 type DiscoverEvent struct{}
 

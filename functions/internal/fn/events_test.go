@@ -40,22 +40,48 @@ func TestEveryEventFileDecodes(t *testing.T) {
 		case "discover":
 			var ev DiscoverEvent
 			derr = Decode(body, &ev)
+		case "materialize":
+			var ev MaterializeEvent
+			if derr = Decode(body, &ev); derr == nil {
+				derr = ev.Validate()
+			}
 		case "parallel": // the parallel copy state machine's input
 			var ev ParallelCopyInput
 			if derr = Decode(body, &ev); derr == nil {
 				derr = ev.Validate()
 			}
 		default:
-			t.Errorf("%s: name does not start with a function (sync, wal, reset, discover) or parallel (the state machine)", name)
+			t.Errorf("%s: name does not start with a function (sync, wal, reset, discover, materialize) or parallel (the state machine)", name)
 			continue
 		}
 		if derr != nil {
 			t.Errorf("%s: %v", name, derr)
 		}
 	}
-	for _, want := range []string{"sync", "wal", "reset", "discover"} {
+	for _, want := range []string{"sync", "wal", "reset", "discover", "materialize"} {
 		if !seen[want] {
 			t.Errorf("no sample event for the %s function", want)
+		}
+	}
+}
+
+func TestMaterializeEventValidate(t *testing.T) {
+	for body, want := range map[string]string{
+		`{}`:                 "",
+		`{"streams": ["a"]}`: "",
+		`{"maintain": true, "keep_snapshots": 3}`:        "",
+		`{"keep_snapshots": 3}`:                          "go with",
+		`{"maintain": true, "snapshot_age_seconds": -1}`: "positive",
+		`{"maintain": "yes"}`:                            "cannot unmarshal",
+		`{"stream": "a"}`:                                "unknown field",
+	} {
+		var ev MaterializeEvent
+		err := Decode([]byte(body), &ev)
+		if err == nil {
+			err = ev.Validate()
+		}
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", body, err, want)
 		}
 	}
 }

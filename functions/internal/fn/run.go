@@ -30,6 +30,9 @@ type Result struct {
 	Message    string          `json:"message,omitempty"`
 	// Tasks are the long-running tasks the run started (or failed to).
 	Tasks []report.Task `json:"tasks,omitempty"`
+	// Tables are the materialize function's per-table results (the
+	// materializer's, kept out of this package: no Iceberg here).
+	Tables any `json:"tables,omitempty"`
 	// Step is a parallel copy step's outcome (parallel.go), its fields
 	// inline in the JSON for the state machine to read.
 	*Step
