@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
@@ -69,7 +70,7 @@ type MaintainResult struct {
 // goes on from where it was; the table's rows are unchanged. A table the
 // materializer has not created yet is left alone.
 func (m *Materializer) Maintain(ctx context.Context, opts MaintainOptions) (res MaintainResult, err error) {
-	res = MaintainResult{Stream: opts.Stream, Table: fmt.Sprint(opts.Table)}
+	res = MaintainResult{Stream: opts.Stream, Table: strings.Join(opts.Table, ".")}
 	if opts.SnapshotAge <= 0 {
 		opts.SnapshotAge = DefaultSnapshotAge
 	}

@@ -22,6 +22,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -104,7 +105,7 @@ type Result struct {
 // deadline.
 func (m *Materializer) Run(ctx context.Context, opts Options) (res Result, err error) {
 	s := opts.Stream
-	res = Result{Stream: s.ID, Table: fmt.Sprint(opts.Table)}
+	res = Result{Stream: s.ID, Table: strings.Join(opts.Table, ".")}
 	if opts.MaxRows <= 0 {
 		opts.MaxRows = DefaultMaxRows
 	}
