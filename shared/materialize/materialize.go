@@ -265,11 +265,7 @@ func committedCopy(st bookmark.State, m *replicate.Manifest) bool {
 }
 
 func (r *run) manifest(ctx context.Context, key string) (*replicate.Manifest, error) {
-	body, err := r.m.Sink.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
-	return decodeManifest(key, body)
+	return stored.ReadManifest(ctx, r.m.Sink, key)
 }
 
 // replace commits one snapshot that replaces the table's rows with the

@@ -34,9 +34,7 @@
 package singer
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -273,17 +271,7 @@ func (r *replayer) current(ctx context.Context, versions []stored.Version) (int,
 
 // manifest reads a copy batch's manifest, numbers kept exact.
 func (r *replayer) manifest(ctx context.Context, key string) (*replicate.Manifest, error) {
-	body, err := r.st.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", key, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var m replicate.Manifest
-	if err := dec.Decode(&m); err != nil {
-		return nil, fmt.Errorf("manifest %s: %w", key, err)
-	}
-	return &m, nil
+	return stored.ReadManifest(ctx, r.st, key)
 }
 
 // version replays one table version: its copy batches, then (LOG_BASED)

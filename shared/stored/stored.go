@@ -7,6 +7,7 @@
 package stored
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -236,4 +237,19 @@ feed:
 		return first
 	}
 	return ctx.Err()
+}
+
+// ReadManifest reads the manifest at key, its numbers kept exact.
+func ReadManifest(ctx context.Context, st Store, key string) (*replicate.Manifest, error) {
+	body, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", key, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var m replicate.Manifest
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("manifest %s: %w", key, err)
+	}
+	return &m, nil
 }
