@@ -141,6 +141,11 @@ type PruneConfig struct {
 type MaterializeConfig struct {
 	Schedule
 	Maintain *Schedule `json:"maintain"`
+	// CopyOnWrite makes the function rewrite the data files that hold
+	// changed keys instead of writing equality deletes
+	// (PG2S3_ICEBERG_COPY_ON_WRITE): slower commits, tables of data files
+	// only, which Athena reads.
+	CopyOnWrite bool `json:"copy_on_write"`
 }
 
 // DefaultMaintainMinutes is how often a pipeline's Iceberg tables are

@@ -7,7 +7,7 @@ import (
 )
 
 // icebergConfig: shop materializes (a cron, maintenance on its default
-// daily schedule), crm does not.
+// daily schedule, copy-on-write), crm does not.
 const icebergConfig = `{
   "stack_name": "Pg2s3Ice",
   "account": "123456789012",
@@ -18,7 +18,7 @@ const icebergConfig = `{
       "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pg2s3/shop-AbCdEf",
       "vpc": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"], "rds_security_group_id": "sg-0a1b2c3d"},
       "wal": {"rate_minutes": 15},
-      "materialize": {"cron": "5/15 * * * ? *"}
+      "materialize": {"cron": "5/15 * * * ? *", "copy_on_write": true}
     },
     {
       "name": "crm",
@@ -46,9 +46,12 @@ func TestMaterializeInStack(t *testing.T) {
 				t.Errorf("a second function with PG2S3_GLUE_DATABASE: %s", id)
 			}
 			matFn = id
-			if env["PG2S3_GLUE_DATABASE"] != database || props["Timeout"] != 900.0 || props["MemorySize"] != 2048.0 || env["PG2S3_PIPELINE"] != "shop" {
+			if env["PG2S3_GLUE_DATABASE"] != database || props["Timeout"] != 900.0 || props["MemorySize"] != 2048.0 || env["PG2S3_PIPELINE"] != "shop" ||
+				env["PG2S3_ICEBERG_COPY_ON_WRITE"] != "true" {
 				t.Errorf("materialize function: %v", props)
 			}
+		} else if _, ok := env["PG2S3_ICEBERG_COPY_ON_WRITE"]; ok {
+			t.Errorf("%s: PG2S3_ICEBERG_COPY_ON_WRITE on a function that does not materialize", id)
 		}
 	}
 	if matFn == "" {

@@ -64,6 +64,9 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		if name == MaterializeFunction {
 			fnEnv = maps.Clone(env)
 			fnEnv["PG2S3_GLUE_DATABASE"] = jsii.String(icebergDatabase(s.cfg, db))
+			if db.Materialize.CopyOnWrite {
+				fnEnv["PG2S3_ICEBERG_COPY_ON_WRITE"] = jsii.String("true")
+			}
 		}
 		role := awsiam.NewRole(scope, jsii.String(title(name)+"Role"), &awsiam.RoleProps{
 			AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),

@@ -54,6 +54,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	namespace := fs.String("namespace", "", "Iceberg namespace of the tables (default: the config's pipeline)")
 	maxRows := fs.Int("max-rows", materialize.DefaultMaxRows, "changes per Iceberg commit (bounds memory)")
 	maxDur := fs.Duration("max-duration", 0, "start no new commit after this much time (0: no limit)")
+	cow := fs.Bool("copy-on-write", false, "rewrite the data files holding changed keys instead of writing equality deletes (slower commits; tables every engine reads, Athena included)")
 	var streams, ioProps streamList
 	fs.Var(&streams, "stream", "tap_stream_id to materialize (repeatable; default every selected stream)")
 	fs.Var(&ioProps, "io", "an Iceberg io or catalog property key=value (repeatable)")
@@ -116,7 +117,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 			continue
 		}
 		res, err := m.Run(ctx, materialize.Options{Stream: s, Table: catalog.ToIdentifier(ns, warehouse.TableName(s.ID)),
-			Owner: owner, MaxRows: *maxRows, Deadline: deadline})
+			Owner: owner, MaxRows: *maxRows, Deadline: deadline, CopyOnWrite: *cow})
 		enc.Encode(res)
 		if err != nil {
 			fmt.Fprintf(stderr, "pg2s3 materialize: %s: %v\n", s.ID, err)

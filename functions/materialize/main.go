@@ -41,6 +41,9 @@ type settings struct {
 	glueEndpoint string
 	// maxRows is PG2S3_MATERIALIZE_MAX_ROWS, changes per Iceberg commit.
 	maxRows int
+	// copyOnWrite is PG2S3_ICEBERG_COPY_ON_WRITE=true: rewrite data files
+	// instead of writing equality deletes (materialize.Options).
+	copyOnWrite bool
 }
 
 func readSettings(getenv func(string) string, env fn.Env) (settings, error) {
@@ -51,6 +54,13 @@ func readSettings(getenv func(string) string, env fn.Env) (settings, error) {
 	}
 	if s.warehouse == "" {
 		s.warehouse = gluecat.Warehouse(env.Bucket, env.Prefix)
+	}
+	switch v := getenv("PG2S3_ICEBERG_COPY_ON_WRITE"); v {
+	case "", "false":
+	case "true":
+		s.copyOnWrite = true
+	default:
+		return s, fmt.Errorf("PG2S3_ICEBERG_COPY_ON_WRITE: %q is neither true nor false", v)
 	}
 	if v := getenv("PG2S3_MATERIALIZE_MAX_ROWS"); v != "" {
 		if _, err := fmt.Sscan(v, &s.maxRows); err != nil || s.maxRows <= 0 {
@@ -119,7 +129,7 @@ func run(ctx context.Context, a *app.App, cat *pgcat.Catalog, ev fn.MaterializeE
 			log.Info("maintained", "stream", s.ID, "table", mr.Table, "rewritten", mr.Rewritten, "data_files", mr.DataFilesAfter,
 				"delete_files", mr.DeleteFilesAfter, "snapshots", mr.SnapshotsAfter)
 		default:
-			mr, err := m.Run(ctx, materialize.Options{Stream: s, Table: ident, Owner: owner, MaxRows: set.maxRows, Deadline: deadline})
+			mr, err := m.Run(ctx, materialize.Options{Stream: s, Table: ident, Owner: owner, MaxRows: set.maxRows, Deadline: deadline, CopyOnWrite: set.copyOnWrite})
 			tables = append(tables, mr)
 			sum.Rows = mr.Changes
 			res.Rows += mr.Changes

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
@@ -224,23 +225,9 @@ func (g *group) fillMissing(ctx context.Context) error {
 	if len(need) == 0 {
 		return nil
 	}
-	sc := g.r.tbl.Schema()
-	var ors []iceberg.BooleanExpression
-	for _, e := range need {
-		var ands []iceberg.BooleanExpression
-		for _, k := range g.keys {
-			f, _ := sc.FindFieldByName(k)
-			lit, err := literal(f.Type, e.vals[k])
-			if err != nil {
-				return err
-			}
-			ands = append(ands, iceberg.LiteralPredicate(iceberg.OpEQ, iceberg.Reference(k), lit))
-		}
-		ors = append(ors, and(ands))
-	}
-	filter := ors[0]
-	if len(ors) > 1 {
-		filter = iceberg.NewOr(ors[0], ors[1], ors[2:]...)
+	filter, err := g.keyFilter(need)
+	if err != nil {
+		return err
 	}
 	fields := slices.Clone(g.keys)
 	for name := range missing {
@@ -261,6 +248,41 @@ func (g *group) fillMissing(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// keyFilter matches the rows of the entries' keys: a set predicate on a
+// single key column, else one conjunction per key.
+func (g *group) keyFilter(es []*entry) (iceberg.BooleanExpression, error) {
+	sc := g.r.tbl.Schema()
+	if len(g.keys) == 1 {
+		f, _ := sc.FindFieldByName(g.keys[0])
+		lits := make([]iceberg.Literal, 0, len(es))
+		for _, e := range es {
+			lit, err := literal(f.Type, e.vals[g.keys[0]])
+			if err != nil {
+				return nil, err
+			}
+			lits = append(lits, lit)
+		}
+		return iceberg.SetPredicate(iceberg.OpIn, iceberg.Reference(g.keys[0]), lits), nil
+	}
+	var ors []iceberg.BooleanExpression
+	for _, e := range es {
+		var ands []iceberg.BooleanExpression
+		for _, k := range g.keys {
+			f, _ := sc.FindFieldByName(k)
+			lit, err := literal(f.Type, e.vals[k])
+			if err != nil {
+				return nil, err
+			}
+			ands = append(ands, iceberg.LiteralPredicate(iceberg.OpEQ, iceberg.Reference(k), lit))
+		}
+		ors = append(ors, and(ands))
+	}
+	if len(ors) == 1 {
+		return ors[0], nil
+	}
+	return iceberg.NewOr(ors[0], ors[1], ors[2:]...), nil
 }
 
 func and(es []iceberg.BooleanExpression) iceberg.BooleanExpression {
@@ -327,6 +349,15 @@ func (r *run) commitGroup(ctx context.Context, g *group, next Position) error {
 		}
 	}
 	upserts = int64(len(rows))
+	if r.opts.CopyOnWrite && len(g.keys) > 0 && len(g.order) > 0 {
+		if err := r.overwriteGroup(ctx, g, sc, rows, next); err != nil {
+			return err
+		}
+		r.res.Changes += g.changes
+		r.res.Upserts += upserts
+		r.res.Deletes += deletes
+		return nil
+	}
 	tx := r.tbl.NewTransaction()
 	rd := tx.NewRowDelta(iceberg.Properties{propPosition: next.summary()})
 	if len(rows) > 0 {
@@ -399,4 +430,41 @@ func (r *run) commitGroup(ctx context.Context, g *group, next Position) error {
 	r.res.Upserts += upserts
 	r.res.Deletes += deletes
 	return nil
+}
+
+// overwriteGroup commits a group copy-on-write: one snapshot that rewrites
+// the data files holding any of its keys without those rows and adds the
+// rows of the keys it keeps.
+func (r *run) overwriteGroup(ctx context.Context, g *group, sc *arrow.Schema, rows []map[string]any, next Position) error {
+	es := make([]*entry, 0, len(g.order))
+	for _, ks := range g.order {
+		es = append(es, g.entries[ks])
+	}
+	filter, err := g.keyFilter(es)
+	if err != nil {
+		return err
+	}
+	recs := func(yield func(arrow.RecordBatch, error) bool) {
+		w := newBatchWriter(sc, r.tbl.Schema())
+		defer w.release()
+		for _, v := range rows {
+			if err := w.add(nil, v); err != nil {
+				yield(nil, err)
+				return
+			}
+			if w.n >= recordRows && !yield(w.flush(), nil) {
+				return
+			}
+		}
+		if w.n > 0 {
+			yield(w.flush(), nil)
+		}
+	}
+	rdr := array.ReaderFromIter(sc, recs)
+	defer rdr.Release()
+	tx := r.tbl.NewTransaction()
+	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{propPosition: next.summary()}, table.WithOverwriteFilter(filter)); err != nil {
+		return fmt.Errorf("rewrite the rows of %v: %w", r.opts.Table, err)
+	}
+	return r.commit(ctx, tx, next)
 }

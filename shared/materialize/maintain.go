@@ -103,7 +103,7 @@ func (m *Materializer) Maintain(ctx context.Context, opts MaintainOptions) (res 
 		return res, nil
 	}
 	res.SnapshotsBefore = len(tbl.Metadata().Snapshots())
-	if res.DataFilesBefore, res.DeleteFilesBefore, err = liveFiles(ctx, tbl); err != nil {
+	if res.DataFilesBefore, res.DeleteFilesBefore, err = LiveFiles(ctx, tbl); err != nil {
 		return res, err
 	}
 	timeUp := func() bool { return !opts.Deadline.IsZero() && time.Now().After(opts.Deadline) }
@@ -124,7 +124,7 @@ func (m *Materializer) Maintain(ctx context.Context, opts MaintainOptions) (res 
 		}
 	}
 	res.SnapshotsAfter = len(tbl.Metadata().Snapshots())
-	res.DataFilesAfter, res.DeleteFilesAfter, err = liveFiles(ctx, tbl)
+	res.DataFilesAfter, res.DeleteFilesAfter, err = LiveFiles(ctx, tbl)
 	return res, err
 }
 
@@ -178,8 +178,9 @@ func compact(ctx context.Context, tbl *table.Table, pos Position, maxBytes int64
 	return next, nil
 }
 
-// liveFiles counts the data and delete files of the current snapshot.
-func liveFiles(ctx context.Context, tbl *table.Table) (data, deletes int, err error) {
+// LiveFiles counts the data and delete files a scan of the current
+// snapshot reads.
+func LiveFiles(ctx context.Context, tbl *table.Table) (data, deletes int, err error) {
 	tasks, err := tbl.Scan().PlanFiles(ctx)
 	if err != nil {
 		return 0, 0, err

@@ -72,6 +72,12 @@ type Options struct {
 	MaxRows int
 	// Deadline, when set, is the moment after which no new commit starts.
 	Deadline time.Time
+	// CopyOnWrite applies a keyed stream's changes by rewriting the data
+	// files that hold their keys (Overwrite with a filter on the keys)
+	// instead of adding equality deletes: slower commits that grow with
+	// the table, but a table of data files only, which every engine
+	// reads (Athena documents position deletes, not equality deletes).
+	CopyOnWrite bool
 }
 
 // DefaultMaxRows is the default number of changes per Iceberg commit.

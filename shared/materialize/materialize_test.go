@@ -54,6 +54,7 @@ type fixture struct {
 	cat   *pgcat.Catalog
 	ice   *sqlcat.Catalog
 	crash func(materialize.Position) error
+	cow   bool // materialize copy-on-write
 }
 
 func newFixture(t *testing.T, schema string, extra map[string]any, methods map[string]string) *fixture {
@@ -143,7 +144,7 @@ func (f *fixture) ident(table string) table.Identifier {
 func (f *fixture) materialize(table string, maxRows int) (materialize.Result, error) {
 	m := &materialize.Materializer{Sink: f.app.Stores.Sink, Bookmarks: f.app.Stores.Bookmarks, Leaser: f.app.Stores.Leaser,
 		Catalog: f.ice, AfterCommit: f.crash}
-	return m.Run(context.Background(), materialize.Options{Stream: f.stream(table), Table: f.ident(table), Owner: "test", MaxRows: maxRows})
+	return m.Run(context.Background(), materialize.Options{Stream: f.stream(table), Table: f.ident(table), Owner: "test", MaxRows: maxRows, CopyOnWrite: f.cow})
 }
 
 func (f *fixture) mustMaterialize(table string, maxRows int) materialize.Result {
@@ -361,8 +362,37 @@ var errCrash = errors.New("injected crash between the Iceberg commit and the boo
 // real nulls, a run that dies between an Iceberg commit and its
 // bookmark, a TRUNCATE and a reset; after each run the Iceberg table,
 // read back with iceberg-go's scan, equals the source table row by row.
+// Copy-on-write, the same, and the table never holds a delete file.
 func TestLogBasedStream(t *testing.T) {
+	for _, cow := range []bool{false, true} {
+		name := "merge-on-read"
+		if cow {
+			name = "copy-on-write"
+		}
+		t.Run(name, func(t *testing.T) { testLogBasedStream(t, cow) })
+	}
+}
+
+func testLogBasedStream(t *testing.T, cow bool) {
 	f := newFixture(t, itemsSchema, map[string]any{"logical_plugin": "pgoutput", "batch_rows": 3}, map[string]string{"items": "LOG_BASED"})
+	f.cow = cow
+	noDeleteFiles := func(when string) {
+		t.Helper()
+		tbl, err := f.ice.LoadTable(context.Background(), f.ident("items"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, deletes, err := materialize.LiveFiles(context.Background(), tbl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cow && deletes != 0 {
+			t.Fatalf("%s: copy-on-write left %d delete files (%d data files)", when, deletes, data)
+		}
+		if !cow && when == "after the updates" && deletes == 0 {
+			t.Fatalf("%s: merge-on-read wrote no delete files: the two modes are not told apart", when)
+		}
+	}
 	f.exec(`INSERT INTO items VALUES
 		(1, 'one', 10.10, 1.5, true, '2024-05-01 12:30:00.123456+02', '{"a": [1, 2.50, "x"], "b": null}', 'small', 'n1'),
 		(2, 'two', -0.01, 'NaN', false, '1999-12-31 23:59:59.999999+00', '[]', NULL, NULL),
@@ -405,6 +435,7 @@ func TestLogBasedStream(t *testing.T) {
 		t.Fatalf("bookmark %+v, table %+v", got, res.Position)
 	}
 	f.compare("items", itemsQuery)
+	noDeleteFiles("after the updates")
 	var big string
 	if err := testenv.QueryValue(context.Background(), f.dsn, "SELECT big FROM items WHERE id = 3", &big); err != nil || len(big) != 12000 {
 		t.Fatalf("source big: %d, %v", len(big), err)
@@ -437,6 +468,9 @@ func TestLogBasedStream(t *testing.T) {
 		t.Fatalf("reset: the new version did not replace the table: %+v", res)
 	}
 	f.compare("items", itemsQuery)
+	if cow {
+		noDeleteFiles("after the reset")
+	}
 }
 
 // TestFullTableStream replaces the table with each completed copy.
