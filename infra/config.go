@@ -141,12 +141,16 @@ type PruneConfig struct {
 type MaterializeConfig struct {
 	Schedule
 	Maintain *Schedule `json:"maintain"`
-	// CopyOnWrite makes the function rewrite the data files that hold
-	// changed keys instead of writing equality deletes
-	// (PG2S3_ICEBERG_COPY_ON_WRITE): slower commits, tables of data files
-	// only, which Athena reads.
-	CopyOnWrite bool `json:"copy_on_write"`
+	// CopyOnWrite (default true) makes the function rewrite the data
+	// files that hold changed keys instead of writing equality deletes
+	// (PG2S3_ICEBERG_COPY_ON_WRITE): slower commits, but tables of data
+	// files only, which Athena (the stack's reader) documents reading;
+	// false writes merge-on-read.
+	CopyOnWrite *bool `json:"copy_on_write"`
 }
+
+// copyOnWrite is the setting with its default.
+func (m *MaterializeConfig) copyOnWrite() bool { return m.CopyOnWrite == nil || *m.CopyOnWrite }
 
 // DefaultMaintainMinutes is how often a pipeline's Iceberg tables are
 // compacted and their snapshots expired when materialize.maintain is

@@ -7,7 +7,7 @@ import (
 )
 
 // icebergConfig: shop materializes (a cron, maintenance on its default
-// daily schedule, copy-on-write), crm does not.
+// daily schedule, copy-on-write by default), crm does not.
 const icebergConfig = `{
   "stack_name": "Pg2s3Ice",
   "account": "123456789012",
@@ -18,7 +18,7 @@ const icebergConfig = `{
       "secret_arn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:pg2s3/shop-AbCdEf",
       "vpc": {"vpc_id": "vpc-0a1b2c3d", "subnet_ids": ["subnet-0a1b2c3d"], "rds_security_group_id": "sg-0a1b2c3d"},
       "wal": {"rate_minutes": 15},
-      "materialize": {"cron": "5/15 * * * ? *", "copy_on_write": true}
+      "materialize": {"cron": "5/15 * * * ? *"}
     },
     {
       "name": "crm",
@@ -148,5 +148,27 @@ func TestMaterializeConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", cfg, err, want)
 		}
+	}
+}
+
+// "copy_on_write": false makes the function write merge-on-read.
+func TestMaterializeMergeOnRead(t *testing.T) {
+	cfg := strings.Replace(icebergConfig, `"materialize": {"cron": "5/15 * * * ? *"}`, `"materialize": {"cron": "5/15 * * * ? *", "copy_on_write": false}`, 1)
+	if cfg == icebergConfig {
+		t.Fatal("the test config changed: no materialize setting to edit")
+	}
+	f := synth(t, "iceberg-mor", cfg)
+	found := false
+	for id, props := range f.resources("AWS::Lambda::Function") {
+		env := props["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if _, ok := env["PG2S3_GLUE_DATABASE"]; ok {
+			found = true
+			if _, ok := env["PG2S3_ICEBERG_COPY_ON_WRITE"]; ok {
+				t.Errorf("%s: copy_on_write false still sets PG2S3_ICEBERG_COPY_ON_WRITE", id)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no materialize function")
 	}
 }

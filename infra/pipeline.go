@@ -64,7 +64,7 @@ func newPipeline(s *shared, db *Database) *pipeline {
 		if name == MaterializeFunction {
 			fnEnv = maps.Clone(env)
 			fnEnv["PG2S3_GLUE_DATABASE"] = jsii.String(icebergDatabase(s.cfg, db))
-			if db.Materialize.CopyOnWrite {
+			if db.Materialize.copyOnWrite() {
 				fnEnv["PG2S3_ICEBERG_COPY_ON_WRITE"] = jsii.String("true")
 			}
 		}
