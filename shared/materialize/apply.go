@@ -361,23 +361,7 @@ func (r *run) commitGroup(ctx context.Context, g *group, next Position) error {
 	tx := r.tbl.NewTransaction()
 	rd := tx.NewRowDelta(iceberg.Properties{propPosition: next.summary()})
 	if len(rows) > 0 {
-		recs := func(yield func(arrow.RecordBatch, error) bool) {
-			w := newBatchWriter(sc, r.tbl.Schema())
-			defer w.release()
-			for _, v := range rows {
-				if err := w.add(nil, v); err != nil {
-					yield(nil, err)
-					return
-				}
-				if w.n >= recordRows && !yield(w.flush(), nil) {
-					return
-				}
-			}
-			if w.n > 0 {
-				yield(w.flush(), nil)
-			}
-		}
-		for df, err := range table.WriteRecords(ctx, r.tbl, sc, recs) {
+		for df, err := range table.WriteRecords(ctx, r.tbl, sc, r.rowRecords(sc, rows)) {
 			if err != nil {
 				return fmt.Errorf("write rows of %v: %w", r.opts.Table, err)
 			}
@@ -444,7 +428,19 @@ func (r *run) overwriteGroup(ctx context.Context, g *group, sc *arrow.Schema, ro
 	if err != nil {
 		return err
 	}
-	recs := func(yield func(arrow.RecordBatch, error) bool) {
+	rdr := array.ReaderFromIter(sc, r.rowRecords(sc, rows))
+	defer rdr.Release()
+	tx := r.tbl.NewTransaction()
+	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{propPosition: next.summary()}, table.WithOverwriteFilter(filter)); err != nil {
+		return fmt.Errorf("rewrite the rows of %v: %w", r.opts.Table, err)
+	}
+	return r.commit(ctx, tx, next)
+}
+
+// rowRecords turns rows in the native form into Arrow record batches of
+// the table's schema, recordRows at a time.
+func (r *run) rowRecords(sc *arrow.Schema, rows []map[string]any) func(yield func(arrow.RecordBatch, error) bool) {
+	return func(yield func(arrow.RecordBatch, error) bool) {
 		w := newBatchWriter(sc, r.tbl.Schema())
 		defer w.release()
 		for _, v := range rows {
@@ -460,11 +456,4 @@ func (r *run) overwriteGroup(ctx context.Context, g *group, sc *arrow.Schema, ro
 			yield(w.flush(), nil)
 		}
 	}
-	rdr := array.ReaderFromIter(sc, recs)
-	defer rdr.Release()
-	tx := r.tbl.NewTransaction()
-	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{propPosition: next.summary()}, table.WithOverwriteFilter(filter)); err != nil {
-		return fmt.Errorf("rewrite the rows of %v: %w", r.opts.Table, err)
-	}
-	return r.commit(ctx, tx, next)
 }
