@@ -74,7 +74,7 @@ type Database struct {
 	// Materialize, when set, adds the materialize function and its
 	// schedules: Iceberg tables in the pipeline's own Glue database.
 	Materialize *MaterializeConfig `json:"materialize"`
-	Alarms      AlarmConfig                `json:"alarms"`
+	Alarms      AlarmConfig        `json:"alarms"`
 	// ParallelCopy sizes the parallel copy state machine (parallel.go).
 	ParallelCopy *ParallelCopyConfig `json:"parallel_copy"`
 

@@ -45,33 +45,14 @@ func (r *run) applyLog(ctx context.Context, version int64) error {
 		}
 		todo = append(todo, o)
 	}
-	for len(todo) > 0 {
-		if r.timeUp() {
-			return nil
+	return r.applyGroups(ctx, len(todo), false, func(g *group, i int) (Position, error) {
+		o := todo[i]
+		if err := r.addObject(ctx, g, o.Key); err != nil {
+			return Position{}, err
 		}
-		g := r.newGroup()
-		var next Position
-		n := 0
-		for n < len(todo) && (n == 0 || g.changes < int64(r.opts.MaxRows)) {
-			o := todo[n]
-			rows, err := r.readObject(ctx, o.Key)
-			if err != nil {
-				return err
-			}
-			if err := g.add(rows); err != nil {
-				return fmt.Errorf("%s: %w", o.Key, err)
-			}
-			next = Position{Version: version, CopySeq: r.pos.CopySeq, CopyDone: r.pos.CopyDone, Slot: o.Slot, SlotSeq: o.Seq + 1,
-				CommittedLSN: o.Committed, PartialCommitLSN: o.PartialCommit, PartialLSN: o.Partial}
-			n++
-		}
-		if err := r.commitGroup(ctx, g, next); err != nil {
-			return err
-		}
-		todo = todo[n:]
-	}
-	r.res.CaughtUp = true
-	return nil
+		return Position{Version: version, CopySeq: r.pos.CopySeq, CopyDone: r.pos.CopyDone, Slot: o.Slot, SlotSeq: o.Seq + 1,
+			CommittedLSN: o.Committed, PartialCommitLSN: o.PartialCommit, PartialLSN: o.Partial}, nil
+	})
 }
 
 // applyIncremental applies an INCREMENTAL version's batches after the
@@ -88,39 +69,58 @@ func (r *run) applyIncremental(ctx context.Context, v *stored.Version, st bookma
 		}
 		todo = append(todo, key)
 	}
-	for len(todo) > 0 {
+	// Batches without rows commit nothing: they are read again with the
+	// next batch that has rows.
+	return r.applyGroups(ctx, len(todo), true, func(g *group, i int) (Position, error) {
+		m, err := r.manifest(ctx, todo[i])
+		if err != nil {
+			return Position{}, err
+		}
+		for _, o := range m.Objects {
+			if err := r.addObject(ctx, g, o.Key); err != nil {
+				return Position{}, err
+			}
+		}
+		return Position{Version: v.Number, CopySeq: m.Sequence + 1}, nil
+	})
+}
+
+// addObject merges the rows of data object key into g.
+func (r *run) addObject(ctx context.Context, g *group, key string) error {
+	rows, err := r.readObject(ctx, key)
+	if err != nil {
+		return err
+	}
+	if err := g.add(rows); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
+
+// applyGroups commits n batches in order, as many per commit as MaxRows
+// allows (at least one): add merges batch i into the group and returns
+// the position after it. A group without changes ends the run there when
+// emptyEnds; the deadline ends it before a group.
+func (r *run) applyGroups(ctx context.Context, n int, emptyEnds bool, add func(g *group, i int) (Position, error)) error {
+	for i := 0; i < n; {
 		if r.timeUp() {
 			return nil
 		}
 		g := r.newGroup()
 		var next Position
-		n := 0
-		for n < len(todo) && (n == 0 || g.changes < int64(r.opts.MaxRows)) {
-			m, err := r.manifest(ctx, todo[n])
+		for first := i; i < n && (i == first || g.changes < int64(r.opts.MaxRows)); i++ {
+			p, err := add(g, i)
 			if err != nil {
 				return err
 			}
-			for _, o := range m.Objects {
-				rows, err := r.readObject(ctx, o.Key)
-				if err != nil {
-					return err
-				}
-				if err := g.add(rows); err != nil {
-					return fmt.Errorf("%s: %w", o.Key, err)
-				}
-			}
-			next = Position{Version: v.Number, CopySeq: m.Sequence + 1}
-			n++
+			next = p
 		}
-		if g.changes == 0 {
-			// Batches without rows: nothing to commit. They are read
-			// again with the next batch that has rows.
+		if emptyEnds && g.changes == 0 {
 			break
 		}
 		if err := r.commitGroup(ctx, g, next); err != nil {
 			return err
 		}
-		todo = todo[n:]
 	}
 	r.res.CaughtUp = true
 	return nil
