@@ -5,16 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/catalog"
 
 	"github.com/pg2s3/pg2s3/shared/materialize/gluecat"
+	"github.com/pg2s3/pg2s3/shared/materialize/mattest"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
@@ -157,58 +155,12 @@ func TestMaterializeFunction(t *testing.T) {
 	}
 }
 
-// icebergText scans a table: id -> column -> value as PostgreSQL prints
-// it (instants in RFC 3339 UTC with microseconds), nil for null; the
-// _sdc_ columns left out.
+// icebergText scans a table (mattest.Rows), failing the test on error.
 func icebergText(t *testing.T, ctx context.Context, cat catalog.Catalog, ident []string) map[string]map[string]any {
 	t.Helper()
-	tbl, err := cat.LoadTable(ctx, ident)
+	rows, err := mattest.Rows(ctx, cat, ident)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, recs, err := tbl.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for rec, err := range recs {
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range int(rec.NumRows()) {
-			row := map[string]any{}
-			for c, f := range rec.Schema().Fields() {
-				if strings.HasPrefix(f.Name, "_sdc_") {
-					continue
-				}
-				row[f.Name] = arrowText(rec.Column(c), i)
-			}
-			id := fmt.Sprint(row["id"])
-			if _, dup := out[id]; dup {
-				t.Fatalf("%v: key %s twice", ident, id)
-			}
-			out[id] = row
-		}
-		rec.Release()
-	}
-	return out
-}
-
-func arrowText(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(i), 10)
-	case *array.Decimal128:
-		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(i))
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(i))).UTC().Format("2006-01-02T15:04:05.000000Z")
-	case *array.String:
-		return a.Value(i)
-	}
-	return "unexpected " + a.DataType().String()
+	return rows
 }

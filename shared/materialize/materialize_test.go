@@ -19,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
@@ -30,6 +28,7 @@ import (
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/materialize"
+	"github.com/pg2s3/pg2s3/shared/materialize/mattest"
 	"github.com/pg2s3/pg2s3/shared/materialize/sqlcat"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
@@ -203,63 +202,14 @@ func (f *fixture) bookmark(table string) materialize.Position {
 		CommittedLSN: v.State.CommittedLSN, PartialCommitLSN: v.State.PartialCommitLSN, PartialLSN: v.State.PartialLSN}
 }
 
-// icebergRows reads the table back with iceberg-go's scan: id -> column
-// -> the value as text (numbers with every digit, instants in RFC 3339
-// UTC with microseconds, JSON as its text), nil for null.
+// icebergRows reads the table back with iceberg-go's scan (mattest.Rows).
 func (f *fixture) icebergRows(tbl string) map[string]map[string]any {
 	f.t.Helper()
-	ctx := context.Background()
-	t, err := f.ice.LoadTable(ctx, f.ident(tbl))
+	rows, err := mattest.Rows(context.Background(), f.ice, f.ident(tbl))
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	_, recs, err := t.Scan().ToArrowRecords(ctx)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	out := map[string]map[string]any{}
-	for rec, err := range recs {
-		if err != nil {
-			f.t.Fatal(err)
-		}
-		for i := 0; i < int(rec.NumRows()); i++ {
-			row := map[string]any{}
-			for c, fld := range rec.Schema().Fields() {
-				if strings.HasPrefix(fld.Name, "_sdc_") {
-					continue
-				}
-				row[fld.Name] = text(rec.Column(c), i)
-			}
-			id := fmt.Sprint(row["id"])
-			if _, dup := out[id]; dup {
-				f.t.Fatalf("key %s twice in the table", id)
-			}
-			out[id] = row
-		}
-		rec.Release()
-	}
-	return out
-}
-
-func text(a arrow.Array, i int) any {
-	if a.IsNull(i) {
-		return nil
-	}
-	switch a := a.(type) {
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(i), 10)
-	case *array.Float64:
-		return a.Value(i)
-	case *array.Decimal128:
-		return a.Value(i).ToString(a.DataType().(*arrow.Decimal128Type).Scale)
-	case *array.Boolean:
-		return strconv.FormatBool(a.Value(i))
-	case *array.Timestamp:
-		return time.UnixMicro(int64(a.Value(i))).UTC().Format("2006-01-02T15:04:05.000000Z")
-	case *array.String:
-		return a.Value(i)
-	}
-	return fmt.Sprintf("unexpected %s", a.DataType())
+	return rows
 }
 
 // sourceRows reads the source table the same way, with PostgreSQL
