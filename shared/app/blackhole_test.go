@@ -33,9 +33,15 @@ func TestBlackHoledS3EndsTheRunCleanly(t *testing.T) {
 	keys["sink"].(map[string]any)["endpoint"] = "http://" + px.Addr
 	keys["batch_rows"] = 2000
 	p := newPipeline(t, dsn, keys, map[string]string{"t": "FULL_TABLE"})
-	px.Set(testenv.Faults{PauseAfter: 1, Pause: 30 * time.Millisecond}) // slow enough to be caught mid-copy
+	// Every chunk waits 20 ms, so the 25 batches' objects and manifests
+	// take seconds; S3 goes half-open once the first bytes have reached
+	// it, by progress rather than by a timer (a fast machine finished the
+	// whole copy before a 300 ms timer fired).
+	px.Set(testenv.Faults{Latency: 20 * time.Millisecond})
 	go func() {
-		time.Sleep(300 * time.Millisecond)
+		for px.Bytes.Load() == 0 {
+			time.Sleep(time.Millisecond)
+		}
 		px.Set(testenv.Faults{BlackHole: true})
 		px.CutAll()
 	}()
@@ -49,6 +55,9 @@ func TestBlackHoledS3EndsTheRunCleanly(t *testing.T) {
 		t.Fatalf("run against a black-holed S3 took %s (black holes %d), report %+v: want a failed run within the deadline, hard stop and grace", took, px.BlackHoles.Load(), run.Streams)
 	}
 	t.Logf("black-holed S3: the run ended after %s: %s", took.Round(time.Millisecond), run.Streams[0].Error)
+	if msg := run.Streams[0].Error; strings.Count(msg, ".jsonl.gz") != 1 {
+		t.Errorf("the error should name the object it failed on once: %s", msg)
+	}
 
 	px.Set(testenv.Faults{})
 	for i := 0; i < 5; i++ {

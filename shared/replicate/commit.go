@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/encode"
@@ -83,14 +84,23 @@ func (e *Engine) commit(ctx context.Context, c *commitStep) (int64, error) {
 func (o *pendingObject) commit() (record.ObjectInfo, error) {
 	if err := o.out.Close(); err != nil {
 		o.abort()
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", o.key, err)
+		return record.ObjectInfo{}, writeErr(o.key, err)
 	}
 	info, err := o.w.Commit()
 	if err != nil {
-		return record.ObjectInfo{}, fmt.Errorf("write %s: %w", o.key, err)
+		return record.ObjectInfo{}, writeErr(o.key, err)
 	}
 	o.meta.PlainBytes = o.out.PlainBytes()
 	return info, nil
+}
+
+// writeErr names the object a write failed on, unless the error does
+// already (the sinks' own errors do: "write KEY: ...").
+func writeErr(key string, err error) error {
+	if strings.Contains(err.Error(), key) {
+		return err
+	}
+	return fmt.Errorf("write %s: %w", key, err)
 }
 
 func abortObjects(objs []*pendingObject) {
@@ -114,12 +124,12 @@ func (e *Engine) createObject(ctx context.Context, key string, s *record.Stream)
 	format := e.format()
 	w, err := e.Sink.Create(ctx, key, encode.ContentType(format))
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", key, err)
+		return nil, writeErr(key, err)
 	}
 	out, err := encode.NewLineWriter(format, w, s)
 	if err != nil {
 		w.Abort()
-		return nil, fmt.Errorf("write %s: %w", key, err)
+		return nil, writeErr(key, err)
 	}
 	return &pendingObject{key: key, w: w, out: out}, nil
 }

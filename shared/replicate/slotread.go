@@ -239,7 +239,7 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 		return fmt.Errorf("encode change of %s at %s: %w", ls.s.ID, formatLSN(c.LSN), err)
 	}
 	if err := ls.obj.out.WriteLine(dr.line); err != nil {
-		return fmt.Errorf("write %s: %w", ls.obj.key, err)
+		return writeErr(ls.obj.key, err)
 	}
 	ls.rows++
 	ls.last = c.CommitLSN
