@@ -86,7 +86,7 @@ type ParquetLines struct {
 	// batch's metadata timestamps, converted once.
 	scratch                    []byte
 	extractedText, batchedText string
-	extracted, batched         int64
+	extracted, batched         parquet.Value // with their levels
 }
 
 // Pending rows are written to the Parquet writer once there are this many,
@@ -150,6 +150,8 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	for i := range p.nulls {
 		p.nulls[i] = parquet.Value{}.Level(0, 0, i)
 	}
+	first := len(fields) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta) // _sdc_extracted_at's column
+	p.extracted, p.batched = parquet.Int64Value(0).Level(0, 1, first), parquet.Int64Value(0).Level(0, 1, first+1)
 	p.use(p.newChunk())
 	return p, nil
 }
@@ -253,6 +255,12 @@ func (p *ParquetLines) added(plain int64) error {
 	for i, v := range p.row {
 		p.cur.cols[i][p.n] = v
 	}
+	return p.counted(plain)
+}
+
+// counted counts the row just made in the chunk's next place, and hands
+// the chunk on when it holds enough.
+func (p *ParquetLines) counted(plain int64) error {
 	p.n++
 	p.Rows++
 	p.Plain += plain

@@ -43,7 +43,8 @@ const (
 )
 
 // WriteRow converts one row read from a table and adds it to the file.
-// Every selected column is present, so _sdc_unchanged is null.
+// Every selected column is present, so _sdc_unchanged is null. The values
+// go straight into the chunk's next place (no row in between).
 func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	if p.err != nil {
 		return p.err
@@ -52,7 +53,7 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	if len(vals) != ncols {
 		return fmt.Errorf("row %d: %d values for %d columns", p.Rows+1, len(vals), ncols)
 	}
-	row := p.row
+	cols, r := p.cur.cols[:len(p.cols)], p.n
 	n := 1 // the line's length: '{'
 	for i, v := range vals {
 		c := &p.cols[i]
@@ -62,7 +63,7 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 		}
 		if v == nil {
 			n += len("null")
-			row[i] = parquet.Value{}.Level(0, 0, i)
+			cols[i][r] = p.nulls[i]
 			continue
 		}
 		val, size, err := p.convert(c, v)
@@ -71,12 +72,12 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 		}
 		n += size
 		if val.IsNull() {
-			row[i] = parquet.Value{}.Level(0, 0, i)
+			cols[i][r] = p.nulls[i]
 		} else {
-			row[i] = val.Level(0, 1, i)
+			cols[i][r] = val.Level(0, 1, i)
 		}
 	}
-	size, err := p.meta(row[ncols:], ncols, meta)
+	size, err := p.meta(cols[ncols:], r, ncols, meta)
 	if err != nil {
 		return fmt.Errorf("row %d: %w", p.Rows+1, err)
 	}
@@ -84,52 +85,52 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	if ncols > 0 {
 		n++ // the comma before the metadata
 	}
-	row[p.unchanged] = parquet.Value{}.Level(0, 0, p.unchanged)
-	return p.added(int64(n))
+	cols[p.unchanged][r] = p.nulls[p.unchanged]
+	return p.counted(int64(n))
 }
 
-// meta sets the _sdc_ fields of a row (row[0] is _sdc_extracted_at, at
-// column first) and returns the length appendMeta gives them.
-func (p *ParquetLines) meta(row parquet.Row, first int, m *Meta) (int, error) {
+// meta sets the _sdc_ fields of row r (cols[0] is _sdc_extracted_at's
+// column, column first of the file) and returns the length appendMeta
+// gives them.
+func (p *ParquetLines) meta(cols [][]parquet.Value, r, first int, m *Meta) (int, error) {
 	n := metaFixed + len(m.ExtractedAt) + len(m.BatchedAt) + intLen(m.TableVersion) + intLen(m.Sequence)
 	if m.ExtractedAt != p.extractedText {
 		us, err := p.instant(m.ExtractedAt)
 		if err != nil {
 			return 0, fmt.Errorf("_sdc_extracted_at: %w", err)
 		}
-		p.extractedText, p.extracted = m.ExtractedAt, us
+		p.extractedText, p.extracted = m.ExtractedAt, parquet.Int64Value(us).Level(0, 1, first)
 	}
 	if m.BatchedAt != p.batchedText {
 		us, err := p.instant(m.BatchedAt)
 		if err != nil {
 			return 0, fmt.Errorf("_sdc_batched_at: %w", err)
 		}
-		p.batchedText, p.batched = m.BatchedAt, us
+		p.batchedText, p.batched = m.BatchedAt, parquet.Int64Value(us).Level(0, 1, first+1)
 	}
-	row[0] = parquet.Int64Value(p.extracted).Level(0, 1, first)
-	row[1] = parquet.Int64Value(p.batched).Level(0, 1, first+1)
+	cols[0][r], cols[1][r] = p.extracted, p.batched
 	if m.DeletedAt == "" {
 		n += len("null")
-		row[2] = parquet.Value{}.Level(0, 0, first+2)
+		cols[2][r] = p.nulls[first+2]
 	} else {
 		n += len(m.DeletedAt) + 2
 		us, err := p.instant(m.DeletedAt)
 		if err != nil {
 			return 0, fmt.Errorf("_sdc_deleted_at: %w", err)
 		}
-		row[2] = parquet.Int64Value(us).Level(0, 1, first+2)
+		cols[2][r] = parquet.Int64Value(us).Level(0, 1, first+2)
 	}
-	row[3] = parquet.Int64Value(m.TableVersion).Level(0, 1, first+3)
+	cols[3][r] = parquet.Int64Value(m.TableVersion).Level(0, 1, first+3)
 	if m.LSN == 0 {
-		row[4] = parquet.Value{}.Level(0, 0, first+4)
+		cols[4][r] = p.nulls[first+4]
 	} else {
 		if m.LSN > math.MaxInt64 {
 			return 0, fmt.Errorf("_sdc_lsn: %d is not a 64-bit integer", m.LSN)
 		}
 		n += metaLSN + intLen(int64(m.LSN))
-		row[4] = parquet.Int64Value(int64(m.LSN)).Level(0, 1, first+4)
+		cols[4][r] = parquet.Int64Value(int64(m.LSN)).Level(0, 1, first+4)
 	}
-	row[5] = parquet.Int64Value(m.Sequence).Level(0, 1, first+5)
+	cols[5][r] = parquet.Int64Value(m.Sequence).Level(0, 1, first+5)
 	return n, nil
 }
 
