@@ -102,6 +102,9 @@ func Throughputs(name string, ours, ref Throughput, refName string, t Target) Re
 	note := fmt.Sprintf("%d rows: %.1fs vs %.1fs", ours.Rows, ours.Dur.Seconds(), ref.Dur.Seconds())
 	if ours.CPU > 0 && ours.Rows > 0 {
 		note += fmt.Sprintf("; pg2s3 CPU %.2f µs/row", float64(ours.CPU.Nanoseconds())/1000/float64(ours.Rows))
+		if ref.CPU > 0 && ref.Rows > 0 { // a reference that is pg2s3 too (case 8's gzip JSONL)
+			note += fmt.Sprintf(" vs %.2f", float64(ref.CPU.Nanoseconds())/1000/float64(ref.Rows))
+		}
 	}
 	return Result{Case: name, Unit: "rows/s", Ours: ours.PerSec(), Reference: ref.PerSec(), RefName: refName, Target: t, Note: note}
 }

@@ -1,6 +1,7 @@
 package encode
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"strconv"
@@ -293,6 +294,12 @@ func trimSpace(b []byte) []byte {
 func stringJSONLen(s []byte) (int, bool) {
 	n := len(s) + 2
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plain8(binary.LittleEndian.Uint64(s[i:])) { // as AppendString
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			i++

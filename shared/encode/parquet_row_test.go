@@ -113,11 +113,13 @@ func TestParquetWriteRowMatchesWriteLine(t *testing.T) {
 func TestParquetWriteRowStrings(t *testing.T) {
 	s := &record.Stream{ID: "db-public-s", Table: "s", Columns: []record.Column{{Name: "s", SQLType: "text", Kind: record.KindString}}}
 	r := rand.New(rand.NewSource(5))
-	alphabet := []string{"a", "é", "😀", "\u2028", "\u2029", "\"", "\\", "\n", "\x01", "\x7f", "\xff", "\xe2\x80", "\xed\xa0\x80", " "}
+	// Runs of plain ASCII too, so the eight-bytes-at-a-time paths meet
+	// every other byte at every offset.
+	alphabet := []string{"a", "é", "😀", "\u2028", "\u2029", "\"", "\\", "\n", "\x01", "\x7f", "\xff", "\xe2\x80", "\xed\xa0\x80", " ", "abcdefg", "0123456789~"}
 	var rows [][]any
-	for range 2000 {
+	for range 3000 {
 		var b []byte
-		for range r.Intn(12) {
+		for range r.Intn(24) {
 			b = append(b, alphabet[r.Intn(len(alphabet))]...)
 		}
 		rows = append(rows, []any{string(b)})
