@@ -23,11 +23,17 @@ func parquetSchemaName(s *record.Stream) string {
 }
 
 // parquetNode returns the Parquet leaf of a warehouse type, and the byte
-// width of a FIXED_LEN_BYTE_ARRAY decimal.
+// width of a FIXED_LEN_BYTE_ARRAY decimal. Integer leaves (integers,
+// timestamps, decimals of up to 18 digits) are DELTA_BINARY_PACKED: keys,
+// sequences, batch timestamps and versions become a few bits per value
+// before zstd sees them, which made Parquet copies about a quarter
+// cheaper in CPU and smaller (PLAIN gave zstd 8 bytes per value to
+// compress). Text stays parquet-go's DELTA_LENGTH_BYTE_ARRAY.
 func parquetNode(t warehouse.Type) (parquet.Node, int, error) {
+	delta := func(n parquet.Node) parquet.Node { return parquet.Encoded(n, &parquet.DeltaBinaryPacked) }
 	switch t.Logical {
 	case warehouse.Int64:
-		return parquet.Leaf(parquet.Int64Type), 0, nil
+		return delta(parquet.Leaf(parquet.Int64Type)), 0, nil
 	case warehouse.Double:
 		return parquet.Leaf(parquet.DoubleType), 0, nil
 	case warehouse.Decimal:
@@ -36,16 +42,16 @@ func parquetNode(t warehouse.Type) (parquet.Node, int, error) {
 		case p < 1 || s < 0 || s > p || p > 38:
 			return nil, 0, fmt.Errorf("decimal(%d,%d) cannot be a Parquet DECIMAL", p, s)
 		case p <= 9:
-			return parquet.Decimal(s, p, parquet.Int32Type), 0, nil
+			return delta(parquet.Decimal(s, p, parquet.Int32Type)), 0, nil
 		case p <= 18:
-			return parquet.Decimal(s, p, parquet.Int64Type), 0, nil
+			return delta(parquet.Decimal(s, p, parquet.Int64Type)), 0, nil
 		}
 		w := decimalWidth(p)
 		return parquet.Decimal(s, p, parquet.FixedLenByteArrayType(w)), w, nil
 	case warehouse.Bool:
 		return parquet.Leaf(parquet.BooleanType), 0, nil
 	case warehouse.Timestamp:
-		return parquet.TimestampAdjusted(parquet.Microsecond, true), 0, nil
+		return delta(parquet.TimestampAdjusted(parquet.Microsecond, true)), 0, nil
 	}
 	return parquet.String(), 0, nil // String and JSON: UTF8 text
 }

@@ -8,11 +8,13 @@ import (
 	"math/rand"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
@@ -211,6 +213,19 @@ func TestParquetSchema(t *testing.T) {
 	for _, cc := range f.Metadata().RowGroups[0].Columns {
 		if cc.MetaData.Codec.String() != "ZSTD" {
 			t.Errorf("%v: codec %s", cc.MetaData.PathInSchema, cc.MetaData.Codec)
+		}
+		// Integer columns are delta-encoded (what readers decode anyway:
+		// text is DELTA_LENGTH_BYTE_ARRAY), the others as parquet-go
+		// writes them.
+		wantEnc := "PLAIN"
+		switch cc.MetaData.Type.String() {
+		case "INT32", "INT64":
+			wantEnc = "DELTA_BINARY_PACKED"
+		case "BYTE_ARRAY":
+			wantEnc = "DELTA_LENGTH_BYTE_ARRAY"
+		}
+		if !slices.ContainsFunc(cc.MetaData.Encoding, func(e format.Encoding) bool { return e.String() == wantEnc }) {
+			t.Errorf("%v (%s): encodings %v, want %s", cc.MetaData.PathInSchema, cc.MetaData.Type, cc.MetaData.Encoding, wantEnc)
 		}
 	}
 }
