@@ -18,6 +18,7 @@ import (
 	"github.com/apache/iceberg-go"
 	icetable "github.com/apache/iceberg-go/table"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
@@ -28,7 +29,7 @@ import (
 )
 
 func init() {
-	register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
+	prog.Register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
 }
 
 // demoMethods chooses a method (and replication key) per sample stream.
@@ -47,7 +48,7 @@ var demoMethods = map[string]struct {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := prog.NewFlags("demo", stderr)
 	dir := fs.String("dir", "./demo-out", "where the demo writes its config, catalog, output and bookmarks")
 	rows := fs.Int("rows", 2000, "sample orders to generate")
 	useAWS := fs.Bool("aws", false, "write to a local S3-compatible server with bookmarks in a local DynamoDB-compatible server")
@@ -105,7 +106,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	run := func(name string, args ...string) error {
 		fmt.Fprintf(stdout, "\n$ pg2s3 %s %s\n", name, strings.Join(args, " "))
-		return commands[name].run(ctx, args, stdout, stderr)
+		return prog.Command(name)(ctx, args, stdout, stderr)
 	}
 	if *useAWS {
 		step("creating the DynamoDB table")
@@ -119,7 +120,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	step("discovering streams into %s", catPath)
 	var catBuf bytes.Buffer
-	if err := commands["discover"].run(ctx, []string{"--config", cfgPath}, &catBuf, stderr); err != nil {
+	if err := prog.Command("discover")(ctx, []string{"--config", cfgPath}, &catBuf, stderr); err != nil {
 		return err
 	}
 	cat, err := catalog.Parse(catBuf.Bytes())
@@ -279,7 +280,7 @@ func showIcebergRows(ctx context.Context, w io.Writer, catDSN, warehouseDir stri
 func demoSinger(ctx context.Context, stdout, stderr io.Writer, cfgPath string) error {
 	fmt.Fprintf(stdout, "\n$ pg2s3 singer --config %s --stream shop-shop-orders | head -5\n", cfgPath)
 	var buf bytes.Buffer
-	if err := commands["singer"].run(ctx, []string{"--config", cfgPath, "--stream", "shop-shop-orders"}, &buf, io.Discard); err != nil {
+	if err := prog.Command("singer")(ctx, []string{"--config", cfgPath, "--stream", "shop-shop-orders"}, &buf, io.Discard); err != nil {
 		return err
 	}
 	lines := strings.SplitN(buf.String(), "\n", 6)
@@ -320,7 +321,7 @@ func startLocalAWS(cfg map[string]any, stdout io.Writer) (func(), error) {
 }
 
 func openApp(ctx context.Context, cfgPath string) (*app.App, error) {
-	cfg, err := loadConfig(cfgPath)
+	cfg, err := cli.LoadConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}

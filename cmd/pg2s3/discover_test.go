@@ -102,7 +102,7 @@ func selectStreams(t *testing.T, cfg, dir string, methods map[string]string) str
 
 func run(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := runMain(context.Background(), args, &stdout, &stderr)
+	code := prog.Run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/iceberg-go/catalog"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/materialize"
 	"github.com/pg2s3/pg2s3/shared/materialize/sqlcat"
@@ -21,7 +22,7 @@ import (
 )
 
 func init() {
-	register("materialize", "apply the stored batches of selected streams to Apache Iceberg tables (SQL catalog on PostgreSQL)", runMaterialize)
+	prog.Register("materialize", "apply the stored batches of selected streams to Apache Iceberg tables (SQL catalog on PostgreSQL)", runMaterialize)
 }
 
 const materializeHelp = `usage: pg2s3 materialize --config config.json --catalog catalog.json --warehouse DIR|s3://bucket/prefix --catalog-dsn postgres://... [--stream id ...]
@@ -46,7 +47,7 @@ flags:
 `
 
 func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("materialize", stderr)
+	fs := prog.NewFlags("materialize", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
 	whPath := fs.String("warehouse", "", "where the tables' files go: a directory or s3://bucket/prefix")
@@ -55,7 +56,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	maxRows := fs.Int("max-rows", materialize.DefaultMaxRows, "changes per Iceberg commit (bounds memory)")
 	maxDur := fs.Duration("max-duration", 0, "start no new commit after this much time (0: no limit)")
 	cow := fs.Bool("copy-on-write", false, "rewrite the data files holding changed keys instead of writing equality deletes (slower commits; tables every engine reads, Athena included)")
-	var streams, ioProps streamList
+	var streams, ioProps cli.StreamList
 	fs.Var(&streams, "stream", "tap_stream_id to materialize (repeatable; default every selected stream)")
 	fs.Var(&ioProps, "io", "an Iceberg io or catalog property key=value (repeatable)")
 	fs.Usage = func() {
@@ -66,17 +67,17 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if *whPath == "" || *catDSN == "" {
-		return fmt.Errorf("give --warehouse and --catalog-dsn: %w", errUsage)
+		return fmt.Errorf("give --warehouse and --catalog-dsn: %w", cli.ErrUsage)
 	}
 	props := map[string]string{}
 	for _, kv := range ioProps {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("--io %q: want key=value: %w", kv, errUsage)
+			return fmt.Errorf("--io %q: want key=value: %w", kv, cli.ErrUsage)
 		}
 		props[k] = v
 	}
-	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	cfg, cat, err := cli.LoadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
 		return err
 	}
