@@ -20,10 +20,12 @@ import (
 var testPG *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{HBA: "local all all trust\n" +
+	code := testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{HBA: "local all all trust\n" +
 		"host all pw_user 127.0.0.1/32 scram-sha-256\n" +
 		"host all all 127.0.0.1/32 trust\n" +
-		"host replication all 127.0.0.1/32 trust\n"}))
+		"host replication all 127.0.0.1/32 trust\n"})
+	removeIcebergBin()
+	os.Exit(code)
 }
 
 // cliDB creates a database with setup and returns its name and a config
