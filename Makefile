@@ -20,8 +20,9 @@ setup-node:
 setup-go:
 	@GO=$(GO) ./scripts/setup-go.sh
 
+## build: bin/pg2s3, the CLI, and beside it bin/pg2s3-iceberg, the commands that link Apache Iceberg (pg2s3 materialize runs it)
 build:
-	@mkdir -p bin && $(GO) build -o bin/pg2s3 ./cmd/pg2s3
+	@mkdir -p bin && $(GO) build -o bin/ ./cmd/pg2s3 ./cmd/pg2s3-iceberg
 
 ## lambdas: each function as an arm64 `bootstrap` for provided.al2023 under bin/lambda/<name>/ (what cdk deploy uploads)
 FUNCTIONS := sync wal reset discover materialize

@@ -1,9 +1,9 @@
 package functions_test
 
 import (
-	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/pg2s3/pg2s3/shared/testenv"
 )
 
 // TestIcebergStaysInItsOwnBootstrap: Arrow and Iceberg are linked into the
@@ -11,15 +11,9 @@ import (
 // stay small and start fast without them.
 func TestIcebergStaysInItsOwnBootstrap(t *testing.T) {
 	for _, fn := range []string{"sync", "wal", "reset", "discover", "materialize"} {
-		out, err := exec.Command("go", "list", "-deps", "./"+fn).CombinedOutput()
+		heavy, err := testenv.Linked("./"+fn, "github.com/apache/arrow", "github.com/apache/iceberg-go")
 		if err != nil {
-			t.Fatalf("go list -deps ./%s: %v\n%s", fn, err, out)
-		}
-		var heavy []string
-		for _, p := range strings.Fields(string(out)) {
-			if strings.Contains(p, "apache/arrow") || strings.Contains(p, "apache/iceberg") {
-				heavy = append(heavy, p)
-			}
+			t.Fatal(err)
 		}
 		if fn == "materialize" && len(heavy) == 0 {
 			t.Errorf("the materialize function links no Iceberg: the check looks at the wrong names")

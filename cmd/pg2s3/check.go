@@ -5,26 +5,27 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/postgres/preflight"
 )
 
 func init() {
-	register("check", "check the server and user are ready (one PASS/FAIL line each, with the fix)", runCheck)
+	prog.Register("check", "check the server and user are ready (one PASS/FAIL line each, with the fix)", runCheck)
 }
 
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("check", stderr)
+	fs := prog.NewFlags("check", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (tap-postgres keys plus pg2s3's)")
 	catPath := fs.String("catalog", "", "catalog whose selected streams' privileges to check (default: every table)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -7,12 +7,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 func init() {
-	register("ddl", "print SQL that makes the replicated objects queryable in place (--athena)", runDDL)
+	prog.Register("ddl", "print SQL that makes the replicated objects queryable in place (--athena)", runDDL)
 }
 
 // runDDL prints Athena DDL for the catalog's selected streams. It reads
@@ -23,7 +24,7 @@ func init() {
 // refuses it unless --location names where the directory was copied:
 // DDL with a placeholder would create tables that read nothing.
 func runDDL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("ddl", stderr)
+	fs := prog.NewFlags("ddl", stderr)
 	athena := fs.Bool("athena", false, "Athena (Glue) DDL: the database, a table per stream, the version markers' table and a <table>_current view per stream")
 	cfgPath := fs.String("config", "config.json", "config file (JSON): the sink, its format and the pipeline name")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
@@ -34,12 +35,12 @@ func runDDL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), cli.ErrUsage)
 	}
 	if !*athena {
-		return fmt.Errorf("say which SQL to print: --athena (Amazon Athena / AWS Glue): %w", errUsage)
+		return fmt.Errorf("say which SQL to print: --athena (Amazon Athena / AWS Glue): %w", cli.ErrUsage)
 	}
-	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	cfg, cat, err := cli.LoadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
 		return err
 	}
@@ -68,7 +69,7 @@ func runDDL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 func athenaLocation(cfg *config.Config, flagValue string) (string, error) {
 	if flagValue != "" {
 		if !strings.HasPrefix(flagValue, "s3://") || len(strings.TrimPrefix(flagValue, "s3://")) == 0 {
-			return "", fmt.Errorf("--location %q is not an S3 location: give s3://bucket/prefix/: %w", flagValue, errUsage)
+			return "", fmt.Errorf("--location %q is not an S3 location: give s3://bucket/prefix/: %w", flagValue, cli.ErrUsage)
 		}
 		return strings.TrimSuffix(flagValue, "/") + "/", nil
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"compress/gzip"
 	"context"
 	"encoding/json"
@@ -10,25 +9,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"text/tabwriter"
 
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/iceberg-go"
-	icetable "github.com/apache/iceberg-go/table"
-
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/layout"
-	"github.com/pg2s3/pg2s3/shared/materialize/sqlcat"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 func init() {
-	register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
+	prog.Register("demo", "start a private PostgreSQL with sample data and replicate it by every method", runDemo)
 }
 
 // demoMethods chooses a method (and replication key) per sample stream.
@@ -47,7 +40,7 @@ var demoMethods = map[string]struct {
 }
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("demo", stderr)
+	fs := prog.NewFlags("demo", stderr)
 	dir := fs.String("dir", "./demo-out", "where the demo writes its config, catalog, output and bookmarks")
 	rows := fs.Int("rows", 2000, "sample orders to generate")
 	useAWS := fs.Bool("aws", false, "write to a local S3-compatible server with bookmarks in a local DynamoDB-compatible server")
@@ -105,7 +98,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	run := func(name string, args ...string) error {
 		fmt.Fprintf(stdout, "\n$ pg2s3 %s %s\n", name, strings.Join(args, " "))
-		return commands[name].run(ctx, args, stdout, stderr)
+		return prog.Command(name)(ctx, args, stdout, stderr)
 	}
 	if *useAWS {
 		step("creating the DynamoDB table")
@@ -119,7 +112,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	step("discovering streams into %s", catPath)
 	var catBuf bytes.Buffer
-	if err := commands["discover"].run(ctx, []string{"--config", cfgPath}, &catBuf, stderr); err != nil {
+	if err := prog.Command("discover")(ctx, []string{"--config", cfgPath}, &catBuf, stderr); err != nil {
 		return err
 	}
 	cat, err := catalog.Parse(catBuf.Bytes())
@@ -195,7 +188,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	ns := warehouse.AthenaName("shop") // the pipeline: the config names none, so its dbname
 	ordersTable := warehouse.TableName("shop-shop-orders")
 	step("the current orders table, read back from Iceberg (%s.%s, id <= 5)", ns, ordersTable)
-	if err := showIcebergRows(ctx, stdout, catDSN, whDir, icetable.Identifier{ns, ordersTable}); err != nil {
+	if err := showIcebergRows(ctx, stdout, stderr, catDSN, whDir, ns+"."+ordersTable); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "\nDone. Config: %s\nCatalog: %s\nReport: %s\n%s\n", cfgPath, catPath, htmlPath, a.Stores.Where)
@@ -210,68 +203,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // demoIcebergColumns are the orders columns the demo prints.
 var demoIcebergColumns = []string{"id", "customer_id", "status", "total", "updated_at", "_sdc_table_version"}
 
-// showIcebergRows prints the rows with id <= 5 of a materialized table,
-// read through iceberg-go's scan (equality deletes applied), by id.
-func showIcebergRows(ctx context.Context, w io.Writer, catDSN, warehouseDir string, ident icetable.Identifier) error {
-	ice, err := sqlcat.Open(ctx, catDSN, "pg2s3", warehouseDir, nil)
-	if err != nil {
+// showIcebergRows prints, indented, the rows with id <= 5 of a
+// materialized table, read back by pg2s3-iceberg show (iceberg-go's scan,
+// equality deletes applied), by id.
+func showIcebergRows(ctx context.Context, stdout, stderr io.Writer, catDSN, warehouseDir, table string) error {
+	var buf bytes.Buffer
+	if err := runIceberg(ctx, icebergBinary, []string{"show", "--catalog-dsn", catDSN, "--warehouse", warehouseDir,
+		"--columns", strings.Join(demoIcebergColumns, ","), "--key", "id", "--max-key", "5", table}, &buf, stderr); err != nil {
 		return err
 	}
-	defer ice.Close()
-	tbl, err := ice.LoadTable(ctx, ident)
-	if err != nil {
-		return err
-	}
-	scan := tbl.Scan(icetable.WithRowFilter(iceberg.LessThanEqual(iceberg.Reference("id"), int64(5))),
-		icetable.WithSelectedFields(demoIcebergColumns...))
-	defer scan.Close()
-	_, recs, err := scan.ToArrowRecords(ctx)
-	if err != nil {
-		return err
-	}
-	type row struct {
-		id   int64
-		vals []string
-	}
-	var rows []row
-	for rec, err := range recs {
-		if err != nil {
-			return err
+	for _, line := range strings.SplitAfter(buf.String(), "\n") {
+		if line != "" {
+			fmt.Fprint(stdout, "    "+line)
 		}
-		idx := make([]int, len(demoIcebergColumns))
-		for i, name := range demoIcebergColumns {
-			got := rec.Schema().FieldIndices(name)
-			if len(got) != 1 {
-				rec.Release()
-				return fmt.Errorf("column %s not in the scan of %v", name, ident)
-			}
-			idx[i] = got[0]
-		}
-		ids, ok := rec.Column(idx[0]).(*array.Int64)
-		if !ok {
-			rec.Release()
-			return fmt.Errorf("%v: id is %s, not int64", ident, rec.Column(idx[0]).DataType())
-		}
-		for r := 0; r < int(rec.NumRows()); r++ {
-			vals := make([]string, len(idx))
-			for i, c := range idx {
-				if col := rec.Column(c); col.IsNull(r) {
-					vals[i] = "NULL"
-				} else {
-					vals[i] = col.ValueStr(r)
-				}
-			}
-			rows = append(rows, row{ids.Value(r), vals})
-		}
-		rec.Release()
 	}
-	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(a.id, b.id) })
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "    %s\n", strings.Join(demoIcebergColumns, "\t"))
-	for _, r := range rows {
-		fmt.Fprintf(tw, "    %s\n", strings.Join(r.vals, "\t"))
-	}
-	return tw.Flush()
+	return nil
 }
 
 // demoSinger prints the first Singer messages of the orders stream, each
@@ -279,7 +225,7 @@ func showIcebergRows(ctx context.Context, w io.Writer, catDSN, warehouseDir stri
 func demoSinger(ctx context.Context, stdout, stderr io.Writer, cfgPath string) error {
 	fmt.Fprintf(stdout, "\n$ pg2s3 singer --config %s --stream shop-shop-orders | head -5\n", cfgPath)
 	var buf bytes.Buffer
-	if err := commands["singer"].run(ctx, []string{"--config", cfgPath, "--stream", "shop-shop-orders"}, &buf, io.Discard); err != nil {
+	if err := prog.Command("singer")(ctx, []string{"--config", cfgPath, "--stream", "shop-shop-orders"}, &buf, io.Discard); err != nil {
 		return err
 	}
 	lines := strings.SplitN(buf.String(), "\n", 6)
@@ -320,7 +266,7 @@ func startLocalAWS(cfg map[string]any, stdout io.Writer) (func(), error) {
 }
 
 func openApp(ctx context.Context, cfgPath string) (*app.App, error) {
-	cfg, err := loadConfig(cfgPath)
+	cfg, err := cli.LoadConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}

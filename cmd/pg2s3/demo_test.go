@@ -11,7 +11,9 @@ import (
 // checks how it ends: every selected stream materialized into Iceberg
 // and caught up, and the orders rows read back from the Iceberg table
 // show the demo's changes (orders 1-3 updated to shipped, through the log).
+// Both Iceberg steps run the pg2s3-iceberg this package's tests build.
 func TestDemo(t *testing.T) {
+	icebergBin(t)
 	dir := filepath.Join(t.TempDir(), "demo")
 	code, out, errOut := run("demo", "--dir", dir, "--rows", "40")
 	if code != 0 {

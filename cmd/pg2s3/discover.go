@@ -9,17 +9,18 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/postgres/connect"
 	"github.com/pg2s3/pg2s3/shared/postgres/tables"
 )
 
 func init() {
-	register("discover", "print the Singer catalog of the database (tap-postgres shape)", runDiscover)
+	prog.Register("discover", "print the Singer catalog of the database (tap-postgres shape)", runDiscover)
 }
 
 func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	flags := newFlags("discover", stderr)
+	flags := prog.NewFlags("discover", stderr)
 	cfgPath := flags.String("config", "config.json", "config file (tap-postgres keys plus pg2s3's)")
 	out := flags.String("out", "", "write the catalog to this file instead of stdout; an existing catalog there keeps its selections")
 	replace := flags.Bool("replace", false, "with --out: overwrite an existing catalog instead of keeping its selections")
@@ -27,9 +28,9 @@ func runDiscover(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	if flags.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", flags.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q: %w", flags.Arg(0), cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

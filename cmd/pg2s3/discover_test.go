@@ -20,10 +20,12 @@ import (
 var testPG *testenv.Postgres
 
 func TestMain(m *testing.M) {
-	os.Exit(testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{HBA: "local all all trust\n" +
+	code := testenv.RunWithPostgres(m, &testPG, testenv.PostgresOptions{HBA: "local all all trust\n" +
 		"host all pw_user 127.0.0.1/32 scram-sha-256\n" +
 		"host all all 127.0.0.1/32 trust\n" +
-		"host replication all 127.0.0.1/32 trust\n"}))
+		"host replication all 127.0.0.1/32 trust\n"})
+	removeIcebergBin()
+	os.Exit(code)
 }
 
 // cliDB creates a database with setup and returns its name and a config
@@ -102,7 +104,7 @@ func selectStreams(t *testing.T, cfg, dir string, methods map[string]string) str
 
 func run(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := runMain(context.Background(), args, &stdout, &stderr)
+	code := prog.Run(context.Background(), args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

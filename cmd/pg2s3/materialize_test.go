@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,14 +10,18 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/testenv"
+	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 // TestMaterialize runs pg2s3 materialize after syncs, into a local
 // warehouse and into the S3-compatible test server, with the SQL catalog
 // on the test PostgreSQL: the first run creates the tables from the
 // copies, a second copy replaces one table's contents, an INCREMENTAL
-// batch is upserted, and a run with nothing new commits nothing.
+// batch is upserted, and a run with nothing new commits nothing;
+// pg2s3-iceberg show reads a table back. pg2s3 materialize runs the
+// pg2s3-iceberg this package's tests build.
 func TestMaterialize(t *testing.T) {
+	icebergBin(t)
 	db, config := cliDB(t, "mat", `
 CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(8,2));
 CREATE TABLE events (id bigint PRIMARY KEY, at timestamptz NOT NULL);
@@ -68,6 +73,7 @@ INSERT INTO events SELECT g, '2024-01-01'::timestamptz + g * interval '1 minute'
 				if m, _ := filepath.Glob(filepath.Join(dir, "warehouse", "*.db", "*", "metadata", "*.metadata.json")); len(m) == 0 {
 					t.Fatalf("no table metadata under the warehouse directory")
 				}
+				showItems(t, db, catDSN, filepath.Join(dir, "warehouse"))
 			}
 			res = materializeRun(t, args)
 			if res[items].Commits != 0 || res[events].Commits != 0 {
@@ -101,6 +107,30 @@ func materializeRun(t *testing.T, args []string) map[string]materializeResult {
 		out[r.Stream] = r
 	}
 	return out
+}
+
+// showItems reads the materialized items table back with pg2s3-iceberg
+// show: by its int key (id), which it need not print, up to --max-key;
+// without --columns, every column of the table.
+func showItems(t *testing.T, db, catDSN, wh string) {
+	t.Helper()
+	table := warehouse.AthenaName(db) + "." + warehouse.TableName(db+"-public-items")
+	show := func(args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append([]string{"show", "--catalog-dsn", catDSN, "--warehouse", wh}, append(args, table)...)
+		if err := runIceberg(context.Background(), icebergBinary, args, &out, &errOut); err != nil {
+			t.Fatalf("%s %s: %v\n%s", icebergBinary, strings.Join(args, " "), err, errOut.String())
+		}
+		return out.String()
+	}
+	// Arrow prints decimals without their trailing zeros.
+	if got, want := show("--columns", "name,price", "--max-key", "3"), "name  price\ni1    1.5\ni2    3\ni3    4.5\n"; got != want {
+		t.Errorf("show --columns name,price --max-key 3:\n%s\nwant\n%s", got, want)
+	}
+	if got := show("--max-key", "0"); !strings.HasPrefix(got, "id  name  price  _sdc_") || strings.Count(got, "\n") != 1 {
+		t.Errorf("show --max-key 0: %q; want the header of every column and no row", got)
+	}
 }
 
 func copyBookmarks(t *testing.T, from, to string) {

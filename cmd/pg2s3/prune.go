@@ -6,15 +6,16 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 )
 
 func init() {
-	register("prune", "delete table versions no reader needs (older than each stream's newest activated version)", runPrune)
+	prog.Register("prune", "delete table versions no reader needs (older than each stream's newest activated version)", runPrune)
 }
 
 func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("prune", stderr)
+	fs := prog.NewFlags("prune", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	keep := fs.Int("keep", 1, "activated versions to keep per stream (the newest ones)")
 	dryRun := fs.Bool("dry-run", false, "only say what would be deleted")
@@ -22,12 +23,12 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), cli.ErrUsage)
 	}
 	if *keep < 1 {
-		return fmt.Errorf("--keep must be at least 1: %w", errUsage)
+		return fmt.Errorf("--keep must be at least 1: %w", cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
@@ -19,28 +20,28 @@ import (
 )
 
 func init() {
-	register("report", "show recent runs: what ran, what moved and what failed (table, --json, or an --html page with charts)", runReport)
+	prog.Register("report", "show recent runs: what ran, what moved and what failed (table, --json, or an --html page with charts)", runReport)
 }
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report", stderr)
+	fs := prog.NewFlags("report", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON); only its sink is read, the database is not contacted")
 	last := fs.Int("last", 50, "show the newest N matching runs (0: all)")
 	since := fs.Duration("since", 0, "only runs started within this long before now, e.g. 24h or 90m (0: any time)")
 	asJSON := fs.Bool("json", false, "print the run reports as a JSON array (the fields of the _runs/ objects)")
 	htmlPath := fs.String("html", "", "write a self-contained HTML page with charts to this file")
-	var streams streamList
+	var streams cli.StreamList
 	fs.Var(&streams, "stream", "only runs of this tap_stream_id, and only its lines (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q: %w", fs.Arg(0), cli.ErrUsage)
 	}
 	if *last < 0 || *since < 0 {
-		return fmt.Errorf("--last and --since take a count and a duration that are not negative: %w", errUsage)
+		return fmt.Errorf("--last and --since take a count and a duration that are not negative: %w", cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -6,17 +6,18 @@ import (
 	"io"
 	"time"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
 
 func init() {
-	register("reset", "reset one stream (re-copy in a new table version) or the replication slot", runReset)
+	prog.Register("reset", "reset one stream (re-copy in a new table version) or the replication slot", runReset)
 }
 
 func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("reset", stderr)
+	fs := prog.NewFlags("reset", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file (to list known streams)")
 	stream := fs.String("stream", "", "tap_stream_id of the stream to reset")
@@ -26,9 +27,9 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if (*stream == "") == !*slot {
-		return fmt.Errorf("give either --stream <tap_stream_id> or --slot --confirm: %w", errUsage)
+		return fmt.Errorf("give either --stream <tap_stream_id> or --slot --confirm: %w", cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func runReset(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if *slot {
 		if !*confirm {
-			return fmt.Errorf("a slot reset drops slot %s and re-copies every log-based stream: add --confirm: %w", cfg.SlotName, errUsage)
+			return fmt.Errorf("a slot reset drops slot %s and re-copies every log-based stream: add --confirm: %w", cfg.SlotName, cli.ErrUsage)
 		}
 		return a.ResetSlot(ctx, stdout)
 	}

@@ -5,22 +5,23 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/postgres/logical"
 )
 
 func init() {
-	register("setup-slot", "create the replication slot (and the pgoutput publication) for the LOG_BASED streams", runSetupSlot)
+	prog.Register("setup-slot", "create the replication slot (and the pgoutput publication) for the LOG_BASED streams", runSetupSlot)
 }
 
 func runSetupSlot(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("setup-slot", stderr)
+	fs := prog.NewFlags("setup-slot", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	cfg, cat, err := cli.LoadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/awsstore"
 )
 
 func init() {
-	register("setup-stores", "create the DynamoDB bookmark table (and, on a local S3-compatible server, the bucket)", runSetupStores)
+	prog.Register("setup-stores", "create the DynamoDB bookmark table (and, on a local S3-compatible server, the bucket)", runSetupStores)
 }
 
 // runSetupStores creates what the AWS stores need. The bookmark table is
@@ -18,12 +19,12 @@ func init() {
 // set); in AWS the CDK stack owns it with its encryption and policies, so
 // it is only checked.
 func runSetupStores(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("setup-stores", stderr)
+	fs := prog.NewFlags("setup-stores", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

@@ -6,13 +6,14 @@ import (
 	"io"
 	"strings"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/singer"
 )
 
 func init() {
-	register("singer", "replay stored batches as a Singer message stream on stdout (pipe it into a Singer target)", runSinger)
+	prog.Register("singer", "replay stored batches as a Singer message stream on stdout (pipe it into a Singer target)", runSinger)
 }
 
 const singerHelp = `usage: pg2s3 singer --config config.json --stream <tap_stream_id> [--stream ...] [--all-versions] | target-<name> ...
@@ -51,10 +52,10 @@ flags:
 `
 
 func runSinger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("singer", stderr)
+	fs := prog.NewFlags("singer", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	allVersions := fs.Bool("all-versions", false, "replay every stored table version, oldest first (default: from the current one)")
-	var streams streamList
+	var streams cli.StreamList
 	fs.Var(&streams, "stream", "tap_stream_id to replay (repeatable, in this order)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), singerHelp)
@@ -64,9 +65,9 @@ func runSinger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (streams go in --stream): %w", fs.Arg(0), errUsage)
+		return fmt.Errorf("unexpected argument %q (streams go in --stream): %w", fs.Arg(0), cli.ErrUsage)
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -89,9 +90,9 @@ func runSinger(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if len(streams) == 0 {
 		known := singer.KnownStreams(ctx, st.Sink, fromBookmarks(ctx))
 		if len(known) == 0 {
-			return fmt.Errorf("give --stream <tap_stream_id>; %s holds no replicated stream yet: run pg2s3 sync first: %w", where, errUsage)
+			return fmt.Errorf("give --stream <tap_stream_id>; %s holds no replicated stream yet: run pg2s3 sync first: %w", where, cli.ErrUsage)
 		}
-		return fmt.Errorf("give --stream <tap_stream_id> (repeatable); streams of this pipeline: %s: %w", strings.Join(known, ", "), errUsage)
+		return fmt.Errorf("give --stream <tap_stream_id> (repeatable); streams of this pipeline: %s: %w", strings.Join(known, ", "), cli.ErrUsage)
 	}
 	sum, err := singer.Replay(ctx, st.Sink, stdout, singer.Options{
 		Streams: streams, AllVersions: *allVersions,

@@ -8,25 +8,26 @@ import (
 	"os"
 	"time"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/singer"
 )
 
 func init() {
-	register("state", "export or import bookmarks as a tap-postgres STATE document", runState)
+	prog.Register("state", "export or import bookmarks as a tap-postgres STATE document", runState)
 }
 
 func runState(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "export" && args[0] != "import") {
-		return fmt.Errorf("usage: pg2s3 state export --config config.json | pg2s3 state import --config config.json state.json: %w", errUsage)
+		return fmt.Errorf("usage: pg2s3 state export --config config.json | pg2s3 state import --config config.json state.json: %w", cli.ErrUsage)
 	}
 	verb := args[0]
-	fs := newFlags("state "+verb, stderr)
+	fs := prog.NewFlags("state "+verb, stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
@@ -44,7 +45,7 @@ func runState(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("state import needs the STATE file: pg2s3 state import --config config.json state.json: %w", errUsage)
+		return fmt.Errorf("state import needs the STATE file: pg2s3 state import --config config.json state.json: %w", cli.ErrUsage)
 	}
 	doc, err := os.ReadFile(fs.Arg(0))
 	if err != nil {

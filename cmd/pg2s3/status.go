@@ -9,13 +9,14 @@ import (
 	"os"
 	"time"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/report"
 )
 
 func init() {
-	register("status", "show each stream's bookmark and last run and the slot's retained WAL; exit 1 when something needs attention", runStatus)
+	prog.Register("status", "show each stream's bookmark and last run and the slot's retained WAL; exit 1 when something needs attention", runStatus)
 }
 
 // errAttention makes the exit status say that something needs a person;
@@ -23,14 +24,14 @@ func init() {
 var errAttention = errors.New("needs attention (see above)")
 
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("status", stderr)
+	fs := prog.NewFlags("status", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file, to list selected streams that never ran (optional)")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*cfgPath)
+	cfg, err := cli.LoadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}

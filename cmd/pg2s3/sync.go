@@ -7,29 +7,22 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/report"
 	"github.com/pg2s3/pg2s3/shared/reportview"
 )
 
 func init() {
-	register("sync", "run one bounded batch run over the catalog's selected streams", runSync)
+	prog.Register("sync", "run one bounded batch run over the catalog's selected streams", runSync)
 }
 
-// streamList is a repeatable --stream flag.
-type streamList []string
-
-func (s *streamList) String() string     { return strings.Join(*s, ",") }
-func (s *streamList) Set(v string) error { *s = append(*s, v); return nil }
-
 func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("sync", stderr)
+	fs := prog.NewFlags("sync", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
 	maxDur := fs.Duration("max-duration", 0, "stop after a committed batch once this much time has passed, for the table streams and the drain together (with the config's max_run_seconds the shorter wins; 0: max_run_seconds alone, else no limit)")
@@ -37,15 +30,15 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	asJSON := fs.Bool("json", false, "print the run report as JSON")
 	onlyKind := fs.String("only", "", "run only the table streams (tables) or only the log drain (wal); default both")
 	parallel := fs.Int("parallel", 1, "copy keyed FULL_TABLE and LOG_BASED streams estimated above rows_per_range rows in key ranges with this many workers, a database connection each (1: one copy per stream)")
-	var only streamList
+	var only cli.StreamList
 	fs.Var(&only, "stream", "sync only this tap_stream_id (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *onlyKind != "" && *onlyKind != "tables" && *onlyKind != "wal" {
-		return fmt.Errorf("--only takes tables or wal, not %q: %w", *onlyKind, errUsage)
+		return fmt.Errorf("--only takes tables or wal, not %q: %w", *onlyKind, cli.ErrUsage)
 	}
-	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	cfg, cat, err := cli.LoadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
 		return err
 	}
@@ -55,7 +48,7 @@ func runSync(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	a.Progress = newProgress(stderr)
 	if *parallel < 1 || *parallel > 64 {
-		return fmt.Errorf("--parallel takes 1 to 64 workers, not %d: %w", *parallel, errUsage)
+		return fmt.Errorf("--parallel takes 1 to 64 workers, not %d: %w", *parallel, cli.ErrUsage)
 	}
 	opts := app.RunOptions{Streams: only, MaxBatches: *maxBatches, Parallel: *parallel}
 	if *maxDur > 0 {
@@ -92,18 +85,6 @@ func hasLogBased(cat *catalog.Catalog, defaultMethod layout.Method) bool {
 		}
 	}
 	return false
-}
-
-func loadConfigAndCatalog(cfgPath, catPath string) (*config.Config, *catalog.Catalog, error) {
-	cfg, err := loadConfig(cfgPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	cat, err := catalog.Load(catPath)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w (create one with: pg2s3 discover --config %s > %s, then select streams)", err, cfgPath, catPath)
-	}
-	return cfg, cat, nil
 }
 
 // errRunFailed makes the exit status say that a stream failed; the

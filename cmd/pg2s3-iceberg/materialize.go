@@ -13,18 +13,19 @@ import (
 
 	"github.com/apache/iceberg-go/catalog"
 
+	"github.com/pg2s3/pg2s3/cmd/internal/cli"
 	"github.com/pg2s3/pg2s3/shared/app"
 	"github.com/pg2s3/pg2s3/shared/materialize"
-	"github.com/pg2s3/pg2s3/shared/materialize/sqlcat"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/warehouse"
 )
 
 func init() {
-	register("materialize", "apply the stored batches of selected streams to Apache Iceberg tables (SQL catalog on PostgreSQL)", runMaterialize)
+	prog.Register("materialize", "apply the stored batches of selected streams to Apache Iceberg tables (SQL catalog on PostgreSQL)", runMaterialize)
 }
 
-const materializeHelp = `usage: pg2s3 materialize --config config.json --catalog catalog.json --warehouse DIR|s3://bucket/prefix --catalog-dsn postgres://... [--stream id ...]
+// materializeHelp is a format: %[1]s is the program's name.
+const materializeHelp = `usage: %[1]s materialize --config config.json --catalog catalog.json --warehouse DIR|s3://bucket/prefix --catalog-dsn postgres://... [--stream id ...]
 
 Keeps one Apache Iceberg table per selected stream equal to the stream's
 current table, from the committed batches in the sink (no connection to
@@ -46,37 +47,27 @@ flags:
 `
 
 func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("materialize", stderr)
+	fs := prog.NewFlags("materialize", stderr)
 	cfgPath := fs.String("config", "config.json", "config file (JSON)")
 	catPath := fs.String("catalog", "catalog.json", "catalog file with selections (from pg2s3 discover)")
-	whPath := fs.String("warehouse", "", "where the tables' files go: a directory or s3://bucket/prefix")
-	catDSN := fs.String("catalog-dsn", os.Getenv("PG2S3_ICEBERG_CATALOG_DSN"), "PostgreSQL URL of the Iceberg SQL catalog's database (default $PG2S3_ICEBERG_CATALOG_DSN)")
+	iceFlags := addCatalogFlags(fs)
 	namespace := fs.String("namespace", "", "Iceberg namespace of the tables (default: the config's pipeline)")
 	maxRows := fs.Int("max-rows", materialize.DefaultMaxRows, "changes per Iceberg commit (bounds memory)")
 	maxDur := fs.Duration("max-duration", 0, "start no new commit after this much time (0: no limit)")
 	cow := fs.Bool("copy-on-write", false, "rewrite the data files holding changed keys instead of writing equality deletes (slower commits; tables every engine reads, Athena included)")
-	var streams, ioProps streamList
+	var streams cli.StreamList
 	fs.Var(&streams, "stream", "tap_stream_id to materialize (repeatable; default every selected stream)")
-	fs.Var(&ioProps, "io", "an Iceberg io or catalog property key=value (repeatable)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), materializeHelp)
+		fmt.Fprintf(fs.Output(), materializeHelp, prog.Name)
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *whPath == "" || *catDSN == "" {
-		return fmt.Errorf("give --warehouse and --catalog-dsn: %w", errUsage)
+	if err := iceFlags.check(); err != nil {
+		return err
 	}
-	props := map[string]string{}
-	for _, kv := range ioProps {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok {
-			return fmt.Errorf("--io %q: want key=value: %w", kv, errUsage)
-		}
-		props[k] = v
-	}
-	cfg, cat, err := loadConfigAndCatalog(*cfgPath, *catPath)
+	cfg, cat, err := cli.LoadConfigAndCatalog(*cfgPath, *catPath)
 	if err != nil {
 		return err
 	}
@@ -97,7 +88,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	if ns == "" {
 		ns = warehouse.AthenaName(cfg.Pipeline)
 	}
-	ice, err := sqlcat.Open(ctx, *catDSN, "pg2s3", *whPath, props)
+	ice, err := iceFlags.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -120,7 +111,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 			Owner: owner, MaxRows: *maxRows, Deadline: deadline, CopyOnWrite: *cow})
 		enc.Encode(res)
 		if err != nil {
-			fmt.Fprintf(stderr, "pg2s3 materialize: %s: %v\n", s.ID, err)
+			fmt.Fprintf(stderr, "%s materialize: %s: %v\n", prog.Name, s.ID, err)
 			failed = append(failed, s.ID)
 		}
 	}
