@@ -90,6 +90,9 @@ type copier struct {
 	bookmarkID string
 	ranged     bool
 	firstSeq   int64
+	// pending is the batch commit in flight, behind the reading of the
+	// next batch (see copier.commit).
+	pending *inflight
 }
 
 // CopyStream runs bounded batches of one FULL_TABLE or INCREMENTAL stream

@@ -6,11 +6,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/pg2s3/pg2s3/shared/bookmark"
 	"github.com/pg2s3/pg2s3/shared/layout"
+	"github.com/pg2s3/pg2s3/shared/localstore"
 	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 )
@@ -331,5 +339,80 @@ func TestBatchBytesCutsCopyBatches(t *testing.T) {
 	}
 	if got, want := ids(f.rows(ms)), seq(1, 1000); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("rows: got %d, want %d (each exactly once)", len(got), len(want))
+	}
+}
+
+// slowBookmarks is the bookmark file, each write taking a while (so the
+// next batch is being read meanwhile) and failing on call failOn (from 1;
+// 0: never); it records the states written and fails the test if two
+// writes ever overlap.
+type slowBookmarks struct {
+	*localstore.File
+	t       *testing.T
+	failOn  int
+	calls   atomic.Int32
+	writing atomic.Bool
+	mu      sync.Mutex
+	seqs    []int64
+}
+
+func (b *slowBookmarks) Put(ctx context.Context, id string, st bookmark.State, rev int64) (int64, error) {
+	if !b.writing.CompareAndSwap(false, true) {
+		b.t.Error("two bookmark writes at once: commits must be one at a time")
+	}
+	defer b.writing.Store(false)
+	time.Sleep(30 * time.Millisecond)
+	if int(b.calls.Add(1)) == b.failOn {
+		return 0, errors.New("injected: bookmark write failed")
+	}
+	b.mu.Lock()
+	b.seqs = append(b.seqs, st.Seq)
+	b.mu.Unlock()
+	return b.File.Put(ctx, id, st, rev)
+}
+
+// TestCommitBehindTheNextBatch: a copy batch commits while the next is
+// read, yet the bookmark writes come one at a time and in order; when one
+// fails, the run fails with the report's bookmark and counts at the last
+// durable batch, the batch being read leaves no object behind, and the
+// next run copies every row once.
+func TestCommitBehindTheNextBatch(t *testing.T) {
+	f := newFixture(t, itemsSchema)
+	s := itemsStream(layout.FullTable)
+	bms := &slowBookmarks{File: f.bms, t: t, failOn: 2}
+	f.engine.Bookmarks = bms
+	budget := replicate.Budget{BatchRows: 100, BatchBytes: 1 << 30}
+	rep := f.engine.CopyStream(f.ctx, s, budget)
+	if !strings.Contains(rep.Error, "injected: bookmark write failed") || rep.Rows != 100 || rep.Batches != 1 || rep.CopyDone {
+		t.Fatalf("failed second commit: %+v", rep)
+	}
+	durable, _ := f.bms.Get(f.ctx, s.ID)
+	if rep.BookmarkAfter == nil || rep.BookmarkAfter.Seq != durable.State.Seq || durable.State.Seq != 1 {
+		t.Fatalf("report's bookmark %+v, durable %+v: want both after batch 0", rep.BookmarkAfter, durable.State)
+	}
+	var stray []string
+	filepath.WalkDir(f.sink.Root(), func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && (strings.Contains(path, "0000000002.") || strings.HasPrefix(d.Name(), ".")) {
+			stray = append(stray, path)
+		}
+		return err
+	})
+	if len(stray) > 0 {
+		t.Fatalf("the batch being read when the commit failed left %v", stray)
+	}
+
+	bms.failOn = 0
+	for done := false; !done; {
+		rep := f.engine.CopyStream(f.ctx, s, budget)
+		if rep.Error != "" {
+			t.Fatal(rep.Error)
+		}
+		done = rep.CopyDone
+	}
+	if got := ids(f.rows(f.manifests(s.ID))); fmt.Sprint(got) != fmt.Sprint(seq(1, 1000)) {
+		t.Fatalf("after recovery: %d rows, want 1000 exactly once", len(got))
+	}
+	if !slices.IsSorted(bms.seqs) || len(bms.seqs) != 10 {
+		t.Fatalf("bookmark writes in order %v: want 10, ascending", bms.seqs)
 	}
 }

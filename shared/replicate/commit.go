@@ -16,10 +16,11 @@ import (
 // pendingObject is a data object of an open batch: its writer, the
 // encoder writing into it, and what the manifest will say of it.
 type pendingObject struct {
-	key  string
-	w    record.ObjectWriter
-	out  encode.LineWriter
-	meta ManifestObject
+	key    string
+	w      record.ObjectWriter
+	out    encode.LineWriter
+	meta   ManifestObject
+	closed bool // out is closed (see finish)
 }
 
 // commitStep is one batch on its way to being durable. Copies and drains
@@ -80,11 +81,25 @@ func (e *Engine) commit(ctx context.Context, c *commitStep) (int64, error) {
 	return rev, nil
 }
 
-// commit ends the object's encoding and commits it to the sink.
-func (o *pendingObject) commit() (record.ObjectInfo, error) {
+// finish ends the object's encoding (the gzip trailer, the Parquet
+// footer): the encoder's work and memory end here, before the commit.
+// It is done once; commit calls it when no one did.
+func (o *pendingObject) finish() error {
+	if o.closed {
+		return nil
+	}
+	o.closed = true
 	if err := o.out.Close(); err != nil {
 		o.abort()
-		return record.ObjectInfo{}, writeErr(o.key, err)
+		return writeErr(o.key, err)
+	}
+	return nil
+}
+
+// commit ends the object's encoding and commits it to the sink.
+func (o *pendingObject) commit() (record.ObjectInfo, error) {
+	if err := o.finish(); err != nil {
+		return record.ObjectInfo{}, err
 	}
 	info, err := o.w.Commit()
 	if err != nil {

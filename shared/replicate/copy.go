@@ -11,8 +11,11 @@ import (
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
-// run reads the stream in batches, committing each before the next row
-// is written, and stops after a committed batch when the budget is spent.
+// run reads the stream in batches and stops after a committed batch when
+// the budget is spent. A batch commits while the next one is read (the
+// server goes on with the next page instead of waiting), one at a time
+// and in order: a batch's commit waits for the one before, and run
+// returns once the last has committed or failed.
 // A keyed copy reads one page per batch by keyset (after the bookmark's
 // last key, up to the copy's upper key), each a streamed index range scan;
 // so does an INCREMENTAL stream whose replication key leads an index, in
@@ -20,6 +23,16 @@ import (
 // a key read with one ordered scan per run, cut into batches as rows
 // arrive: one sort per run without an index.
 func (c *copier) run(ctx context.Context) error {
+	err := c.read(ctx)
+	if serr := c.settle(); err == nil {
+		err = serr
+	}
+	return err
+}
+
+// read is run's reading: the last batch it commits may still be in
+// flight when it returns.
+func (c *copier) read(ctx context.Context) error {
 	if c.st.Method != layout.Incremental && c.st.CopyDone {
 		return nil
 	}
@@ -128,7 +141,11 @@ const clockRows = 256
 
 // spent says the run stops after the batch just committed.
 func (c *copier) spent() bool {
-	return c.budget.Expired(c.e.now()) || c.budget.MaxBatches > 0 && c.rep.Batches >= c.budget.MaxBatches
+	batches := c.rep.Batches
+	if c.pending != nil {
+		batches++
+	}
+	return c.budget.Expired(c.e.now()) || c.budget.MaxBatches > 0 && batches >= c.budget.MaxBatches
 }
 
 // openBatch is the batch rows are being written to.
@@ -188,9 +205,22 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 	return nil
 }
 
-// commit ends a batch (see Engine.commit). last says the scan reached
-// the end of the table.
+// commit ends a batch (see Engine.commit) and starts its commit, behind
+// the reading of the next batch, which builds on the bookmark the batch
+// moves to. It first settles the commit before (see settle). last says
+// the scan reached the end of the table.
 func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
+	if err := c.settle(); err != nil {
+		b.obj.abort()
+		return err
+	}
+	// The encoder ends here, on the reading goroutine: what runs behind
+	// the next batch is the sink's commit, the manifest and the bookmark
+	// (waiting on storage), and one batch's encoder is alive at a time
+	// (two held two sets of gzip blocks, and the peak memory grew).
+	if err := b.obj.finish(); err != nil {
+		return err
+	}
 	s, st := c.s, c.st
 	var next bookmark.State
 	var lastKey []string
@@ -214,19 +244,50 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 		Rows: b.rows, ExtractedAt: b.meta.ExtractedAt, BookmarkBefore: st, BookmarkAfter: next,
 	}
 	b.obj.meta = ManifestObject{Rows: b.rows, Columns: s.ColumnNames()}
-	rev, err := c.e.commit(ctx, &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: layout.CopyManifestKey(s.ID, st.Version, st.Seq),
-		bookmarkID: c.bookmarkID, next: next, rev: c.rev})
-	if err != nil {
-		return err
+	step := &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: layout.CopyManifestKey(s.ID, st.Version, st.Seq),
+		bookmarkID: c.bookmarkID, next: next, rev: c.rev}
+	f := &inflight{done: make(chan struct{}), before: st, rows: b.rows, manifest: m}
+	go func() {
+		defer close(f.done)
+		f.rev, f.err = c.e.commit(ctx, step)
+	}()
+	c.pending, c.st = f, next
+	return nil
+}
+
+// inflight is a batch whose commit runs behind the reading of the next.
+type inflight struct {
+	done     chan struct{} // closed when the commit returned
+	rev      int64         // the bookmark's revision after it
+	err      error
+	before   bookmark.State // the bookmark when the commit fails
+	rows     int64
+	manifest *Manifest
+}
+
+// settle waits for the batch commit in flight, if any, and takes its
+// result: the bookmark's revision and the report's counts, or its error
+// with the bookmark state put back to what is durable. Only the reading
+// goroutine changes the copier; the commit's goroutine only commits.
+func (c *copier) settle() error {
+	f := c.pending
+	if f == nil {
+		return nil
 	}
-	info := m.Objects[0]
-	c.st, c.rev = next, rev
-	c.rep.Rows += b.rows
-	c.rep.Bytes += info.Bytes
+	<-f.done
+	c.pending = nil
+	if f.err != nil {
+		c.st = f.before
+		return f.err
+	}
+	m := f.manifest
+	c.rev = f.rev
+	c.rep.Rows += f.rows
+	c.rep.Bytes += m.Objects[0].Bytes
 	c.rep.Batches++
-	c.e.log().Debug("batch committed", "stream", s.ID, "version", st.Version, "seq", st.Seq, "rows", b.rows, "bytes", info.Bytes)
+	c.e.log().Debug("batch committed", "stream", c.s.ID, "version", m.TableVersion, "seq", m.Sequence, "rows", f.rows, "bytes", m.Objects[0].Bytes)
 	if c.e.Progress != nil {
-		c.e.Progress.Update(s.ID, c.rep.Rows, s.RowEstimate)
+		c.e.Progress.Update(c.s.ID, c.rep.Rows, c.s.RowEstimate)
 	}
 	return nil
 }

@@ -67,7 +67,9 @@ func TestSyncHandsKeylessCopyToTask(t *testing.T) {
 
 	tasker := &recordingTasker{}
 	run := f.engine.Sync(f.ctx, job("run-1", tasker))
-	if run.Failed() || len(run.Streams) != 1 || run.Streams[0].CopyDone || run.Streams[0].Rows != 100 {
+	// The first batch commits behind the reading of the second, so the
+	// clock may jump while the second is read: one batch or two.
+	if rows := run.Streams[0].Rows; run.Failed() || len(run.Streams) != 1 || run.Streams[0].CopyDone || rows != 100 && rows != 200 {
 		t.Fatalf("first run: %+v", run.Streams)
 	}
 	if len(run.Tasks) != 1 || run.Tasks[0].ID == "" || run.Tasks[0].Work != "stream "+s.ID || len(tasker.got) != 1 ||
