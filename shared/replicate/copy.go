@@ -84,10 +84,11 @@ func (c *copier) scan(ctx context.Context, q record.PageQuery, onePage bool) (mo
 	stopped := false
 	err = c.e.Tables.Scan(ctx, q, func(row [][]byte) error {
 		if b != nil && c.full(b) {
-			if err := c.commit(ctx, b, false); err != nil {
+			full := b
+			b = nil // commit owns it now, and aborts it if it fails
+			if err := c.commit(ctx, full, false); err != nil {
 				return err
 			}
-			b = nil
 			if onePage || c.spent() {
 				stopped = true
 				return record.ErrStopPage
@@ -208,7 +209,8 @@ func (b *openBatch) add(c *copier, row [][]byte) error {
 // commit ends a batch (see Engine.commit) and starts its commit, behind
 // the reading of the next batch, which builds on the bookmark the batch
 // moves to. It first settles the commit before (see settle). last says
-// the scan reached the end of the table.
+// the scan reached the end of the table. The batch is commit's from the
+// call on: whatever fails, its object is committed or aborted.
 func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	if err := c.settle(); err != nil {
 		b.obj.abort()
@@ -246,7 +248,7 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 	b.obj.meta = ManifestObject{Rows: b.rows, Columns: s.ColumnNames()}
 	step := &commitStep{objects: []*pendingObject{b.obj}, manifest: m, manifestKey: layout.CopyManifestKey(s.ID, st.Version, st.Seq),
 		bookmarkID: c.bookmarkID, next: next, rev: c.rev}
-	f := &inflight{done: make(chan struct{}), before: st, rows: b.rows, manifest: m}
+	f := &inflight{done: make(chan struct{}), manifest: m}
 	go func() {
 		defer close(f.done)
 		f.rev, f.err = c.e.commit(ctx, step)
@@ -257,11 +259,11 @@ func (c *copier) commit(ctx context.Context, b *openBatch, last bool) error {
 
 // inflight is a batch whose commit runs behind the reading of the next.
 type inflight struct {
-	done     chan struct{} // closed when the commit returned
-	rev      int64         // the bookmark's revision after it
-	err      error
-	before   bookmark.State // the bookmark when the commit fails
-	rows     int64
+	done chan struct{} // closed when the commit returned
+	rev  int64         // the bookmark's revision after it
+	err  error
+	// manifest is the batch's: its rows, and the bookmark before it (what
+	// is durable when the commit fails).
 	manifest *Manifest
 }
 
@@ -276,16 +278,16 @@ func (c *copier) settle() error {
 	}
 	<-f.done
 	c.pending = nil
+	m := f.manifest
 	if f.err != nil {
-		c.st = f.before
+		c.st = m.BookmarkBefore
 		return f.err
 	}
-	m := f.manifest
 	c.rev = f.rev
-	c.rep.Rows += f.rows
+	c.rep.Rows += m.Rows
 	c.rep.Bytes += m.Objects[0].Bytes
 	c.rep.Batches++
-	c.e.log().Debug("batch committed", "stream", c.s.ID, "version", m.TableVersion, "seq", m.Sequence, "rows", f.rows, "bytes", m.Objects[0].Bytes)
+	c.e.log().Debug("batch committed", "stream", c.s.ID, "version", m.TableVersion, "seq", m.Sequence, "rows", m.Rows, "bytes", m.Objects[0].Bytes)
 	if c.e.Progress != nil {
 		c.e.Progress.Update(c.s.ID, c.rep.Rows, c.s.RowEstimate)
 	}
