@@ -150,7 +150,7 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	for i := range p.nulls {
 		p.nulls[i] = parquet.Value{}.Level(0, 0, i)
 	}
-	first := len(fields) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta) // _sdc_extracted_at's column
+	first := p.selected() // _sdc_extracted_at's column
 	p.extracted, p.batched = parquet.Int64Value(0).Level(0, 1, first), parquet.Int64Value(0).Level(0, 1, first+1)
 	p.use(p.newChunk())
 	return p, nil

@@ -50,7 +50,7 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	if p.err != nil {
 		return p.err
 	}
-	ncols := len(p.cols) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta)
+	ncols := p.selected()
 	if len(vals) != ncols {
 		return fmt.Errorf("row %d: %d values for %d columns", p.Rows+1, len(vals), ncols)
 	}
@@ -88,6 +88,12 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 	}
 	cols[p.unchanged][r] = p.nulls[p.unchanged]
 	return p.counted(int64(n))
+}
+
+// selected is the number of the stream's selected columns: the file's
+// columns before the _sdc_ ones.
+func (p *ParquetLines) selected() int {
+	return len(p.cols) - len(warehouse.MetaFields) - len(warehouse.ParquetMeta)
 }
 
 // meta sets the _sdc_ fields of row r (cols[0] is _sdc_extracted_at's
