@@ -183,22 +183,14 @@ func (r *run) commitGroup(ctx context.Context, g *group, next Position) error {
 		if err != nil {
 			return err
 		}
-		keys := func(yield func(arrow.RecordBatch, error) bool) {
-			w := newBatchWriter(ksc, iceberg.NewSchema(0, keyFields...))
-			defer w.release()
+		keys := records(ksc, iceberg.NewSchema(0, keyFields...), func(add addRow) error {
 			for _, ks := range g.order {
-				if err := w.add(nil, g.entries[ks].vals); err != nil {
-					yield(nil, err)
-					return
-				}
-				if w.n >= recordRows && !yield(w.flush(), nil) {
-					return
+				if err := add(nil, g.entries[ks].vals); err != nil {
+					return err
 				}
 			}
-			if w.n > 0 {
-				yield(w.flush(), nil)
-			}
-		}
+			return nil
+		})
 		dels, err := tx.WriteEqualityDeletes(ctx, ids, keys)
 		if err != nil {
 			return fmt.Errorf("write deletes of %v: %w", r.opts.Table, err)
@@ -241,20 +233,12 @@ func (r *run) overwriteGroup(ctx context.Context, g *group, sc *arrow.Schema, ro
 // rowRecords turns rows in the native form into Arrow record batches of
 // the table's schema, recordRows at a time.
 func (r *run) rowRecords(sc *arrow.Schema, rows []map[string]any) func(yield func(arrow.RecordBatch, error) bool) {
-	return func(yield func(arrow.RecordBatch, error) bool) {
-		w := newBatchWriter(sc, r.tbl.Schema())
-		defer w.release()
+	return records(sc, r.tbl.Schema(), func(add addRow) error {
 		for _, v := range rows {
-			if err := w.add(nil, v); err != nil {
-				yield(nil, err)
-				return
-			}
-			if w.n >= recordRows && !yield(w.flush(), nil) {
-				return
+			if err := add(nil, v); err != nil {
+				return err
 			}
 		}
-		if w.n > 0 {
-			yield(w.flush(), nil)
-		}
-	}
+		return nil
+	})
 }

@@ -20,6 +20,7 @@ package materialize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -294,38 +295,28 @@ func (r *run) replace(ctx context.Context, v *stored.Version, st bookmark.State)
 		return err
 	}
 	var rows int64
-	records := func(yield func(arrow.RecordBatch, error) bool) {
-		w := newBatchWriter(sc, r.tbl.Schema())
-		defer w.release()
+	recs := records(sc, r.tbl.Schema(), func(add addRow) error {
 		for _, key := range keys {
 			m, err := r.manifest(ctx, key)
 			if err != nil {
-				yield(nil, err)
-				return
+				return err
 			}
 			for _, o := range m.Objects {
 				objRows, err := r.readObject(ctx, o.Key)
 				if err != nil {
-					yield(nil, err)
-					return
+					return err
 				}
 				for _, row := range objRows {
-					if err := w.add(row, nil); err != nil {
-						yield(nil, fmt.Errorf("%s: %w", o.Key, err))
-						return
+					if err := add(row, nil); err != nil {
+						return fmt.Errorf("%s: %w", o.Key, err)
 					}
 					rows++
-					if w.n >= recordRows && !yield(w.flush(), nil) {
-						return
-					}
 				}
 			}
 		}
-		if w.n > 0 {
-			yield(w.flush(), nil)
-		}
-	}
-	rdr := array.ReaderFromIter(sc, records)
+		return nil
+	})
+	rdr := array.ReaderFromIter(sc, recs)
 	defer rdr.Release()
 	tx := r.tbl.NewTransaction()
 	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{propPosition: next.summary()}); err != nil {
@@ -408,6 +399,38 @@ func (w *batchWriter) add(row map[string]any, over map[string]any) error {
 	}
 	w.n++
 	return nil
+}
+
+// addRow adds one row to the batches records makes (see batchWriter.add).
+type addRow func(row, over map[string]any) error
+
+// errEnough is what addRow returns once the batches' reader wants no more.
+var errEnough = errors.New("no more record batches wanted")
+
+// records returns the Arrow record batches, of schema sc (isc in
+// Iceberg's terms) and recordRows rows each, of the rows fill adds; an
+// error of fill's ends them with it.
+func records(sc *arrow.Schema, isc *iceberg.Schema, fill func(add addRow) error) func(yield func(arrow.RecordBatch, error) bool) {
+	return func(yield func(arrow.RecordBatch, error) bool) {
+		w := newBatchWriter(sc, isc)
+		defer w.release()
+		err := fill(func(row, over map[string]any) error {
+			if err := w.add(row, over); err != nil {
+				return err
+			}
+			if w.n >= recordRows && !yield(w.flush(), nil) {
+				return errEnough
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errEnough):
+		case err != nil:
+			yield(nil, err)
+		case w.n > 0:
+			yield(w.flush(), nil)
+		}
+	}
 }
 
 func (w *batchWriter) flush() arrow.RecordBatch {
