@@ -4,18 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/app/apptest"
 	"github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/encode"
 	"github.com/pg2s3/pg2s3/shared/replicate"
 	"github.com/pg2s3/pg2s3/shared/testenv"
@@ -53,52 +50,8 @@ func newDB(t *testing.T, schema string) (string, string) {
 // database and selects streams with the given methods ("table": method).
 func newPipeline(t *testing.T, dsn string, extra map[string]any, methods map[string]string) *pipeline {
 	t.Helper()
-	ctx := context.Background()
-	base, err := config.FromURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	m := map[string]any{"host": base.Host, "port": base.Port, "user": base.User, "dbname": base.DBName, "sslmode": "disable",
-		"sink": map[string]any{"type": "local", "path": filepath.Join(dir, "out")}, "bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}}
-	for k, v := range extra {
-		m[k] = v
-	}
-	b, _ := json.Marshal(m)
-	cfg, err := config.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Open(ctx, cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cur := (*catalog.Catalog)(nil)
-	changes, err := a.RefreshCatalog(ctx, cur, "_catalog/catalog.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = changes
-	body, err := a.Stores.Sink.Get(ctx, "_catalog/catalog.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Parse(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range cat.Streams {
-		if meth, ok := methods[s.TableName]; ok {
-			parts := strings.SplitN(meth, ":", 2)
-			s.SetTableMetadata("selected", true)
-			s.SetTableMetadata("replication-method", parts[0])
-			if len(parts) == 2 {
-				s.SetTableMetadata("replication-key", parts[1])
-			}
-		}
-	}
-	return &pipeline{t: t, app: a, cat: cat, dir: dir}
+	p := apptest.Open(t, dsn, extra, methods)
+	return &pipeline{t: t, app: p.App, cat: p.Cat, dir: p.Dir}
 }
 
 // objects returns every data row of stream id that a manifest announces,

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"math"
 	"os"
@@ -23,9 +21,9 @@ import (
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/app/apptest"
 	"github.com/pg2s3/pg2s3/shared/bookmark"
 	pgcat "github.com/pg2s3/pg2s3/shared/catalog"
-	"github.com/pg2s3/pg2s3/shared/config"
 	"github.com/pg2s3/pg2s3/shared/layout"
 	"github.com/pg2s3/pg2s3/shared/materialize"
 	"github.com/pg2s3/pg2s3/shared/materialize/mattest"
@@ -66,57 +64,17 @@ func newFixture(t *testing.T, schema string, extra map[string]any, methods map[s
 	if err := testenv.Exec(ctx, dsn, schema); err != nil {
 		t.Fatal(err)
 	}
-	base, err := config.FromURL(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	m := map[string]any{"host": base.Host, "port": base.Port, "user": base.User, "dbname": base.DBName, "sslmode": "disable",
-		"sink": map[string]any{"type": "local", "path": filepath.Join(dir, "out")}, "bookmarks": map[string]any{"type": "file", "path": filepath.Join(dir, "bm.json")}}
-	for k, v := range extra {
-		m[k] = v
-	}
-	b, _ := json.Marshal(m)
-	cfg, err := config.Parse(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	a, err := app.Open(ctx, cfg, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.RefreshCatalog(ctx, nil, "_catalog/catalog.json"); err != nil {
-		t.Fatal(err)
-	}
-	body, err := a.Stores.Sink.Get(ctx, "_catalog/catalog.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := pgcat.Parse(body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range cat.Streams {
-		if meth, ok := methods[s.TableName]; ok {
-			parts := strings.SplitN(meth, ":", 2)
-			s.SetTableMetadata("selected", true)
-			s.SetTableMetadata("replication-method", parts[0])
-			if len(parts) == 2 {
-				s.SetTableMetadata("replication-key", parts[1])
-			}
-		}
-	}
+	p := apptest.Open(t, dsn, extra, methods)
 	_, catDSN, err := testPG.NewDatabase(ctx, "icecat")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ice, err := sqlcat.Open(ctx, catDSN, "pg2s3", filepath.Join(dir, "warehouse"), nil)
+	ice, err := sqlcat.Open(ctx, catDSN, "pg2s3", filepath.Join(p.Dir, "warehouse"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ice.Close() })
-	return &fixture{t: t, dsn: dsn, db: name, app: a, cat: cat, ice: ice}
+	return &fixture{t: t, dsn: dsn, db: name, app: p.App, cat: p.Cat, ice: ice}
 }
 
 func (f *fixture) streamID(table string) string { return pgcat.StreamID(f.db, "public", table) }
