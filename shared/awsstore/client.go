@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -57,6 +58,63 @@ const (
 	responseTimeout    = 20 * time.Second
 )
 
+// conns are the open connections of every AWS client of the process
+// (the clients' dialers register them), for CloseConnections.
+var conns = struct {
+	sync.Mutex
+	open map[*trackedConn]struct{}
+}{open: map[*trackedConn]struct{}{}}
+
+type trackedConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		conns.Lock()
+		delete(conns.open, c)
+		conns.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// trackConns makes a transport register the connections it dials.
+func trackConns(tr *http.Transport) {
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c}
+		conns.Lock()
+		conns.open[tc] = struct{}{}
+		conns.Unlock()
+		return tc, nil
+	}
+}
+
+// CloseConnections closes every connection the process's AWS clients
+// hold open; call it when none of them has a request running. A Lambda
+// function calls it at the end of each invocation: the function is
+// frozen until the next one, and the NATs and load balancers on the way
+// may drop its idle flows meanwhile, so a connection kept open would lead
+// the next invocation's first request into a black hole (and, since each
+// invocation makes its clients anew, every invocation would add sockets
+// to the last one's).
+func CloseConnections() {
+	conns.Lock()
+	open := make([]*trackedConn, 0, len(conns.open))
+	for c := range conns.open {
+		open = append(open, c)
+	}
+	conns.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+}
+
 // DefaultLocalRegion is used when an endpoint is set and no region is.
 const DefaultLocalRegion = "us-east-1"
 
@@ -83,6 +141,7 @@ func loadConfig(ctx context.Context, what, region, endpoint string, opts []Optio
 		// that accepted the connection and went silent) fails and is
 		// retried, instead of waiting for the run's context.
 		tr.ResponseHeaderTimeout = responseTimeout
+		trackConns(tr)
 	})
 	lo := []func(*awsconfig.LoadOptions) error{
 		awsconfig.WithHTTPClient(httpClient),

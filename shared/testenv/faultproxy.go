@@ -58,6 +58,7 @@ type FaultProxy struct {
 	Accepted, Resets, BlackHoles, Pauses, Garbles, Bytes atomic.Int64
 
 	silent atomic.Bool   // Silence: nothing is forwarded
+	forgot atomic.Int64  // Forget: connections numbered below this forward nothing more
 	closed chan struct{} // closed by Close
 }
 
@@ -66,6 +67,12 @@ type FaultProxy struct {
 // direction, and new ones are accepted and black-holed, as when a host
 // or a NAT on the way drops every packet.
 func (p *FaultProxy) Silence(on bool) { p.silent.Store(on) }
+
+// Forget makes every open connection go quiet for good, in both
+// directions, while new ones are served as before: what a NAT or load
+// balancer does to the flows it dropped while a Lambda function was
+// frozen between invocations (its sockets still open, their peer gone).
+func (p *FaultProxy) Forget() { p.forgot.Store(p.Accepted.Load() + 1) }
 
 // StartFaultProxy listens on a free loopback port and forwards each
 // connection to target (host:port).
@@ -123,7 +130,7 @@ func (p *FaultProxy) accept() {
 		if err != nil {
 			return
 		}
-		p.Accepted.Add(1)
+		num := p.Accepted.Add(1)
 		p.mu.Lock()
 		f := p.all
 		if len(p.next) > 0 {
@@ -133,12 +140,12 @@ func (p *FaultProxy) accept() {
 		p.conns[c] = true
 		p.mu.Unlock()
 		p.wg.Add(1)
-		go p.serve(c, f, seed)
+		go p.serve(c, f, seed, num)
 	}
 }
 
 // serve forwards one connection through its faults.
-func (p *FaultProxy) serve(client net.Conn, f Faults, seed int64) {
+func (p *FaultProxy) serve(client net.Conn, f Faults, seed, num int64) {
 	defer p.wg.Done()
 	defer func() {
 		p.mu.Lock()
@@ -157,7 +164,7 @@ func (p *FaultProxy) serve(client net.Conn, f Faults, seed int64) {
 		return
 	}
 	defer server.Close()
-	st := &connState{f: f, rnd: rand.New(rand.NewSource(seed)), p: p}
+	st := &connState{f: f, rnd: rand.New(rand.NewSource(seed)), p: p, num: num}
 	done := make(chan struct{}, 2)
 	go func() { st.pipe(server, client, false); done <- struct{}{} }()
 	go func() { st.pipe(client, server, true); done <- struct{}{} }()
@@ -174,6 +181,7 @@ func (p *FaultProxy) serve(client net.Conn, f Faults, seed int64) {
 type connState struct {
 	f        Faults
 	p        *FaultProxy
+	num      int64 // the connection's number, from 1 in the order accepted
 	mu       sync.Mutex
 	rnd      *rand.Rand
 	passed   int64
@@ -204,7 +212,7 @@ func (st *connState) pipe(dst, src net.Conn, fromServer bool) {
 				chunk = chunk[:cut]
 			}
 			time.Sleep(wait)
-			for st.p.silent.Load() { // hold the bytes: the peer hears nothing
+			for st.p.silent.Load() || st.num < st.p.forgot.Load() { // hold the bytes: the peer hears nothing
 				select {
 				case <-st.p.closed:
 					return

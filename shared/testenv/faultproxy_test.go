@@ -134,6 +134,15 @@ func TestFaultProxy(t *testing.T) {
 		t.Errorf("the connection after the silence: %v", err)
 	}
 
+	// Forget: the open connection goes quiet for good (nothing is cut),
+	// a new one is served.
+	p.Forget()
+	c2.Write([]byte("z"))
+	c2.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if _, err := c2.Read(make([]byte, 1)); !isTimeout(err) {
+		t.Errorf("a forgotten connection: %v, want a timeout", err)
+	}
+
 	if got, _, err := roundTrip(p.Addr, msg, 5*time.Second); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("clean round trip after the faults: %v", err)
 	}

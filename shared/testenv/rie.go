@@ -285,3 +285,72 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// runtimePID is the process the emulator started for the function (its
+// bootstrap), found among the emulator's children.
+func (r *RIE) runtimePID() (int, error) {
+	if r == nil || r.cmd == nil || r.cmd.Process == nil {
+		return 0, errors.New("emulator not started")
+	}
+	parent := r.cmd.Process.Pid
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after the last ')'.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(parent) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no function process under the emulator (pid %d): it is started on the first invocation", parent)
+}
+
+// Freeze stops the function's process as Lambda freezes a warm
+// function between invocations (the emulator itself keeps running);
+// Thaw lets it go on.
+func (r *RIE) Freeze() error { return r.signalRuntime(syscall.SIGSTOP) }
+
+// Thaw resumes a frozen function.
+func (r *RIE) Thaw() error { return r.signalRuntime(syscall.SIGCONT) }
+
+func (r *RIE) signalRuntime(sig syscall.Signal) error {
+	pid, err := r.runtimePID()
+	if err != nil {
+		return err
+	}
+	return syscall.Kill(pid, sig)
+}
+
+// OpenSockets counts the sockets the function's process holds open.
+func (r *RIE) OpenSockets() (int, error) {
+	pid, err := r.runtimePID()
+	if err != nil {
+		return 0, err
+	}
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	fds, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			n++
+		}
+	}
+	return n, nil
+}

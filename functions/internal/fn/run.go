@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/pg2s3/pg2s3/shared/app"
+	"github.com/pg2s3/pg2s3/shared/awsstore"
 	"github.com/pg2s3/pg2s3/shared/catalog"
 	"github.com/pg2s3/pg2s3/shared/deadline"
 	"github.com/pg2s3/pg2s3/shared/record"
@@ -166,6 +167,7 @@ func Serve[E any](getenv func(string) string, allowNoCatalog bool, h Handler[E])
 		}
 		ctx, cancel := Final(ctx)
 		defer cancel()
+		defer awsstore.CloseConnections() // nothing kept open while the function is frozen
 		log := Logger(ctx, env.Pipeline)
 		a, cat, err := Open(ctx, env, log)
 		if err != nil && !(allowNoCatalog && a != nil && errors.Is(err, record.ErrNotFound)) {
