@@ -104,8 +104,14 @@ func open(ctx context.Context, cfg *config.SSHTunnel, keepAlive time.Duration) (
 	interrupted := !stop()
 	if err != nil {
 		nc.Close()
-		if interrupted && ctx.Err() != nil {
-			err = ctx.Err()
+		var ne net.Error
+		if interrupted || ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			} else { // the socket's deadline, which is ctx's, came first
+				err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+			}
+			return nil, fmt.Errorf("open ssh tunnel to %s: the bastion accepted the connection but did not complete the SSH handshake in time (%w): check that an SSH server answers on that port from where pg2s3 runs", addr, err)
 		}
 		return nil, fmt.Errorf("open ssh tunnel to %s as %s: %w", addr, cfg.User, classify(err))
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +357,57 @@ func TestDeadlines(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(-time.Second))
 	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("read past the deadline: %v", err)
+	}
+}
+
+// TestSilentBastion: a bastion that accepts connections and never answers
+// (or stops answering an open tunnel) ends each call by its context's
+// deadline or the keep-alive, never later: a Lambda run behind a
+// black-holed bastion ends before its limit.
+func TestSilentBastion(t *testing.T) {
+	key := newKey(t, "ed25519", "")
+	s := startSSHD(t, testenv.SSHDOptions{AuthorizedKeys: []ssh.PublicKey{key.pub}})
+	px, err := testenv.StartFaultProxy(net.JoinHostPort(s.Host, strconv.Itoa(s.Port)), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer px.Close()
+	cfg := tunnelConfig(s)
+	cfg.Port, cfg.PrivateKey = px.Port(), key.pem
+	cfg.HostKey = KnownHostsLine(s.Host, px.Port(), s.HostKey)
+
+	// Silent from the start: the handshake ends at the context's deadline.
+	px.Silence(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	start := time.Now()
+	_, err = open(ctx, cfg, time.Second)
+	cancel()
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > 2*time.Second {
+		t.Fatalf("open through a silent bastion: %v after %s, want the context's deadline at 300 ms", err, took)
+	}
+	px.Silence(false)
+
+	// Silent once open: a dial through it ends at its context's deadline,
+	// and the keep-alive closes the tunnel.
+	tun, err := open(context.Background(), cfg, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	px.Silence(true)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	start = time.Now()
+	_, err = tun.DialContext(ctx, "tcp", echoServer(t))
+	cancel()
+	if took := time.Since(start); err == nil || took > time.Second {
+		t.Fatalf("dial through a bastion gone silent: %v after %s, want the context's deadline at 100 ms", err, took)
+	}
+	select {
+	case <-tun.Done():
+		if !strings.Contains(tun.Err().Error(), "did not answer a keep-alive") {
+			t.Errorf("tunnel closed with %v", tun.Err())
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the keep-alive did not notice the bastion going silent")
 	}
 }
