@@ -54,6 +54,22 @@ type fixture struct {
 	stage func(n int) error // AfterStage
 	cow   bool              // materialize copy-on-write
 	dir   string            // the pipeline's (the warehouse is dir/warehouse)
+	// putErr, when set, fails the materializer's bookmark writes it
+	// returns an error for.
+	putErr func(bookmark.State) error
+}
+
+// failingPuts are the pipeline's bookmarks whose writes fail when fail says.
+type failingPuts struct {
+	replicate.Bookmarks
+	fail func(bookmark.State) error
+}
+
+func (b failingPuts) Put(ctx context.Context, id string, st bookmark.State, rev int64) (int64, error) {
+	if err := b.fail(st); err != nil {
+		return 0, err
+	}
+	return b.Bookmarks.Put(ctx, id, st, rev)
 }
 
 func newFixture(t *testing.T, schema string, extra map[string]any, methods map[string]string) *fixture {
@@ -101,7 +117,11 @@ func (f *fixture) ident(table string) table.Identifier {
 }
 
 func (f *fixture) materialize(table string, maxRows int) (materialize.Result, error) {
-	m := &materialize.Materializer{Sink: f.app.Stores.Sink, Bookmarks: f.app.Stores.Bookmarks, Leaser: f.app.Stores.Leaser,
+	var bms replicate.Bookmarks = f.app.Stores.Bookmarks
+	if f.putErr != nil {
+		bms = failingPuts{Bookmarks: bms, fail: f.putErr}
+	}
+	m := &materialize.Materializer{Sink: f.app.Stores.Sink, Bookmarks: bms, Leaser: f.app.Stores.Leaser,
 		Catalog: f.ice, AfterCommit: f.crash, AfterStage: f.stage}
 	return m.Run(context.Background(), materialize.Options{Stream: f.stream(table), Table: f.ident(table), Owner: "test", MaxRows: maxRows, CopyOnWrite: f.cow})
 }
@@ -697,9 +717,40 @@ func TestStagedReplacementCrash(t *testing.T) {
 	if got := f.icebergRows("items"); !reflect.DeepEqual(got, old) {
 		t.Fatalf("the crashed staging changed the table: %d rows, was %d", len(got), len(old))
 	}
+
+	// A run dies after writing a file list, before its bookmark names
+	// it: the next run deletes the list and the files it names.
+	lists := f.stagingLists()
+	f.stage = stopAfter(1)
+	f.putErr = func(bookmark.State) error { return errStageCrash }
+	if _, err := f.materialize("items", 0); !errors.Is(err, errStageCrash) {
+		t.Fatalf("run without its bookmark: %v", err)
+	}
+	f.putErr = nil
+	orphans := f.stagingLists()
+	if len(orphans) != len(lists)+1 {
+		t.Fatalf("lists %v, then %v", lists, orphans)
+	}
+	body, err := os.ReadFile(orphans[len(orphans)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan struct{ Files []string }
+	if err := json.Unmarshal(body, &orphan); err != nil || len(orphan.Files) == 0 {
+		t.Fatalf("orphan list %s: %v", body, err)
+	}
+	if res, err := f.materialize("items", 0); err != nil || res.StagedBatches != 1 {
+		t.Fatalf("run after the orphan list: %+v, %v", res, err)
+	}
+	for _, file := range orphan.Files {
+		if _, err := os.Stat(strings.TrimPrefix(file, "file://")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("orphan file %s: %v", file, err)
+		}
+	}
+
 	f.stage = stopAfter(2)
 	res, runs := f.materializeStaged("items", func(materialize.Result) {})
-	if runs < 2 || res.Replaced == 0 || res.Upserts == 0 {
+	if runs < 2 || res.Replaced == 0 || res.Commits != 1 {
 		t.Fatalf("after the crash: %d runs, last %+v", runs, res)
 	}
 	f.compare("items", itemsQuery)

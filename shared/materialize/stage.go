@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -106,12 +107,18 @@ func (r *run) replace(ctx context.Context, v *stored.Version) (done bool, err er
 		r.res.StagedBatches += part.manifests
 		r.res.Changes += part.rows
 		r.res.Upserts += part.rows
-		if len(todo) == 0 {
-			break
+		if len(todo) == 0 && !part.stopped {
+			break // commit now
 		}
-		// Record the files: a list object, then the bookmark naming it.
-		o, _ := layout.ParseObject(todo[0])
-		list := stagedList{Version: v.Number, From: stg.Seq, Next: o.Seq, Rows: part.rows}
+		// Record the files: a list object, then the bookmark naming it. A
+		// run whose deadline came with the last batch leaves the commit
+		// to the next run (no commit starts after the deadline).
+		nextSeq := next.CopySeq
+		if len(todo) > 0 {
+			o, _ := layout.ParseObject(todo[0])
+			nextSeq = o.Seq
+		}
+		list := stagedList{Version: v.Number, From: stg.Seq, Next: nextSeq, Rows: part.rows}
 		for _, df := range part.files {
 			list.Files = append(list.Files, df.FilePath())
 		}
@@ -121,7 +128,7 @@ func (r *run) replace(ctx context.Context, v *stored.Version) (done bool, err er
 		stg.Lists++
 		stg.Files += len(list.Files)
 		stg.Rows += part.rows
-		stg.Seq = o.Seq
+		stg.Seq = nextSeq
 		if err := r.saveBookmark(ctx); err != nil {
 			return false, err
 		}
@@ -132,20 +139,11 @@ func (r *run) replace(ctx context.Context, v *stored.Version) (done bool, err er
 			return false, nil
 		}
 	}
-	add := staged
-	if len(prior) > 0 {
-		fs, err := r.tbl.FS(ctx)
-		if err != nil {
-			return false, err
-		}
-		for _, p := range prior {
-			df, err := table.FileToDataFile(ctx, fs, p, r.tbl.Schema(), r.tbl.Spec(), 0, r.tbl.Properties())
-			if err != nil {
-				return false, fmt.Errorf("staged file %s: %w", p, err)
-			}
-			add = append(add, df)
-		}
+	add, err := r.dataFiles(ctx, prior)
+	if err != nil {
+		return false, err
 	}
+	add = append(add, staged...)
 	committed := r.staging
 	if err := r.commitReplace(ctx, v, next, add); err != nil {
 		return false, err
@@ -155,6 +153,45 @@ func (r *run) replace(ctx context.Context, v *stored.Version) (done bool, err er
 	}
 	r.res.Replaced = v.Number
 	return true, nil
+}
+
+// footerReaders is the number of staged files whose footers are read at
+// once.
+const footerReaders = 8
+
+// dataFiles describes the data files at paths, staged by earlier runs,
+// for the commit: their record counts, sizes and column statistics, read
+// from their Parquet footers.
+func (r *run) dataFiles(ctx context.Context, paths []string) ([]iceberg.DataFile, error) {
+	if len(paths) == 0 {
+		return nil, nil
+	}
+	fs, err := r.tbl.FS(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]iceberg.DataFile, len(paths))
+	errs := make([]error, len(paths))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(footerReaders, len(paths)) {
+		wg.Go(func() {
+			for i := range next {
+				out[i], errs[i] = table.FileToDataFile(ctx, fs, paths[i], r.tbl.Schema(), r.tbl.Spec(), 0, r.tbl.Properties())
+			}
+		})
+	}
+	for i := range paths {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("staged file %s: %w", paths[i], err)
+		}
+	}
+	return out, nil
 }
 
 // stagedPart is what one stage call wrote.
