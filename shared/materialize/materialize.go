@@ -4,7 +4,9 @@
 // key wins, a delete removes the key, a column a change did not carry
 // keeps its previous value, and a newer table version (a reset, a new
 // FULL_TABLE copy, a TRUNCATE) replaces the table's contents in one
-// snapshot when it activates. Keyless streams append every row.
+// snapshot when it activates (its copy written into data files over as
+// many runs as it takes first: stage.go). Keyless streams append every
+// row.
 //
 // It reads the sink only through manifests (shared/stored), and only
 // batches whose bookmark moved past them. Changes are applied
