@@ -67,8 +67,34 @@ type State struct {
 	// (no deadline) once it reaches replicate.EscalateAfter.
 	PartialRuns int `json:"partial_runs,omitempty"`
 
+	// Staging, on a materializer's bookmark (layout.Materialize), is a
+	// replacement of the table by a newer version that runs are writing
+	// into data files without committing them yet.
+	Staging *Staging `json:"staging,omitempty"`
+
 	// UpdatedAt is when the bookmark last moved (informational).
 	UpdatedAt time.Time `json:"updated_at,omitzero"`
+}
+
+// Staging is how far a materializer's replacement of its table by a newer
+// version got: the copy batches before Seq are written into data files
+// the table does not reference yet, listed in Lists small JSON objects
+// next to the table (the list of paths grows with the copy, the item
+// stays small). The replacement commits them in one snapshot once every
+// copy batch is staged.
+type Staging struct {
+	// Version is the table version being staged, Seq the sequence of its
+	// next copy batch to stage.
+	Version int64 `json:"version"`
+	Seq     int64 `json:"seq"`
+	// Lists is the number of file lists written (numbered from 0), Files
+	// and Rows what they hold.
+	Lists int   `json:"lists"`
+	Files int   `json:"files"`
+	Rows  int64 `json:"rows"`
+	// SchemaID is the table schema the files were written with: a schema
+	// change starts the staging over.
+	SchemaID int `json:"schema_id"`
 }
 
 // Phase is where a stream is in its life, read from its State (stores

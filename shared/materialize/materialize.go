@@ -4,7 +4,9 @@
 // key wins, a delete removes the key, a column a change did not carry
 // keeps its previous value, and a newer table version (a reset, a new
 // FULL_TABLE copy, a TRUNCATE) replaces the table's contents in one
-// snapshot when it activates. Keyless streams append every row.
+// snapshot when it activates (its copy written into data files over as
+// many runs as it takes first: stage.go). Keyless streams append every
+// row.
 //
 // It reads the sink only through manifests (shared/stored), and only
 // batches whose bookmark moved past them. Changes are applied
@@ -56,6 +58,12 @@ type Materializer struct {
 	// the bookmark moves; an error ends the run there (tests inject the
 	// crash between the two with it).
 	AfterCommit func(Position) error
+	// AfterStage, when set, runs after each copy batch of a replacement
+	// is written into data files (n counts the run's batches), before the
+	// run records them: ErrStopStaging ends the run's staging there as
+	// its deadline would; another error ends the run with the files
+	// written and not recorded (tests inject both with it).
+	AfterStage func(n int) error
 }
 
 // Options say what to materialize and how much at once.
@@ -98,6 +106,11 @@ type Result struct {
 	// Replaced is the table version that replaced the table's contents
 	// in this run, if one did.
 	Replaced int64 `json:"replaced_by_version,omitempty"`
+	// Staging is the newer table version whose replacement of the table
+	// the run left staged in part (the table still holds the old rows);
+	// StagedBatches the copy batches the run wrote into data files.
+	Staging       int64 `json:"staging_version,omitempty"`
+	StagedBatches int   `json:"staged_batches,omitempty"`
 	// Recovered says the table was ahead of the bookmark (a run ended
 	// between the Iceberg commit and the bookmark) and the bookmark was
 	// moved to it.
@@ -151,6 +164,11 @@ type run struct {
 	pos    Position
 	hasPos bool
 	rev    int64
+	// staging is the replacement staged by earlier runs, as the bookmark
+	// item records it (nil: none); stagedRun counts the copy batches this
+	// run staged.
+	staging   *bookmark.Staging
+	stagedRun int
 }
 
 func (r *run) bookmarkID() string { return layout.MaterializeBookmarkID(r.s.ID) }
@@ -169,15 +187,26 @@ func (r *run) reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read bookmark %s: %w", r.bookmarkID(), err)
 	}
-	r.pos, r.hasPos, r.rev = pos, ok, bm.Rev
+	r.pos, r.hasPos, r.rev, r.staging = pos, ok, bm.Rev, bm.State.Staging
+	if stg := r.staging; stg != nil && ok && stg.Version <= pos.Version {
+		// Committed by a run that ended before its bookmark moved: the
+		// case below moves it.
+		r.dropLists(ctx, stg)
+		r.staging = nil
+	}
 	switch {
 	case bm.Rev == 0 && !ok:
 		return nil
+	case !ok && bm.State.Version == 0:
+		return nil // a first replacement staged, nothing committed
 	case !ok:
 		return fmt.Errorf("bookmark %s says table version %d is applied but table %v holds no materialized snapshot: it was dropped or rolled back; delete the bookmark to rebuild it from the sink", r.bookmarkID(), bm.State.Version, r.opts.Table)
 	case bm.Rev > 0 && pos.Before(fromState(bm.State)):
 		return fmt.Errorf("table %v is at %s, behind its bookmark %s (%+v): it was rolled back; delete the bookmark to rebuild it from the sink", r.opts.Table, pos.summary(), r.bookmarkID(), fromState(bm.State))
 	case bm.Rev > 0 && sameState(bm.State, pos):
+		if bm.State.Staging != nil && r.staging == nil {
+			return r.saveBookmark(ctx) // forget the committed staging
+		}
 		return nil
 	}
 	r.log.Info("table ahead of its bookmark: moving the bookmark to it", "stream", r.s.ID, "position", pos.summary())
@@ -186,7 +215,9 @@ func (r *run) reconcile(ctx context.Context) error {
 }
 
 func (r *run) saveBookmark(ctx context.Context) error {
-	rev, err := r.m.Bookmarks.Put(ctx, r.bookmarkID(), r.pos.State(time.Now().UTC()), r.rev)
+	st := r.pos.State(time.Now().UTC())
+	st.Staging = r.staging
+	rev, err := r.m.Bookmarks.Put(ctx, r.bookmarkID(), st, r.rev)
 	if err != nil {
 		return fmt.Errorf("move bookmark %s: %w", r.bookmarkID(), err)
 	}
@@ -218,7 +249,8 @@ func (r *run) apply(ctx context.Context) error {
 		if r.timeUp() {
 			return nil
 		}
-		if err := r.replace(ctx, target, streamBM.State); err != nil {
+		done, err := r.replace(ctx, target)
+		if err != nil || !done {
 			return err
 		}
 	}
@@ -273,62 +305,6 @@ func committedCopy(st bookmark.State, m *replicate.Manifest) bool {
 
 func (r *run) manifest(ctx context.Context, key string) (*replicate.Manifest, error) {
 	return stored.ReadManifest(ctx, r.m.Sink, key)
-}
-
-// replace commits one snapshot that replaces the table's rows with the
-// version's copy: every copy batch of a FULL_TABLE or LOG_BASED version
-// (a complete copy holds each key once), or an INCREMENTAL version's
-// first batch. Rows stream from the sink into data files, so memory
-// stays bounded whatever the table's size.
-func (r *run) replace(ctx context.Context, v *stored.Version, st bookmark.State) error {
-	keys := v.Manifests
-	if r.s.Method == layout.Incremental {
-		keys = keys[:1]
-	}
-	lastKey, ok := layout.ParseObject(keys[len(keys)-1])
-	if !ok {
-		return fmt.Errorf("not a copy manifest: %s", keys[len(keys)-1])
-	}
-	next := Position{Version: v.Number, CopySeq: lastKey.Seq + 1, CopyDone: r.s.Method != layout.Incremental}
-	sc, err := table.SchemaToArrowSchema(r.tbl.Schema(), nil, true, false)
-	if err != nil {
-		return err
-	}
-	var rows int64
-	recs := records(sc, r.tbl.Schema(), func(add addRow) error {
-		for _, key := range keys {
-			m, err := r.manifest(ctx, key)
-			if err != nil {
-				return err
-			}
-			for _, o := range m.Objects {
-				objRows, err := r.readObject(ctx, o.Key)
-				if err != nil {
-					return err
-				}
-				for _, row := range objRows {
-					if err := add(row, nil); err != nil {
-						return fmt.Errorf("%s: %w", o.Key, err)
-					}
-					rows++
-				}
-			}
-		}
-		return nil
-	})
-	rdr := array.ReaderFromIter(sc, recs)
-	defer rdr.Release()
-	tx := r.tbl.NewTransaction()
-	if err := tx.Overwrite(ctx, rdr, iceberg.Properties{propPosition: next.summary()}); err != nil {
-		return fmt.Errorf("replace %v with table version %d: %w", r.opts.Table, v.Number, err)
-	}
-	if err := r.commit(ctx, tx, next); err != nil {
-		return err
-	}
-	r.res.Replaced = v.Number
-	r.res.Changes += rows
-	r.res.Upserts += rows
-	return nil
 }
 
 // recordRows is the number of rows per Arrow record batch written.

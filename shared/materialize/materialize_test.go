@@ -51,7 +51,25 @@ type fixture struct {
 	cat   *pgcat.Catalog
 	ice   *sqlcat.Catalog
 	crash func(materialize.Position) error
-	cow   bool // materialize copy-on-write
+	stage func(n int) error // AfterStage
+	cow   bool              // materialize copy-on-write
+	dir   string            // the pipeline's (the warehouse is dir/warehouse)
+	// putErr, when set, fails the materializer's bookmark writes it
+	// returns an error for.
+	putErr func(bookmark.State) error
+}
+
+// failingPuts are the pipeline's bookmarks whose writes fail when fail says.
+type failingPuts struct {
+	replicate.Bookmarks
+	fail func(bookmark.State) error
+}
+
+func (b failingPuts) Put(ctx context.Context, id string, st bookmark.State, rev int64) (int64, error) {
+	if err := b.fail(st); err != nil {
+		return 0, err
+	}
+	return b.Bookmarks.Put(ctx, id, st, rev)
 }
 
 func newFixture(t *testing.T, schema string, extra map[string]any, methods map[string]string) *fixture {
@@ -74,7 +92,7 @@ func newFixture(t *testing.T, schema string, extra map[string]any, methods map[s
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ice.Close() })
-	return &fixture{t: t, dsn: dsn, db: name, app: p.App, cat: p.Cat, ice: ice}
+	return &fixture{t: t, dsn: dsn, db: name, app: p.App, cat: p.Cat, ice: ice, dir: p.Dir}
 }
 
 func (f *fixture) streamID(table string) string { return pgcat.StreamID(f.db, "public", table) }
@@ -99,8 +117,12 @@ func (f *fixture) ident(table string) table.Identifier {
 }
 
 func (f *fixture) materialize(table string, maxRows int) (materialize.Result, error) {
-	m := &materialize.Materializer{Sink: f.app.Stores.Sink, Bookmarks: f.app.Stores.Bookmarks, Leaser: f.app.Stores.Leaser,
-		Catalog: f.ice, AfterCommit: f.crash}
+	var bms replicate.Bookmarks = f.app.Stores.Bookmarks
+	if f.putErr != nil {
+		bms = failingPuts{Bookmarks: bms, fail: f.putErr}
+	}
+	m := &materialize.Materializer{Sink: f.app.Stores.Sink, Bookmarks: bms, Leaser: f.app.Stores.Leaser,
+		Catalog: f.ice, AfterCommit: f.crash, AfterStage: f.stage}
 	return m.Run(context.Background(), materialize.Options{Stream: f.stream(table), Table: f.ident(table), Owner: "test", MaxRows: maxRows, CopyOnWrite: f.cow})
 }
 
@@ -499,5 +521,271 @@ func TestIncrementalStream(t *testing.T) {
 	}
 	if _, err := f.materialize("items", 0); !errors.Is(err, bookmark.ErrLeaseHeld) {
 		t.Fatalf("second materializer: %v", err)
+	}
+}
+
+// stopAfter makes each run stage at most n copy batches of a replacement
+// (as a deadline would).
+func stopAfter(n int) func(int) error {
+	return func(staged int) error {
+		if staged >= n {
+			return materialize.ErrStopStaging
+		}
+		return nil
+	}
+}
+
+// materializeStaged runs the materializer until it is caught up, at
+// most 30 times; after each run that is not, check(res) runs. It returns
+// the last run's result and the number of runs.
+func (f *fixture) materializeStaged(table string, check func(res materialize.Result)) (materialize.Result, int) {
+	f.t.Helper()
+	for runs := 1; runs <= 30; runs++ {
+		res, err := f.materialize(table, 0)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if res.CaughtUp {
+			return res, runs
+		}
+		check(res)
+	}
+	f.t.Fatal("not caught up after 30 runs")
+	return materialize.Result{}, 0
+}
+
+// stagingLists returns the staged file lists left in the warehouse.
+func (f *fixture) stagingLists() []string {
+	f.t.Helper()
+	var out []string
+	err := filepath.WalkDir(filepath.Join(f.dir, "warehouse"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(path, "pg2s3-staging") {
+			out = append(out, path)
+		}
+		return err
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// replacementDeleteFiles is the count of live delete files (the snapshot
+// summary's, which counts those no data file needs any more too) of the
+// snapshot that replaced the table by version.
+func (f *fixture) replacementDeleteFiles(tbl string, version int64) string {
+	f.t.Helper()
+	t, err := f.ice.LoadTable(context.Background(), f.ident(tbl))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, snap := range t.Metadata().Snapshots() {
+		var p materialize.Position
+		if snap.Summary == nil || json.Unmarshal([]byte(snap.Summary.Properties["pg2s3.position"]), &p) != nil {
+			continue
+		}
+		if p.Version == version && p.CopyDone && p.Slot == "" {
+			return snap.Summary.Properties["total-delete-files"]
+		}
+	}
+	f.t.Fatalf("no snapshot replaced %s by version %d", tbl, version)
+	return ""
+}
+
+// TestStagedReplacement materializes a LOG_BASED stream whose copies
+// take several runs each (each run stages at most a batch or two, as a
+// deadline would cut it): until the last run the table reads its old rows
+// (none before the first copy) and the runs are not caught up; then one
+// commit replaces them and the table equals the source row by row. The
+// reset's replacement removes the delete files merge-on-read wrote.
+// Copy-on-write, the same.
+func TestStagedReplacement(t *testing.T) {
+	for _, cow := range []bool{false, true} {
+		name := "merge-on-read"
+		if cow {
+			name = "copy-on-write"
+		}
+		t.Run(name, func(t *testing.T) { testStagedReplacement(t, cow) })
+	}
+}
+
+func testStagedReplacement(t *testing.T, cow bool) {
+	f := newFixture(t, itemsSchema, map[string]any{"logical_plugin": "pgoutput", "batch_rows": 2}, map[string]string{"items": "LOG_BASED"})
+	f.cow = cow
+	f.exec(`INSERT INTO items SELECT i, 'n' || i, i * 1.25, i / 3.0, i % 2 = 0, '2024-01-01'::timestamptz + i * interval '1 hour', jsonb_build_object('i', i), NULL, NULL FROM generate_series(1, 7) i`)
+	f.drain() // the copy: four batches of rows
+
+	f.stage = stopAfter(1)
+	var staging int64
+	res, runs := f.materializeStaged("items", func(res materialize.Result) {
+		t.Helper()
+		if res.Commits != 0 || res.Staging == 0 || res.StagedBatches != 1 || res.Replaced != 0 {
+			t.Fatalf("staging run: %+v", res)
+		}
+		if staging != 0 && res.Staging != staging {
+			t.Fatalf("staging version %d, then %d", staging, res.Staging)
+		}
+		staging = res.Staging
+		if rows := f.icebergRows("items"); len(rows) != 0 {
+			t.Fatalf("the table shows %d rows of a copy still staged", len(rows))
+		}
+		if bm := f.bookmark("items"); bm.Version != 0 {
+			t.Fatalf("bookmark moved to %+v while staging", bm)
+		}
+	})
+	if runs < 3 || res.Replaced != staging || res.Commits != 1 {
+		t.Fatalf("first copy: %d runs, last %+v (staging %d)", runs, res, staging)
+	}
+	f.compare("items", itemsQuery)
+	if lists := f.stagingLists(); len(lists) != 0 {
+		t.Fatalf("staged lists left after the commit: %v", lists)
+	}
+
+	// Changes (merge-on-read: equality deletes), then a reset's copy.
+	f.stage = nil
+	f.exec(`UPDATE items SET name = 'changed' WHERE id IN (1, 2); DELETE FROM items WHERE id = 3`)
+	f.drain()
+	f.mustMaterialize("items", 0)
+	f.compare("items", itemsQuery)
+	if tbl, err := f.ice.LoadTable(context.Background(), f.ident("items")); err != nil {
+		t.Fatal(err)
+	} else if n := tbl.CurrentSnapshot().Summary.Properties["total-delete-files"]; !cow && n == "0" {
+		t.Fatal("merge-on-read wrote no delete files")
+	}
+	old := f.icebergRows("items")
+	before := f.bookmark("items")
+
+	f.exec(`INSERT INTO items SELECT i, 'again ' || i, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM generate_series(20, 26) i`)
+	if _, err := replicate.Reset(context.Background(), f.app.Stores.Bookmarks, f.streamID("items"), []string{f.streamID("items")}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	f.drain() // the reset's copy
+	f.exec(`UPDATE items SET note = 'after the copy' WHERE id IN (4, 20)`)
+	f.drain()
+	f.stage = stopAfter(2)
+	res, runs = f.materializeStaged("items", func(res materialize.Result) {
+		t.Helper()
+		if res.Commits != 0 || res.Staging == 0 {
+			t.Fatalf("staging run: %+v", res)
+		}
+		if got := f.icebergRows("items"); !reflect.DeepEqual(got, old) {
+			t.Fatalf("while the reset's copy is staged the table changed: %d rows, was %d", len(got), len(old))
+		}
+		if bm := f.bookmark("items"); bm != before {
+			t.Fatalf("bookmark moved to %+v while staging (was %+v)", bm, before)
+		}
+	})
+	if runs < 2 || res.Replaced == 0 || res.Replaced <= before.Version {
+		t.Fatalf("reset: %d runs, last %+v", runs, res)
+	}
+	f.compare("items", itemsQuery)
+	if n := f.replacementDeleteFiles("items", res.Replaced); n != "0" {
+		t.Fatalf("the replacement left %s delete files", n)
+	}
+	if lists := f.stagingLists(); len(lists) != 0 {
+		t.Fatalf("staged lists left after the commit: %v", lists)
+	}
+}
+
+var errStageCrash = errors.New("injected crash between staging files and recording them")
+
+// TestStagedReplacementCrash: a run dies after writing a copy batch's data
+// files and before recording them; the next runs stage that batch again
+// and the table (keyless: a row twice would show) equals the source,
+// every row once.
+func TestStagedReplacementCrash(t *testing.T) {
+	schema := strings.Replace(itemsSchema, "id bigint PRIMARY KEY", "id bigint NOT NULL", 1)
+	f := newFixture(t, schema, map[string]any{"batch_rows": 2}, map[string]string{"items": "FULL_TABLE"})
+	f.exec(`INSERT INTO items SELECT i, 'n' || i, i, i, NULL, NULL, NULL, NULL, NULL FROM generate_series(1, 3) i`)
+	f.sync()
+	f.mustMaterialize("items", 0)
+	f.compare("items", itemsQuery)
+	old := f.icebergRows("items")
+
+	f.exec(`INSERT INTO items SELECT i, 'n' || i, i, i, NULL, NULL, NULL, NULL, NULL FROM generate_series(4, 9) i`)
+	f.sync() // a new copy of five batches
+	f.stage = stopAfter(1)
+	res, err := f.materialize("items", 0)
+	if err != nil || res.CaughtUp || res.Staging == 0 || res.StagedBatches != 1 {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	f.stage = func(int) error { return errStageCrash }
+	res, err = f.materialize("items", 0)
+	if !errors.Is(err, errStageCrash) || res.Commits != 0 {
+		t.Fatalf("crashing run: %+v, %v", res, err)
+	}
+	if got := f.icebergRows("items"); !reflect.DeepEqual(got, old) {
+		t.Fatalf("the crashed staging changed the table: %d rows, was %d", len(got), len(old))
+	}
+
+	// A run dies after writing a file list, before its bookmark names
+	// it: the next run deletes the list and the files it names.
+	lists := f.stagingLists()
+	f.stage = stopAfter(1)
+	f.putErr = func(bookmark.State) error { return errStageCrash }
+	if _, err := f.materialize("items", 0); !errors.Is(err, errStageCrash) {
+		t.Fatalf("run without its bookmark: %v", err)
+	}
+	f.putErr = nil
+	orphans := f.stagingLists()
+	if len(orphans) != len(lists)+1 {
+		t.Fatalf("lists %v, then %v", lists, orphans)
+	}
+	body, err := os.ReadFile(orphans[len(orphans)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan struct{ Files []string }
+	if err := json.Unmarshal(body, &orphan); err != nil || len(orphan.Files) == 0 {
+		t.Fatalf("orphan list %s: %v", body, err)
+	}
+	if res, err := f.materialize("items", 0); err != nil || res.StagedBatches != 1 {
+		t.Fatalf("run after the orphan list: %+v, %v", res, err)
+	}
+	for _, file := range orphan.Files {
+		if _, err := os.Stat(strings.TrimPrefix(file, "file://")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("orphan file %s: %v", file, err)
+		}
+	}
+
+	f.stage = stopAfter(2)
+	res, runs := f.materializeStaged("items", func(materialize.Result) {})
+	if runs < 2 || res.Replaced == 0 || res.Commits != 1 {
+		t.Fatalf("after the crash: %d runs, last %+v", runs, res)
+	}
+	f.compare("items", itemsQuery)
+}
+
+// TestStagedReplacementSuperseded: a newer copy completes while an older
+// one is staged; the next run abandons the staging (its lists and files
+// deleted) and replaces the table by the newer copy.
+func TestStagedReplacementSuperseded(t *testing.T) {
+	f := newFixture(t, itemsSchema, map[string]any{"batch_rows": 2}, map[string]string{"items": "FULL_TABLE"})
+	f.exec(`INSERT INTO items SELECT i, 'n' || i, i * 1.25, i, true, NULL, NULL, NULL, NULL FROM generate_series(1, 7) i`)
+	f.sync() // four batches
+	f.stage = stopAfter(1)
+	res, err := f.materialize("items", 0)
+	if err != nil || res.CaughtUp || res.Staging == 0 {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	first := res.Staging
+	res, err = f.materialize("items", 0)
+	if err != nil || res.CaughtUp || res.Staging != first {
+		t.Fatalf("second run: %+v, %v", res, err)
+	}
+	if len(f.stagingLists()) == 0 {
+		t.Fatal("no staged file list in the warehouse")
+	}
+
+	f.exec(`DELETE FROM items WHERE id IN (2, 5); UPDATE items SET name = 'newer' WHERE id = 1; INSERT INTO items VALUES (8, 'eight', NULL, NULL, NULL, NULL, NULL, NULL, NULL)`)
+	f.sync() // a newer version
+	f.stage = nil
+	res = f.mustMaterialize("items", 0)
+	if res.Replaced <= first || res.Commits != 1 {
+		t.Fatalf("newer version: %+v (staged %d)", res, first)
+	}
+	f.compare("items", itemsQuery)
+	if lists := f.stagingLists(); len(lists) != 0 {
+		t.Fatalf("the abandoned staging's lists are left: %v", lists)
 	}
 }

@@ -23,8 +23,9 @@ const (
 
 // Position is how far into a stream's committed batches a table is: the
 // table version it holds, the next copy batch to apply (an INCREMENTAL
-// version's batches; a FULL_TABLE or LOG_BASED copy is applied whole,
-// CopyDone), and for LOG_BASED the slot batch last applied: its slot,
+// version's batches; a FULL_TABLE or LOG_BASED copy is committed whole,
+// CopyDone, even when staged over several runs: the bookmark's
+// bookmark.Staging, not the Position, says how far that got), and for LOG_BASED the slot batch last applied: its slot,
 // the next slot sequence, and the slot bookmark after it (the log
 // position, which orders slot batches whatever the slot's name).
 type Position struct {
