@@ -150,6 +150,13 @@ type Change struct {
 	Seq int64
 	// CommitTime is the transaction's commit time (microsecond precision).
 	CommitTimeMicros int64
+	// Old, on an update whose message carried the row's old replica
+	// identity (its key changed, or REPLICA IDENTITY FULL), holds the old
+	// values of the identity columns the update changed (Columns and
+	// Values only; nil when it changed none). When a key column is among
+	// them, the drain writes a delete of the old key before the update,
+	// so that a merge by key does not keep the row under its old key too.
+	Old *Change
 }
 
 // Tables returns the (schema, table) pair of each stream.

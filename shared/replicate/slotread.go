@@ -211,6 +211,15 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	if c.Op == record.Truncate {
 		return dr.truncate(ctx, ls, c)
 	}
+	if c.Op == record.Update && c.Old != nil {
+		if del, ok := oldKey(ls.s.KeyColumns, c); ok {
+			// The row moved to another key: its old key is deleted first,
+			// or a merge by key would keep the row under both.
+			if err := dr.write(ctx, &del); err != nil {
+				return err
+			}
+		}
+	}
 	if ls.index(c.Columns) {
 		if err := dr.follow(ctx, ls, c); err != nil {
 			return err
@@ -246,6 +255,33 @@ func (dr *drainer) write(ctx context.Context, c *record.Change) error {
 	dr.rows++
 	dr.bytes += int64(len(dr.line))
 	return nil
+}
+
+// oldKey returns a delete of the key an update moved its row from, when
+// it changed a column of the stream's key (c.Old holds the old values of
+// the identity columns it changed; the other key columns kept theirs).
+func oldKey(key []string, c *record.Change) (record.Change, bool) {
+	moved := false
+	for _, k := range key {
+		if slices.Contains(c.Old.Columns, k) {
+			moved = true
+		}
+	}
+	if !moved {
+		return record.Change{}, false
+	}
+	del := record.Change{Op: record.Delete, Schema: c.Schema, Table: c.Table, LSN: c.LSN, CommitLSN: c.CommitLSN,
+		Seq: c.Seq, CommitTimeMicros: c.CommitTimeMicros, Columns: key, Values: make([]record.Value, len(key))}
+	for i, k := range key {
+		if j := slices.Index(c.Old.Columns, k); j >= 0 {
+			del.Values[i] = c.Old.Values[j]
+		} else if j := slices.Index(c.Columns, k); j >= 0 {
+			del.Values[i] = c.Values[j]
+		} else {
+			return record.Change{}, false // the update does not name it: cannot say which row it was
+		}
+	}
+	return del, true
 }
 
 // truncate ends the stream's version at a TRUNCATE: what the batch holds

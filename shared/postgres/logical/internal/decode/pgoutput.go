@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -151,6 +152,10 @@ func (d *pgoutputDecoder) rowChange(walStart uint64, data []byte) error {
 	if data[0] == 'U' {
 		op = record.Update
 	}
+	var changed *record.Change
+	if op == record.Update && old != nil {
+		changed = changedIdentity(rel, old, d.tuple, oldKind == 'O')
+	}
 	if oldKind != 'O' {
 		old = nil // a key tuple ('K') has no values for unchanged TOASTed columns
 	}
@@ -158,8 +163,50 @@ func (d *pgoutputDecoder) rowChange(walStart uint64, data []byte) error {
 	if err != nil {
 		return err
 	}
+	c.Old = changed
 	d.a.change(c, rel.columns)
 	return nil
+}
+
+// changedIdentity returns the old values of the replica identity columns
+// (every column when full) that differ from the new tuple's, nil when none
+// does (see record.Change.Old). An unchanged TOASTed value on either side
+// is no change. The values are copied: the tuples' bytes belong to the
+// connection's read buffer.
+func changedIdentity(rel *pgoutputRelation, old, tup []rawColumn, full bool) *record.Change {
+	size, n := 0, 0
+	differs := func(i int) bool {
+		if i >= len(old) || i >= len(tup) || !full && !rel.key[i] {
+			return false
+		}
+		o, v := old[i], tup[i]
+		return o.kind != 'u' && v.kind != 'u' && (o.kind != v.kind || !bytes.Equal(o.data, v.data))
+	}
+	for i := range rel.columns {
+		if differs(i) {
+			size += len(old[i].data)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	c := &record.Change{Columns: make([]string, 0, n), Values: make([]record.Value, 0, n)}
+	buf := make([]byte, 0, size)
+	for i := range rel.columns {
+		if !differs(i) {
+			continue
+		}
+		v := record.Value{Null: old[i].kind == 'n'}
+		if !v.Null {
+			start := len(buf)
+			buf = append(buf, old[i].data...)
+			v.Text = buf[start:len(buf):len(buf)]
+		}
+		c.Columns = append(c.Columns, rel.columns[i])
+		c.Values = append(c.Values, v)
+	}
+	return c
 }
 
 // parseTuple reads a TupleData (a column count, then each column's kind

@@ -1,6 +1,7 @@
 package decode
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -42,6 +43,8 @@ type wal2jsonDecoder struct {
 	scan      w2jScanner
 	key       []byte // scratch: a relation's key
 	found     []bool // scratch: the columns a row change has a value for
+	old       []byte // scratch: an update's old identity values
+	oldVals   []changedValue
 }
 
 // w2jRelation is what the decoder keeps about a table it has seen.
@@ -136,6 +139,11 @@ func (d *wal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data []by
 		c, err := d.rowChange(op, rel, lsn, t, r)
 		if err != nil {
 			return err
+		}
+		if op == record.Update && len(r.identity) > 0 {
+			if c.Old, err = d.changedIdentity(rel, lsn, t, r, &c); err != nil {
+				return err
+			}
 		}
 		d.a.change(c, t.columns)
 	case "D":
@@ -317,6 +325,56 @@ func (d *wal2jsonDecoder) rowChange(op record.Op, rel *w2jRelation, lsn uint64, 
 		}
 	}
 	return c, nil
+}
+
+// changedIdentity returns the old values of the record's identity
+// columns that differ from the update's new ones, nil when none does (see
+// record.Change.Old; rowChange indexed the identity fields). The old
+// values are laid out in a scratch buffer first, so an update that keeps
+// its identity allocates nothing here.
+func (d *wal2jsonDecoder) changedIdentity(rel *w2jRelation, lsn uint64, t *w2jTable, r *w2jRecord, c *record.Change) (*record.Change, error) {
+	scratch := d.old[:0]
+	d.oldVals = d.oldVals[:0]
+	size := 0
+	for i := range r.identity {
+		f := &r.identity[i]
+		if f.idx < 0 || t.isGenerated(f.name) {
+			continue
+		}
+		var v record.Value
+		var err error
+		if v, scratch, err = appendValue(scratch, f); err != nil {
+			return nil, fmt.Errorf("decode wal2json update on %s.%s at %s: %w", rel.schema, rel.table, pg.FormatLSN(lsn), err)
+		}
+		if n := c.Values[f.idx]; n.Unchanged || n.Null == v.Null && bytes.Equal(n.Text, v.Text) {
+			continue
+		}
+		d.oldVals = append(d.oldVals, changedValue{idx: f.idx, v: v})
+		size += len(v.Text)
+	}
+	d.old = scratch[:0]
+	if len(d.oldVals) == 0 {
+		return nil, nil
+	}
+	old := &record.Change{Columns: make([]string, 0, len(d.oldVals)), Values: make([]record.Value, 0, len(d.oldVals))}
+	buf := make([]byte, 0, size)
+	for _, cv := range d.oldVals {
+		v := cv.v
+		if !v.Null {
+			start := len(buf)
+			buf = append(buf, v.Text...)
+			v.Text = buf[start:len(buf):len(buf)]
+		}
+		old.Columns = append(old.Columns, c.Columns[cv.idx])
+		old.Values = append(old.Values, v)
+	}
+	return old, nil
+}
+
+// changedValue is an identity column's old value and its column.
+type changedValue struct {
+	idx int
+	v   record.Value
 }
 
 // deleteChange builds a delete from the record's identity columns (the

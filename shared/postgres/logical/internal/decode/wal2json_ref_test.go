@@ -89,6 +89,27 @@ func (d *refWal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data [
 		if err != nil {
 			return err
 		}
+		if op == record.Update {
+			// The old values of the identity columns the update changed.
+			var old record.Change
+			for _, col := range r.Identity {
+				i := slices.Index(t.columns, col.Name)
+				if i < 0 || t.generated[col.Name] {
+					continue
+				}
+				v, err := refValue(col)
+				if err != nil {
+					return fmt.Errorf("decode wal2json update on %s.%s at %s: %w", r.Schema, r.Table, r.LSN, err)
+				}
+				if n := c.Values[i]; !n.Unchanged && (n.Null != v.Null || !bytes.Equal(n.Text, v.Text)) {
+					old.Columns = append(old.Columns, col.Name)
+					old.Values = append(old.Values, v)
+				}
+			}
+			if len(old.Columns) > 0 {
+				c.Old = &old
+			}
+		}
 		d.a.change(c, t.columns)
 	case "D":
 		if !d.a.selected(r.Schema, r.Table) {
