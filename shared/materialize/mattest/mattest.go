@@ -21,6 +21,11 @@ import (
 // with microseconds, JSON as its text; floats as float64), nil for null;
 // the _sdc_ columns left out. A key met twice is an error.
 func Rows(ctx context.Context, cat catalog.Catalog, ident table.Identifier) (map[string]map[string]any, error) {
+	return RowsBy(ctx, cat, ident, "id")
+}
+
+// RowsBy is Rows keyed by the values of columns key, joined with "|".
+func RowsBy(ctx context.Context, cat catalog.Catalog, ident table.Identifier, key ...string) (map[string]map[string]any, error) {
 	tbl, err := cat.LoadTable(ctx, ident)
 	if err != nil {
 		return nil, err
@@ -41,7 +46,11 @@ func Rows(ctx context.Context, cat catalog.Catalog, ident table.Identifier) (map
 					row[f.Name] = Text(rec.Column(c), i)
 				}
 			}
-			id := fmt.Sprint(row["id"])
+			parts := make([]string, len(key))
+			for k, col := range key {
+				parts[k] = fmt.Sprint(row[col])
+			}
+			id := strings.Join(parts, "|")
 			if _, dup := out[id]; dup {
 				rec.Release()
 				return nil, fmt.Errorf("%v: key %s twice in the table", ident, id)
