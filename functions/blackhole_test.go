@@ -24,28 +24,8 @@ func TestBlackHoledEndpointsEndTheFunctionBeforeItsLimit(t *testing.T) {
 	h := newHarness(t, "bh", `CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) || md5(random()::text) FROM generate_series(1, 40000) g;`,
 		`PG2S3_SELECTION={"bh-public-a": {"replication_method": "FULL_TABLE"}}`,
 		`PG2S3_SETTINGS={"batch_rows": 1000}`, "PG2S3_SAFETY_SECONDS=7")
-	proxy := func(target string, seed int64) *testenv.FaultProxy {
-		t.Helper()
-		p, err := testenv.StartFaultProxy(strings.TrimPrefix(target, "http://"), seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Close)
-		return p
-	}
-	pgProxy := proxy(fmt.Sprintf("127.0.0.1:%d", h.pg.Port), 1)
-	s3Proxy := proxy(h.aws.S3.Endpoint(), 2)
-	dynProxy := proxy(h.aws.Dynamo.Endpoint(), 3)
-	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:bh"
-	sm, err := testenv.StartSecrets(map[string]string{arn: fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"bh"}`, pgProxy.Port())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sm.Close)
-	smProxy := proxy(sm.Endpoint(), 4)
-	// Later entries win: every endpoint through its proxy.
-	h.env = append(h.env, "PG2S3_SECRET_ARN="+arn, "PG2S3_SECRETS_ENDPOINT=http://"+smProxy.Addr,
-		"PG2S3_S3_ENDPOINT=http://"+s3Proxy.Addr, "PG2S3_DYNAMODB_ENDPOINT=http://"+dynProxy.Addr)
+	e := h.proxied("bh")
+	pgProxy, s3Proxy, dynProxy, smProxy := e.pg, e.s3, e.dynamo, e.secrets
 
 	for _, c := range []struct {
 		name  string

@@ -3,7 +3,6 @@ package functions_test
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,29 +22,7 @@ func TestFrozenBetweenInvocations(t *testing.T) {
 	const limit = 30 * time.Second
 	h := newHarness(t, "frz", `CREATE TABLE a (id int PRIMARY KEY, v text); INSERT INTO a SELECT g, 'v' || g FROM generate_series(1, 100) g;`,
 		`PG2S3_SELECTION={"frz-public-a": {"replication_method": "LOG_BASED"}}`, "PG2S3_SAFETY_SECONDS=5")
-	var proxies []*testenv.FaultProxy
-	proxy := func(target string, seed int64) *testenv.FaultProxy {
-		t.Helper()
-		p, err := testenv.StartFaultProxy(strings.TrimPrefix(target, "http://"), seed)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(p.Close)
-		proxies = append(proxies, p)
-		return p
-	}
-	pgProxy := proxy(fmt.Sprintf("127.0.0.1:%d", h.pg.Port), 1)
-	s3Proxy := proxy(h.aws.S3.Endpoint(), 2)
-	dynProxy := proxy(h.aws.Dynamo.Endpoint(), 3)
-	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:frz"
-	sm, err := testenv.StartSecrets(map[string]string{arn: fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"frz"}`, pgProxy.Port())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sm.Close)
-	smProxy := proxy(sm.Endpoint(), 4)
-	h.env = append(h.env, "PG2S3_SECRET_ARN="+arn, "PG2S3_SECRETS_ENDPOINT=http://"+smProxy.Addr,
-		"PG2S3_S3_ENDPOINT=http://"+s3Proxy.Addr, "PG2S3_DYNAMODB_ENDPOINT=http://"+dynProxy.Addr)
+	proxies := h.proxied("frz").all()
 
 	r, err := testenv.StartRIE(h.build("wal"), h.env, limit)
 	if err != nil {

@@ -122,3 +122,46 @@ func (h *harness) invokeLogs(name string, timeout time.Duration, payload string,
 	}
 	return r.Logs(), err
 }
+
+// endpoints are the proxies in front of every endpoint a function of the
+// harness calls.
+type endpoints struct {
+	pg, s3, dynamo, secrets *testenv.FaultProxy
+}
+
+// all returns the proxies.
+func (e endpoints) all() []*testenv.FaultProxy {
+	return []*testenv.FaultProxy{e.pg, e.s3, e.dynamo, e.secrets}
+}
+
+// proxied puts each endpoint of the functions behind a FaultProxy of its
+// own: S3, DynamoDB, and Secrets Manager, whose secret (arn name) names
+// PostgreSQL's proxy.
+func (h *harness) proxied(name string) endpoints {
+	t := h.t
+	t.Helper()
+	proxy := func(target string, seed int64) *testenv.FaultProxy {
+		t.Helper()
+		p, err := testenv.StartFaultProxy(strings.TrimPrefix(target, "http://"), seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	var e endpoints
+	e.pg = proxy(fmt.Sprintf("127.0.0.1:%d", h.pg.Port), 1)
+	e.s3 = proxy(h.aws.S3.Endpoint(), 2)
+	e.dynamo = proxy(h.aws.Dynamo.Endpoint(), 3)
+	arn := "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + name
+	sm, err := testenv.StartSecrets(map[string]string{arn: fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"username":"postgres","password":"","dbname":"%s"}`, e.pg.Port(), name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sm.Close)
+	e.secrets = proxy(sm.Endpoint(), 4)
+	// Later entries win: every endpoint through its proxy.
+	h.env = append(h.env, "PG2S3_SECRET_ARN="+arn, "PG2S3_SECRETS_ENDPOINT=http://"+e.secrets.Addr,
+		"PG2S3_S3_ENDPOINT=http://"+e.s3.Addr, "PG2S3_DYNAMODB_ENDPOINT=http://"+e.dynamo.Addr)
+	return e
+}
