@@ -61,8 +61,10 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 		// pglogrepl.Parse, which allocates every column and copies its
 		// bytes one at a time: here a change costs one copy of its values.
 		return d.rowChange(walStart, data)
+	case 'T':
+		return d.truncate(walStart, data)
 	}
-	msg, err := pglogrepl.Parse(data)
+	msg, err := parse(data)
 	if err != nil {
 		return fmt.Errorf("decode pgoutput message %q at %s: %w", data[0], pg.FormatLSN(walStart), err)
 	}
@@ -78,14 +80,6 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 			rel.key = append(rel.key, c.Flags&1 != 0)
 		}
 		d.relations[m.RelationID] = rel
-	case *pglogrepl.TruncateMessage:
-		for _, id := range m.RelationIDs {
-			rel, err := d.relation(id, walStart)
-			if err != nil {
-				return err
-			}
-			d.a.change(record.Change{Op: record.Truncate, Schema: rel.schema, Table: rel.table, LSN: walStart}, nil)
-		}
 	case *pglogrepl.LogicalDecodingMessage:
 		d.a.message(uint64(m.LSN), m.Transactional, m.Prefix, append([]byte(nil), m.Content...))
 	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage:
@@ -94,6 +88,42 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 		return fmt.Errorf("decode pgoutput at %s: unexpected message %T", pg.FormatLSN(walStart), msg)
 	}
 	return nil
+}
+
+// truncate decodes a Truncate message (the number of relations, an
+// options byte, their ids) here: pglogrepl sizes its slice from the count
+// before checking it against the message, so a damaged count asked for
+// gigabytes.
+func (d *pgoutputDecoder) truncate(walStart uint64, data []byte) error {
+	if len(data) < 6 {
+		return fmt.Errorf("decode pgoutput message 'T' at %s: too short", pg.FormatLSN(walStart))
+	}
+	n, ids := binary.BigEndian.Uint32(data[1:5]), data[6:]
+	if uint64(len(ids)) != uint64(n)*4 {
+		return fmt.Errorf("decode pgoutput message 'T' at %s: %d relations in %d bytes", pg.FormatLSN(walStart), n, len(ids))
+	}
+	for i := 0; i < len(ids); i += 4 {
+		rel, err := d.relation(binary.BigEndian.Uint32(ids[i:]), walStart)
+		if err != nil {
+			return err
+		}
+		d.a.change(record.Change{Op: record.Truncate, Schema: rel.schema, Table: rel.table, LSN: walStart}, nil)
+	}
+	return nil
+}
+
+// parse is pglogrepl.Parse, which indexes past the end of a malformed
+// message (a truncated Truncate, say) instead of returning an error: its
+// panic is turned into the error it should have been, so that bytes
+// damaged on the way end the stream with an error naming the position,
+// and nothing past it is acknowledged.
+func parse(data []byte) (msg pglogrepl.Message, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("malformed message (%d bytes): %v", len(data), r)
+		}
+	}()
+	return pglogrepl.Parse(data)
 }
 
 func (d *pgoutputDecoder) relation(id uint32, walStart uint64) (*pgoutputRelation, error) {
