@@ -178,6 +178,8 @@ type faultFigures struct {
 	// loaderChecked are rows compared through docs/loader/load-dir.sh
 	// (local stores only).
 	loaderChecked int
+	// dynaliteCrashes counts the DynamoDB test server's deaths (soak).
+	dynaliteCrashes int64
 }
 
 // faultSuite runs the iterations and checks the result (see
@@ -359,6 +361,12 @@ func checkSlotBehindBookmark(t *testing.T, dsn string, p *pipeline) {
 		return
 	}
 	bm, err := p.app.Stores.Bookmarks.Get(ctx, layout.SlotBookmarkID(p.app.Cfg.SlotName))
+	for wait := time.Now().Add(30 * time.Second); err != nil && time.Now().Before(wait); {
+		// The bookmarks' server may be coming back from a crash (see
+		// testenv.DynamoServer.supervise).
+		time.Sleep(500 * time.Millisecond)
+		bm, err = p.app.Stores.Bookmarks.Get(ctx, layout.SlotBookmarkID(p.app.Cfg.SlotName))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

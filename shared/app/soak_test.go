@@ -212,6 +212,12 @@ func TestSoak(t *testing.T) {
 			sum.runs += fig.runs
 			sum.checked += fig.checked
 			sum.loaderChecked += fig.loaderChecked
+			if aws != nil {
+				if n := aws.Dynamo.Crashes.Load(); n > 0 {
+					sum.dynaliteCrashes += n
+					t.Logf("dynalite died %d times and was started again; its log then ended:\n%s", n, aws.Dynamo.LastCrash())
+				}
+			}
 		})
 		done += iterations
 	}
@@ -220,6 +226,6 @@ func TestSoak(t *testing.T) {
 		kinds = append(kinds, fmt.Sprintf("%s %d", k, c))
 	}
 	sort.Strings(kinds)
-	t.Logf("soak: %d iterations in %s over %d variants; faults by kind: %s; %d runs, %d failed and were recovered; %d rows checked (%d of them also through docs/loader/load-dir.sh); 0 lost, 0 doubled (the suite fails otherwise)",
-		done, time.Since(start).Round(time.Second), len(variants), strings.Join(kinds, ", "), sum.runs, sum.failures, sum.checked, sum.loaderChecked)
+	t.Logf("soak: %d iterations in %s over %d variants; faults by kind: %s; %d runs, %d failed and were recovered; %d rows checked (%d of them also through docs/loader/load-dir.sh); 0 lost, 0 doubled (the suite fails otherwise); the DynamoDB test server died on its own %d times (an outage to pg2s3) and was restarted",
+		done, time.Since(start).Round(time.Second), len(variants), strings.Join(kinds, ", "), sum.runs, sum.failures, sum.checked, sum.loaderChecked, sum.dynaliteCrashes)
 }

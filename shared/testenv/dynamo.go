@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -26,9 +27,15 @@ type DynamoServer struct {
 	dir  string // holds data/ and dynalite.log
 	port int
 
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd exits
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	done   chan struct{} // closed when cmd exits
+	closed bool
+
+	// Crashes counts the times the server died on its own and was
+	// started again (see supervise); LastCrash is the end of its log then.
+	Crashes   atomic.Int64
+	lastCrash atomic.Value // string
 }
 
 // FindDynalite returns the dynalite executable: tools/node_modules/.bin
@@ -102,7 +109,7 @@ func (d *DynamoServer) addr() string { return net.JoinHostPort("127.0.0.1", strc
 func (d *DynamoServer) Start() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cmd != nil {
+	if d.cmd != nil || d.closed {
 		return nil
 	}
 	logPath := filepath.Join(d.dir, "dynalite.log")
@@ -127,7 +134,40 @@ func (d *DynamoServer) Start() error {
 		return fmt.Errorf("start dynalite on %s: %w\n%s", d.addr(), err, tail(string(log), 2000))
 	}
 	d.cmd, d.done = cmd, done
+	go d.supervise(cmd, done, logPath)
 	return nil
+}
+
+// supervise starts the server again when it dies on its own: dynalite, a
+// Node.js process, can exit when a client resets its connection in the
+// middle of a request (the soak's fault proxies do). To pg2s3 that is a
+// DynamoDB outage, which its runs must ride out and the tests check they
+// do; the tests' own reads of the bookmarks need the server back.
+func (d *DynamoServer) supervise(cmd *exec.Cmd, done chan struct{}, logPath string) {
+	<-done
+	d.mu.Lock()
+	if d.cmd != cmd { // stopped on purpose
+		d.mu.Unlock()
+		return
+	}
+	d.cmd, d.done = nil, nil
+	d.mu.Unlock()
+	d.Crashes.Add(1)
+	if log, err := os.ReadFile(logPath); err == nil {
+		d.lastCrash.Store(tail(string(log), 2000))
+	}
+	for range 5 {
+		if d.Start() == nil {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// LastCrash is the end of the server's log when it last died on its own.
+func (d *DynamoServer) LastCrash() string {
+	s, _ := d.lastCrash.Load().(string)
+	return s
 }
 
 // Stop stops the server; its data directory is kept for Start.
@@ -152,6 +192,9 @@ func (d *DynamoServer) Close() {
 	if d == nil {
 		return
 	}
+	d.mu.Lock()
+	d.closed = true
+	d.mu.Unlock()
 	d.Stop()
 	os.RemoveAll(d.dir)
 }

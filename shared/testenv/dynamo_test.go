@@ -4,7 +4,9 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestDynamoServerStopStartSamePort(t *testing.T) {
@@ -50,5 +52,32 @@ func TestFindDynaliteMissing(t *testing.T) {
 	_, err := FindDynalite()
 	if err == nil || !strings.Contains(err.Error(), "make setup") {
 		t.Errorf("FindDynalite without dynalite: %v, want an error naming `make setup`", err)
+	}
+}
+
+// TestDynamoComesBackAfterACrash: dynalite killed from outside (as when
+// it dies on a connection reset) is started again on the same port with
+// its data, and the crash is counted; a Stop is not a crash.
+func TestDynamoComesBackAfterACrash(t *testing.T) {
+	d, err := StartDynamo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.mu.Lock()
+	pid := d.cmd.Process.Pid
+	d.mu.Unlock()
+	syscall.Kill(pid, syscall.SIGKILL)
+	deadline := time.Now().Add(20 * time.Second)
+	for d.Crashes.Load() == 0 || waitHTTP(d.addr(), nil, time.Second) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("dynalite not back 20 s after a crash (crashes %d)", d.Crashes.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	d.Stop()
+	time.Sleep(200 * time.Millisecond)
+	if n := d.Crashes.Load(); n != 1 {
+		t.Errorf("%d crashes counted, want 1 (a Stop is none)", n)
 	}
 }
