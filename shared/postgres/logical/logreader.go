@@ -227,7 +227,17 @@ func (r *logReader) handle(ctx context.Context, msg pgproto3.BackendMessage) err
 				return fmt.Errorf("parse XLogData: %w", err)
 			}
 			r.noteWALEnd(uint64(x.ServerWALEnd))
-			return r.dec.Decode(ctx, uint64(x.WALStart), x.WALData)
+			before, _ := r.a.Commits()
+			if err := r.dec.Decode(ctx, uint64(x.WALStart), x.WALData); err != nil {
+				return err
+			}
+			// The server sends a commit at its end position: a commit whose
+			// end is not the message's was damaged on the way (its position
+			// would move the bookmark and the slot).
+			if n, end := r.a.Commits(); n != before && end != uint64(x.WALStart) {
+				return fmt.Errorf("commit ending at %s came in a message sent at %s: the stream is damaged", pg.FormatLSN(end), pg.FormatLSN(uint64(x.WALStart)))
+			}
+			return nil
 		}
 	case *pgproto3.ErrorResponse:
 		return pgconn.ErrorResponseToPgError(m)
@@ -282,6 +292,10 @@ func (r *logReader) sendStatus() error {
 func (r *logReader) Ack(ctx context.Context, flushLSN uint64) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if end := r.walEnd.Load(); end != 0 && flushLSN > end {
+		// Past anything the server sent: a position from damaged bytes.
+		return fmt.Errorf("refusing to acknowledge %s on slot %s: the server's WAL ends at %s", pg.FormatLSN(flushLSN), r.settings.Slot, pg.FormatLSN(end))
+	}
 	if flushLSN > r.acked {
 		r.acked = flushLSN
 	}

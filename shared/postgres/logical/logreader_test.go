@@ -146,6 +146,14 @@ func TestLogAckMovesConfirmedFlushNeverBeyond(t *testing.T) {
 	if r.ServerWALEnd() < end1 {
 		t.Fatalf("server WAL end %s before %s", FormatLSN(r.ServerWALEnd()), FormatLSN(end1))
 	}
+	// A position past anything the server sent (damaged bytes) is refused,
+	// and the slot stays.
+	if err := r.Ack(ctx, r.ServerWALEnd()+1<<40); err == nil || !strings.Contains(err.Error(), "refusing to acknowledge") {
+		t.Fatalf("ack past the server's WAL end: %v", err)
+	}
+	if got := slotConfirmed(t, conn, cfg.SlotName); got != end1 {
+		t.Fatalf("confirmed_flush %s after a refused ack, want %s", FormatLSN(got), FormatLSN(end1))
+	}
 	// A new reader resumes after the acknowledged transaction.
 	r.Close(ctx)
 	r2 := mustOpenLog(t, cfg, logOptions{})

@@ -6,8 +6,10 @@
 package decode
 
 import (
+	"fmt"
 	"slices"
 
+	"github.com/pg2s3/pg2s3/shared/postgres/internal/pg"
 	"github.com/pg2s3/pg2s3/shared/record"
 )
 
@@ -24,6 +26,8 @@ type Assembler struct {
 	begin record.Event
 	seq   int64
 	shown map[[2]string][]string // column list last announced per table
+
+	commits, lastEnd uint64 // see Commits
 }
 
 // NewAssembler keeps only the changes of tables ((schema, table) pairs);
@@ -79,12 +83,30 @@ func (a *Assembler) message(lsn uint64, transactional bool, prefix string, conte
 	a.out = append(a.out, e)
 }
 
-func (a *Assembler) commit(commitLSN, endLSN uint64, commitMicros int64) {
+// commit ends the transaction. A commit whose position is not its
+// begin's, or that ends before it starts, is refused: the bytes were
+// damaged on the way, and a position taken from them could move a
+// bookmark, and the slot, past changes never read.
+func (a *Assembler) commit(commitLSN, endLSN uint64, commitMicros int64) error {
+	if a.inTx && commitLSN != a.begin.CommitLSN {
+		return fmt.Errorf("commit at %s of a transaction that began as ending at %s: the stream is damaged", pg.FormatLSN(commitLSN), pg.FormatLSN(a.begin.CommitLSN))
+	}
+	if endLSN <= commitLSN {
+		return fmt.Errorf("commit at %s ends at %s, before it starts: the stream is damaged", pg.FormatLSN(commitLSN), pg.FormatLSN(endLSN))
+	}
 	if a.inTx && a.begun {
 		a.out = append(a.out, record.Event{Kind: record.EventCommit, XID: a.begin.XID, CommitLSN: commitLSN, EndLSN: endLSN, CommitTimeMicros: commitMicros})
 	}
 	a.inTx, a.begun = false, false
+	a.commits++
+	a.lastEnd = endLSN
+	return nil
 }
+
+// Commits counts the commits decoded and gives the end of the last: the
+// server sends a commit at its end position, which the log reader checks
+// against the message's header.
+func (a *Assembler) Commits() (n, lastEnd uint64) { return a.commits, a.lastEnd }
 
 // Pop takes the oldest event not taken yet; false when there is none.
 func (a *Assembler) Pop() (record.Event, bool) {

@@ -72,7 +72,9 @@ func (d *pgoutputDecoder) Decode(_ context.Context, walStart uint64, data []byte
 	case *pglogrepl.BeginMessage:
 		d.a.beginTx(m.Xid, uint64(m.FinalLSN), m.CommitTime.UnixMicro())
 	case *pglogrepl.CommitMessage:
-		d.a.commit(uint64(m.CommitLSN), uint64(m.TransactionEndLSN), m.CommitTime.UnixMicro())
+		if err := d.a.commit(uint64(m.CommitLSN), uint64(m.TransactionEndLSN), m.CommitTime.UnixMicro()); err != nil {
+			return fmt.Errorf("decode pgoutput commit at %s: %w", pg.FormatLSN(walStart), err)
+		}
 	case *pglogrepl.RelationMessage:
 		rel := &pgoutputRelation{schema: m.Namespace, table: m.RelationName}
 		for _, c := range m.Columns {

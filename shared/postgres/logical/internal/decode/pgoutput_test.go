@@ -214,3 +214,26 @@ func TestPgoutputMalformedNeverPanics(t *testing.T) {
 		}
 	}
 }
+
+// TestDamagedCommitPositions: a commit whose position is not its begin's,
+// or that ends before it starts, is an error, not a position a bookmark
+// (and the slot) could move to. The soak met one: a garbled commit moved
+// a drain's bookmark to E63B5E16/65C245AF, where the next drain waited
+// for WAL that never came.
+func TestDamagedCommitPositions(t *testing.T) {
+	ctx := context.Background()
+	for name, commit := range map[string][]byte{
+		"another transaction's position": pgCommit(0x501, 0x510),
+		"ends before it starts":          pgCommit(0x500, 0x4ff),
+	} {
+		d := NewPgoutput(NewAssembler(nil))
+		for i, m := range [][]byte{pgRelation(), pgBegin(0x500), pgMsg{}.byte1('I').int32(42).byte1('N').tuple(str("1"), str("x"), nil)} {
+			if err := d.Decode(ctx, uint64(0x400+i), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := d.Decode(ctx, 0x510, commit); err == nil || !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s: %v, want an error saying the stream is damaged", name, err)
+		}
+	}
+}

@@ -122,7 +122,9 @@ func (d *wal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data []by
 		if err != nil {
 			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
-		d.a.commit(lsn, end, ts)
+		if err := d.a.commit(lsn, end, ts); err != nil {
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
+		}
 	case "I", "U":
 		rel := d.relation(r.schema, r.table)
 		if !d.a.selected(rel.schema, rel.table) {

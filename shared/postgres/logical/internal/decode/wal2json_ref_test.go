@@ -72,7 +72,9 @@ func (d *refWal2jsonDecoder) Decode(ctx context.Context, walStart uint64, data [
 		if err != nil {
 			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
 		}
-		d.a.commit(lsn, end, ts)
+		if err := d.a.commit(lsn, end, ts); err != nil {
+			return fmt.Errorf("decode wal2json commit at %s: %w", pg.FormatLSN(walStart), err)
+		}
 	case "I", "U":
 		if !d.a.selected(r.Schema, r.Table) {
 			return nil
