@@ -543,10 +543,7 @@ func (c *chaos) drainOnce() *report.Run {
 	if _, err := c.p.app.RecordNewColumns(ctx, run, layout.CatalogKey); err != nil {
 		c.t.Fatalf("round %d: record new columns: %v", c.round, err)
 	}
-	if body, err = c.p.app.Stores.Sink.Get(ctx, layout.CatalogKey); err != nil {
-		c.t.Fatal(err)
-	}
-	if c.p.cat, err = catalog.Parse(body); err != nil {
+	if c.p.cat, err = c.p.app.StoredCatalog(ctx, layout.CatalogKey); err != nil {
 		c.t.Fatal(err)
 	}
 	return run

@@ -30,6 +30,19 @@ func (a *App) RefreshCatalog(ctx context.Context, cur *catalog.Catalog, key stri
 	return changes, nil
 }
 
+// StoredCatalog reads and parses the catalog stored in the sink under key.
+func (a *App) StoredCatalog(ctx context.Context, key string) (*catalog.Catalog, error) {
+	body, err := a.Stores.Sink.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read catalog %s: %w", key, err)
+	}
+	cat, err := catalog.Parse(body)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %s: %w", key, err)
+	}
+	return cat, nil
+}
+
 // RecordNewColumns adds to the catalog stored under key the columns that
 // run met in the tables and the catalog does not list yet (added after
 // discovery; report.Stream.NewColumns), so discover and the next runs show
@@ -47,13 +60,9 @@ func (a *App) RecordNewColumns(ctx context.Context, run *report.Run, key string)
 	if len(found) == 0 {
 		return nil, nil
 	}
-	body, err := a.Stores.Sink.Get(ctx, key)
+	cat, err := a.StoredCatalog(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("read catalog %s: %w", key, err)
-	}
-	cat, err := catalog.Parse(body)
-	if err != nil {
-		return nil, fmt.Errorf("catalog %s: %w", key, err)
+		return nil, err
 	}
 	var todo []*catalog.Stream
 	for _, s := range cat.Streams {
@@ -86,7 +95,8 @@ func (a *App) RecordNewColumns(ctx context.Context, run *report.Run, key string)
 	if len(recorded) == 0 {
 		return nil, nil
 	}
-	if body, err = cat.Marshal(); err != nil {
+	body, err := cat.Marshal()
+	if err != nil {
 		return nil, err
 	}
 	if err := a.Stores.Sink.Put(ctx, key, body, "application/json"); err != nil {

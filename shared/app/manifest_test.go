@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/pg2s3/pg2s3/shared/app"
-	"github.com/pg2s3/pg2s3/shared/catalog"
 )
 
 // TestManifestsListTheColumnsTheirObjectsHold follows the README's output
@@ -177,11 +176,8 @@ func (p *pipeline) rediscover(t *testing.T) {
 	if _, err := p.app.RefreshCatalog(ctx, p.cat, key); err != nil {
 		t.Fatal(err)
 	}
-	body, err := p.app.Stores.Sink.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.cat, err = catalog.Parse(body); err != nil {
+	var err error
+	if p.cat, err = p.app.StoredCatalog(ctx, key); err != nil {
 		t.Fatal(err)
 	}
 }

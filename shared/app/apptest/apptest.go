@@ -53,11 +53,7 @@ func Open(t testing.TB, dsn string, extra map[string]any, methods map[string]str
 	if _, err := a.RefreshCatalog(ctx, nil, "_catalog/catalog.json"); err != nil {
 		t.Fatal(err)
 	}
-	body, err := a.Stores.Sink.Get(ctx, "_catalog/catalog.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.Parse(body)
+	cat, err := a.StoredCatalog(ctx, "_catalog/catalog.json")
 	if err != nil {
 		t.Fatal(err)
 	}
