@@ -143,6 +143,11 @@ func NewParquetLines(w io.Writer, s *record.Stream) (*ParquetLines, error) {
 	p.pw = parquet.NewGenericWriter[any](w, schema,
 		parquet.Compression(zstdPages),
 		parquet.DataPageVersion(1),
+		// Bounds of every page stay in the column index and of every
+		// column chunk in the footer, where readers look for them; the
+		// copy in each page's header (parquet-go computes the page's
+		// bounds a second time for it) is left out.
+		parquet.DataPageStatistics(false),
 		parquet.CreatedBy("pg2s3", "", ""),
 		parquet.KeyValueMetadata(JSONFormsKey, string(formsJSON)))
 	p.nulls = make(parquet.Row, len(fields))

@@ -3,6 +3,7 @@ package encode
 import (
 	"bytes"
 	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/rand"
@@ -436,7 +437,9 @@ func rawParquet(t *testing.T, body []byte) []map[string]any {
 
 // BenchmarkLineWriters compares the formats on rows like the bench's
 // mixed table (go test -bench LineWriters ./shared/encode/).
-func BenchmarkLineWriters(b *testing.B) {
+// benchTable is BenchmarkLineWriters' stream and rows: case 1's mixed
+// table, 20,000 distinct rows.
+func benchTable() (*record.Stream, [][]any) {
 	s := &record.Stream{ID: "db-public-mixed", Table: "mixed", Columns: []record.Column{
 		{Name: "id", SQLType: "bigint", Kind: record.KindInteger},
 		{Name: "qty", SQLType: "integer", Kind: record.KindInteger},
@@ -464,6 +467,25 @@ func BenchmarkLineWriters(b *testing.B) {
 			note, fmt.Sprintf("2024-01-01 %02d:%02d:%02d.5+00", g/3600%24, g/60%60, g%60), fmt.Sprintf(`{"n": %d, "kind": "k%d", "flags": [true, %d]}`, g, g%17, g%3),
 			fmt.Sprintf(`{tag%d,tag%d,"x y"}`, g%10, g%13), sum[:8] + "-" + sum[8:12] + "-" + sum[12:16] + "-" + sum[16:20] + "-" + sum[20:], "t", fmt.Sprint(g % 3)})
 	}
+	return s, rows
+}
+
+// textRows is rows in the text form a copy reads (nil for null).
+func textRows(rows [][]any) [][][]byte {
+	vals := make([][][]byte, len(rows))
+	for i, r := range rows {
+		vals[i] = make([][]byte, len(r))
+		for j, v := range r {
+			if v != nil {
+				vals[i][j] = []byte(v.(string))
+			}
+		}
+	}
+	return vals
+}
+
+func BenchmarkLineWriters(b *testing.B) {
+	s, rows := benchTable()
 	ls := lines(&testing.T{}, s, rows, 0)
 	plain := int64(len(bytes.Join(ls, nil)))
 	for _, format := range []layout.Format{layout.JSONL, layout.Parquet} {
@@ -489,15 +511,7 @@ func BenchmarkLineWriters(b *testing.B) {
 	}
 	// As a copy writes them: from the text form, through a JSON line for
 	// gzip JSON Lines, straight for Parquet (WriteRow).
-	vals := make([][][]byte, len(rows))
-	for i, r := range rows {
-		vals[i] = make([][]byte, len(r))
-		for j, v := range r {
-			if v != nil {
-				vals[i][j] = []byte(v.(string))
-			}
-		}
-	}
+	vals := textRows(rows)
 	enc := NewRowEncoder(s.Columns)
 	meta := Meta{ExtractedAt: "2024-01-01T00:00:00.000000Z", BatchedAt: "2024-01-01T00:00:00.000000Z", TableVersion: 1}
 	for _, format := range []layout.Format{layout.JSONL, layout.Parquet} {
@@ -573,5 +587,69 @@ func TestParquetEmptyBatch(t *testing.T) {
 	}
 	if _, err := ReadObject("s/v1/0000000003.parquet", []byte("not parquet")); err == nil || !strings.Contains(err.Error(), "0000000003.parquet") {
 		t.Fatalf("garbage: %v", err)
+	}
+}
+
+// TestParquetStatistics: every column chunk carries its bounds and null
+// count in the footer, and every page its bounds in the column index
+// (what readers prune row groups and pages by), though page headers do
+// not repeat them.
+func TestParquetStatistics(t *testing.T) {
+	s, rows := benchTable()
+	var body bytes.Buffer
+	w, err := NewParquetLines(&body, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.RowGroupBytes = 2 << 20
+	meta := Meta{ExtractedAt: "2024-01-01T00:00:00.000000Z", BatchedAt: "2024-01-01T00:00:00.000000Z", TableVersion: 1}
+	for _, v := range textRows(rows) {
+		if err := w.WriteRow(v, &meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(body.Bytes()), int64(body.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idCol, noteCol := s.ColumnIndex("id"), s.ColumnIndex("note")
+	indexes, _, err := f.ReadPageIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := f.Metadata().RowGroups
+	if len(groups) < 3 {
+		t.Fatalf("%d row groups, want several", len(groups))
+	}
+	first := int64(1)
+	for g, rg := range groups {
+		last := first + rg.NumRows - 1
+		st := rg.Columns[idCol].MetaData.Statistics
+		lo, hi := int64(binary.LittleEndian.Uint64(st.MinValue)), int64(binary.LittleEndian.Uint64(st.MaxValue))
+		if lo != first || hi != last {
+			t.Errorf("row group %d: id bounds %d..%d, want %d..%d", g, lo, hi, first, last)
+		}
+		nulls := int64(0)
+		for id := first; id <= last; id++ {
+			if id%5 == 0 {
+				nulls++
+			}
+		}
+		if got := rg.Columns[noteCol].MetaData.Statistics.NullCount; got != nulls {
+			t.Errorf("row group %d: note null count %d, want %d", g, got, nulls)
+		}
+		ci := indexes[g*len(rg.Columns)+idCol]
+		if len(ci.MinValues) < 1 || len(ci.MinValues) != len(ci.MaxValues) {
+			t.Fatalf("row group %d: column index of id has %d pages", g, len(ci.MinValues))
+		}
+		pageLo := int64(binary.LittleEndian.Uint64(ci.MinValues[0]))
+		pageHi := int64(binary.LittleEndian.Uint64(ci.MaxValues[len(ci.MaxValues)-1]))
+		if pageLo != first || pageHi != last {
+			t.Errorf("row group %d: column index of id %d..%d, want %d..%d", g, pageLo, pageHi, first, last)
+		}
+		first = last + 1
 	}
 }

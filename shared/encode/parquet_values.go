@@ -73,6 +73,22 @@ func (p *ParquetLines) text(b []byte) parquet.Value {
 }
 
 func parseInt64(raw []byte) (int64, error) {
+	if len(raw) > 0 && len(raw) <= 18 { // 18 digits cannot overflow
+		i, neg := 0, raw[0] == '-'
+		if neg {
+			i = 1
+		}
+		n := int64(0)
+		for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+			n = n*10 + int64(raw[i]-'0')
+		}
+		if i == len(raw) && (i > 1 || !neg) {
+			if neg {
+				n = -n
+			}
+			return n, nil
+		}
+	}
 	n, err := strconv.ParseInt(string(raw), 10, 64)
 	if err != nil {
 		return 0, fmt.Errorf("%.40s is not a 64-bit integer", raw)
@@ -190,6 +206,14 @@ func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
 		}
 		return parquet.Value{}, fmt.Errorf("%.40s is not a number", raw)
 	}
+	if c.width == 0 {
+		if n, ok := smallDecimal(raw, c.typ.Scale, c.typ.Precision); ok {
+			if c.typ.Precision <= 9 {
+				return parquet.Int32Value(int32(n)), nil
+			}
+			return parquet.Int64Value(n), nil
+		}
+	}
 	neg, digits, err := unscaledDigits(c.digits[:0], raw, c.typ.Scale)
 	if err != nil {
 		return parquet.Value{}, err
@@ -219,6 +243,67 @@ func decimalValue(raw []byte, c *pqColumn) (parquet.Value, error) {
 		n.Sub(new(big.Int).Lsh(big.NewInt(1), uint(8*c.width)), n) // two's complement
 	}
 	return parquet.FixedLenByteArrayValue(n.FillBytes(make([]byte, c.width))), nil
+}
+
+// smallDecimal is decimalValue's fast path for the form PostgreSQL
+// prints a numeric in (-?digits, then . and digits): the unscaled value
+// of raw at scale, when it has at most precision (<= 18) significant
+// digits and no more fractional digits than scale. Anything else (an
+// exponent, a leading zero, too many digits) is false: the slow path
+// reads it or says what is wrong with it.
+func smallDecimal(raw []byte, scale, precision int) (int64, bool) {
+	i, neg := 0, false
+	if len(raw) > 0 && raw[0] == '-' {
+		i, neg = 1, true
+	}
+	start := i
+	var n int64
+	sig := 0 // significant digits so far
+	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+		if n != 0 || raw[i] != '0' {
+			sig++
+		}
+		n = n*10 + int64(raw[i]-'0')
+		if sig > 18 {
+			return 0, false
+		}
+	}
+	if i == start || (raw[start] == '0' && i-start > 1) {
+		return 0, false
+	}
+	frac := 0
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		fstart := i
+		for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+			if n != 0 || raw[i] != '0' {
+				sig++
+			}
+			n = n*10 + int64(raw[i]-'0')
+			if sig > 18 {
+				return 0, false
+			}
+		}
+		if frac = i - fstart; frac == 0 {
+			return 0, false
+		}
+	}
+	if i != len(raw) || frac > scale {
+		return 0, false
+	}
+	for range scale - frac {
+		if n != 0 {
+			sig++
+		}
+		n *= 10
+	}
+	if sig > precision {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // unscaledDigits returns a JSON number's sign and the digits of its value
