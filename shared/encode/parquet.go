@@ -244,11 +244,11 @@ func (p *ParquetLines) WriteLine(line []byte) error {
 			return fmt.Errorf("row %d: column %s: %w", p.Rows+1, p.cols[i].name, err)
 		}
 		if !v.IsNull() {
-			row[i] = v.Level(0, 1, i)
+			setValue(&row[i], v, i)
 		}
 	}
 	if names := p.absent(); names != nil {
-		row[p.unchanged] = parquet.ByteArrayValue(names).Level(0, 1, p.unchanged)
+		setValue(&row[p.unchanged], parquet.ByteArrayValue(names), p.unchanged)
 	}
 	return p.added(int64(len(line)))
 }
