@@ -67,16 +67,15 @@ func (p *ParquetLines) WriteRow(vals [][]byte, meta *Meta) error {
 			cols[i][r] = p.nulls[i]
 			continue
 		}
-		val, size, err := p.convert(c, v)
+		slot := &cols[i][r]
+		size, err := p.convert(c, v, slot)
 		if err != nil {
 			return &ColumnError{Column: c.name, Err: err}
 		}
 		n += size
-		if val.IsNull() {
-			cols[i][r] = p.nulls[i]
-		} else { // setValue, by hand: it is not inlined
-			slot := &cols[i][r]
-			*slot = val
+		if slot.IsNull() {
+			*slot = p.nulls[i]
+		} else { // setValue's levels, by hand: it is not inlined
 			slot.SetDefinitionLevel(1)
 			slot.SetColumnIndex(i)
 		}
@@ -165,40 +164,44 @@ func intLen(n int64) int {
 	return len(strconv.AppendInt(b[:0], n, 10))
 }
 
-// convert returns the Parquet value of one non-null text-form value of
-// column c, and the length of its JSON form (AppendValue's output). Its
-// value is what value gives for that JSON form; kinds without a direct
-// conversion here go through it.
-func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error) {
+// convert puts in dst the Parquet value (without levels) of one non-null
+// text-form value of column c, and returns the length of its JSON form
+// (AppendValue's output). Its value is what value gives for that JSON
+// form; kinds without a direct conversion here go through it. (It writes
+// in place: returning a parquet.Value cost a copy through memory.)
+func (p *ParquetLines) convert(c *pqColumn, v []byte, dst *parquet.Value) (int, error) {
 	if c.dims > 0 || c.kind == record.KindHstore {
 		// JSON text (arrays, hstore): the value is the JSON form itself.
 		start := len(p.arena)
 		out, err := AppendValue(p.arena, c.kind, c.dims, v)
 		if err != nil {
 			p.arena = out[:start]
-			return parquet.Value{}, 0, err
+			return 0, err
 		}
 		p.arena = out
-		return parquet.ByteArrayValue(out[start:]), len(out) - start, nil
+		*dst = parquet.ByteArrayValue(out[start:])
+		return len(out) - start, nil
 	}
 	switch c.kind {
 	case record.KindString:
 		if size, ok := stringJSONLen(v); ok && c.typ.Logical == warehouse.String {
-			return p.text(v), size, nil
+			*dst = p.text(v)
+			return size, nil
 		}
 	case record.KindInteger:
 		if c.typ.Logical != warehouse.Int64 {
 			break
 		}
 		if !isNumber(v) {
-			return parquet.Value{}, 0, fmt.Errorf("integer value %q is not a number", v)
+			return 0, fmt.Errorf("integer value %q is not a number", v)
 		}
 		x, err := parseInt64(v)
-		return parquet.Int64Value(x), len(v), err
+		*dst = parquet.Int64Value(x)
+		return len(v), err
 	case record.KindNumber:
 		special := string(v) == "NaN" || string(v) == "Infinity" || string(v) == "-Infinity"
 		if !special && !isNumber(v) {
-			return parquet.Value{}, 0, fmt.Errorf("number value %q is not a number", v)
+			return 0, fmt.Errorf("number value %q is not a number", v)
 		}
 		size := len(v)
 		if special {
@@ -217,18 +220,22 @@ func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error
 			default:
 				var err error
 				if f, err = strconv.ParseFloat(string(v), 64); err != nil {
-					return parquet.Value{}, 0, fmt.Errorf("%.40s is not a number", v)
+					return 0, fmt.Errorf("%.40s is not a number", v)
 				}
 			}
-			return parquet.DoubleValue(f), size, nil
+			*dst = parquet.DoubleValue(f)
+			return size, nil
 		case warehouse.Decimal:
 			if special {
-				return parquet.Value{}, size, nil
+				*dst = parquet.Value{}
+				return size, nil
 			}
-			val, err := decimalValue(v, c)
-			return val, size, err
+			var err error
+			*dst, err = decimalValue(v, c)
+			return size, err
 		case warehouse.String:
-			return p.text(v), size, nil
+			*dst = p.text(v)
+			return size, nil
 		}
 	case record.KindBool, record.KindBit1:
 		if c.typ.Logical != warehouse.Bool {
@@ -239,24 +246,29 @@ func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error
 			t, f = '1', '0'
 		}
 		if len(v) == 1 && v[0] == t {
-			return parquet.BooleanValue(true), len("true"), nil
+			*dst = parquet.BooleanValue(true)
+			return len("true"), nil
 		}
 		if len(v) == 1 && v[0] == f {
-			return parquet.BooleanValue(false), len("false"), nil
+			*dst = parquet.BooleanValue(false)
+			return len("false"), nil
 		}
-		return parquet.Value{}, 0, fmt.Errorf("boolean value %q is not %c or %c", v, t, f)
+		return 0, fmt.Errorf("boolean value %q is not %c or %c", v, t, f)
 	case record.KindJSON:
 		if c.typ.Logical != warehouse.JSON {
 			break
 		}
 		if len(v) == 0 {
-			return parquet.Value{}, len("null"), nil
+			*dst = parquet.Value{}
+			return len("null"), nil
 		}
 		raw := trimSpace(v)
 		if string(raw) == "null" {
-			return parquet.Value{}, len(v), nil
+			*dst = parquet.Value{}
+			return len(v), nil
 		}
-		return p.text(raw), len(v), nil
+		*dst = p.text(raw)
+		return len(v), nil
 	case record.KindTimestamp, record.KindTimestampTZ, record.KindDate:
 		if c.typ.Logical != warehouse.Timestamp {
 			break
@@ -268,10 +280,11 @@ func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error
 			p.scratch, err = appendTimestamp(p.scratch[:0], v)
 		}
 		if err != nil {
-			return parquet.Value{}, 0, err
+			return 0, err
 		}
 		us, err := parseInstant(p.scratch)
-		return parquet.Int64Value(us), len(p.scratch), err
+		*dst = parquet.Int64Value(us)
+		return len(p.scratch), err
 	case record.KindBytea:
 		if c.typ.Logical != warehouse.String {
 			break
@@ -280,18 +293,19 @@ func (p *ParquetLines) convert(c *pqColumn, v []byte) (parquet.Value, int, error
 		out, err := appendBytea(p.arena, v)
 		if err != nil {
 			p.arena = out[:start]
-			return parquet.Value{}, 0, err
+			return 0, err
 		}
 		p.arena = out
-		return parquet.ByteArrayValue(out[start+1 : len(out)-1]), len(out) - start, nil
+		*dst = parquet.ByteArrayValue(out[start+1 : len(out)-1])
+		return len(out) - start, nil
 	}
 	// Any other value: its JSON form, converted as WriteLine converts it.
 	var err error
 	if p.scratch, err = AppendValue(p.scratch[:0], c.kind, c.dims, v); err != nil {
-		return parquet.Value{}, 0, err
+		return 0, err
 	}
-	val, err := p.value(c, trimSpace(p.scratch))
-	return val, len(p.scratch), err
+	*dst, err = p.value(c, trimSpace(p.scratch))
+	return len(p.scratch), err
 }
 
 // trimSpace returns b without JSON whitespace at either end (what the
