@@ -1,6 +1,7 @@
 package encode
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/pg2s3/pg2s3/shared/record"
@@ -80,6 +81,13 @@ func (p *arrayParser) parse(dst []byte) ([]byte, error) {
 
 func (p *arrayParser) quoted(dst []byte) ([]byte, error) {
 	p.i++
+	// Most elements have no escapes: the element is the text up to the
+	// closing quote.
+	if end := bytes.IndexAny(p.s[p.i:], `"\`); end >= 0 && p.s[p.i+end] == '"' {
+		v := p.s[p.i : p.i+end]
+		p.i += end + 1
+		return appendScalar(dst, p.kind, v)
+	}
 	p.elem = p.elem[:0]
 	for p.i < len(p.s) {
 		c := p.s[p.i]

@@ -40,6 +40,8 @@ func TestAppendValue(t *testing.T) {
 		{record.KindInteger, 1, "{1,2,NULL}", `[1,2,null]`},
 		{record.KindInteger, 2, "{{1,2},{3,4}}", `[[1,2],[3,4]]`},
 		{record.KindString, 1, `{"a b","c\"d",NULL,"NULL",e}`, `["a b","c\"d",null,"NULL","e"]`},
+		{record.KindString, 1, `{"x","y\\z","\"q",""}`, `["x","y\\z","\"q",""]`},
+		{record.KindString, 2, `{{"a,b","}"},{"{",c}}`, `[["a,b","}"],["{","c"]]`},
 		{record.KindInteger, 1, "[0:1]={7,8}", `[7,8]`},
 		{record.KindString, 1, "{}", `[]`},
 		{record.KindNumber, 1, "{1.50,NaN}", `[1.50,"NaN"]`},
@@ -71,6 +73,9 @@ func TestAppendValueRejects(t *testing.T) {
 		{record.KindTimestampTZ, 0, "May 1 2024"},
 		{record.KindBytea, 0, "abc"},
 		{record.KindInteger, 1, "{1,2"},
+		{record.KindString, 1, `{"abc`},
+		{record.KindString, 1, `{"ab\`},
+		{record.KindString, 1, `{"a"b}`},
 		{record.KindHstore, 0, `"a"=>`},
 	}
 	for _, c := range bad {
