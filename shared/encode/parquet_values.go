@@ -257,32 +257,16 @@ func smallDecimal(raw []byte, scale, precision int) (int64, bool) {
 		i, neg = 1, true
 	}
 	start := i
-	var n int64
-	sig := 0 // significant digits so far
-	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
-		if n != 0 || raw[i] != '0' {
-			sig++
-		}
-		n = n*10 + int64(raw[i]-'0')
-		if sig > 18 {
-			return 0, false
-		}
-	}
-	if i == start || (raw[start] == '0' && i-start > 1) {
+	i, n, sig, ok := digitRun(raw, i, 0, 0)
+	if !ok || i == start || (raw[start] == '0' && i-start > 1) {
 		return 0, false
 	}
 	frac := 0
 	if i < len(raw) && raw[i] == '.' {
 		i++
 		fstart := i
-		for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
-			if n != 0 || raw[i] != '0' {
-				sig++
-			}
-			n = n*10 + int64(raw[i]-'0')
-			if sig > 18 {
-				return 0, false
-			}
+		if i, n, sig, ok = digitRun(raw, i, n, sig); !ok {
+			return 0, false
 		}
 		if frac = i - fstart; frac == 0 {
 			return 0, false
@@ -304,6 +288,22 @@ func smallDecimal(raw []byte, scale, precision int) (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// digitRun reads the run of digits of raw at i onto n, counting the
+// significant ones (from the first that is not zero) onto sig: false
+// when they pass 18, which an int64 might not hold.
+func digitRun(raw []byte, i int, n int64, sig int) (int, int64, int, bool) {
+	for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
+		if n != 0 || raw[i] != '0' {
+			sig++
+		}
+		n = n*10 + int64(raw[i]-'0')
+		if sig > 18 {
+			return i, n, sig, false
+		}
+	}
+	return i, n, sig, true
 }
 
 // unscaledDigits returns a JSON number's sign and the digits of its value
