@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pg2s3/pg2s3/shared/record"
 	"github.com/pg2s3/pg2s3/shared/report"
 	"github.com/pg2s3/pg2s3/shared/testenv"
 )
@@ -192,5 +194,55 @@ func TestEmitMetricsIsEmbeddedMetricFormat(t *testing.T) {
 	EmitMetrics(&buf, "shop", &report.Run{Kind: "sync", Streams: run.Streams})
 	if n := strings.Count(buf.String(), "\n"); n != 1 {
 		t.Errorf("a sync emitted %d lines, want its stream's only", n)
+	}
+}
+
+// TestOpenReadsTheStoredCatalog: the functions read the catalog discover
+// stored; a missing one says to run discover first, one that does not
+// parse names its key (and does not say to run discover), and neither
+// shows the secret.
+func TestOpenReadsTheStoredCatalog(t *testing.T) {
+	const arn = "arn:aws:secretsmanager:us-east-1:1:secret:db"
+	secrets, err := testenv.StartSecrets(map[string]string{arn: `{"host": "db.internal", "username": "u", "password": "s3cr3t-pw", "dbname": "shop"}`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer secrets.Close()
+	s3, err := testenv.StartS3()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	if err := s3.CreateBucket("b"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", testenv.DummyAccessKeyID)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", testenv.DummySecretAccessKey)
+	e, err := ReadEnv(env(map[string]string{
+		"PG2S3_SECRET_ARN": arn, "PG2S3_BUCKET": "b", "PG2S3_PREFIX": "p", "PG2S3_TABLE": "t", "AWS_REGION": "us-east-1",
+		"PG2S3_SECRETS_ENDPOINT": secrets.Endpoint(), "PG2S3_S3_ENDPOINT": s3.Endpoint(), "PG2S3_DYNAMODB_ENDPOINT": "http://127.0.0.1:1",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, _, err = Open(ctx, e, nil)
+	if err == nil || !errors.Is(err, record.ErrNotFound) || !strings.Contains(err.Error(), "invoke the discover function") ||
+		!strings.Contains(err.Error(), "_catalog/catalog.json") || strings.Contains(err.Error(), "s3cr3t") {
+		t.Fatalf("no catalog: %v", err)
+	}
+	a, _, _ := Open(ctx, e, nil)
+	if err := a.Stores.Sink.Put(ctx, e.CatalogKey, []byte(`{"streams": [`), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Open(ctx, e, nil)
+	if err == nil || !strings.Contains(err.Error(), "catalog _catalog/catalog.json") || strings.Contains(err.Error(), "discover function") {
+		t.Fatalf("catalog that does not parse: %v", err)
+	}
+	if err := a.Stores.Sink.Put(ctx, e.CatalogKey, []byte(`{"streams": []}`), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if _, cat, err := Open(ctx, e, nil); err != nil || cat == nil {
+		t.Fatalf("stored catalog: %v %v", cat, err)
 	}
 }

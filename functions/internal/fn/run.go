@@ -111,15 +111,11 @@ func Open(ctx context.Context, env Env, log *slog.Logger) (*app.App, *catalog.Ca
 		cat, err := a.SelectedCatalog(ctx, choices)
 		return a, cat, err
 	}
-	b, err := a.Stores.Sink.Get(ctx, env.CatalogKey)
-	if err != nil {
-		return a, nil, fmt.Errorf("read catalog %s: %w (invoke the discover function, then select streams in it)", env.CatalogKey, err)
+	cat, err := a.StoredCatalog(ctx, env.CatalogKey)
+	if errors.Is(err, record.ErrNotFound) {
+		err = fmt.Errorf("%w (invoke the discover function, then select streams in it)", err)
 	}
-	cat, err := catalog.Parse(b)
-	if err != nil {
-		return a, nil, fmt.Errorf("catalog %s: %w", env.CatalogKey, err)
-	}
-	return a, cat, nil
+	return a, cat, err
 }
 
 // lastWord is what an invocation keeps, at the very end, to return its
