@@ -136,36 +136,31 @@ func parseContractInstant(raw []byte) (int64, bool) {
 	if len(raw) != len(layout) {
 		return 0, false
 	}
-	num := func(from, to int) (int, bool) {
-		n := 0
-		for _, c := range raw[from:to] {
-			if c < '0' || c > '9' {
+	for i := range len(layout) {
+		if layout[i] == '0' {
+			if raw[i]-'0' > 9 { // not a digit (bytes below '0' wrap around)
 				return 0, false
 			}
-			n = n*10 + int(c-'0')
-		}
-		return n, true
-	}
-	for i := range len(layout) {
-		if layout[i] != '0' && layout[i] != raw[i] {
+		} else if layout[i] != raw[i] {
 			return 0, false
 		}
 	}
-	year, ok1 := num(1, 5)
-	month, ok2 := num(6, 8)
-	day, ok3 := num(9, 11)
-	hour, ok4 := num(12, 14)
-	minute, ok5 := num(15, 17)
-	sec, ok6 := num(18, 20)
-	micro, ok7 := num(21, 27)
-	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && ok7) || month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
-		return 0, false
-	}
-	if day > daysIn(year, month) {
+	year, month, day := digitsValue(raw[1:5]), digitsValue(raw[6:8]), digitsValue(raw[9:11])
+	hour, minute, sec, micro := digitsValue(raw[12:14]), digitsValue(raw[15:17]), digitsValue(raw[18:20]), digitsValue(raw[21:27])
+	if month < 1 || month > 12 || day < 1 || day > daysIn(year, month) || hour > 23 || minute > 59 || sec > 59 {
 		return 0, false
 	}
 	secs := (daysFromCivil(year, month, day)*24+int64(hour))*3600 + int64(minute)*60 + int64(sec)
 	return secs*1_000_000 + int64(micro), true
+}
+
+// digitsValue is the number b spells, ASCII digits only.
+func digitsValue(b []byte) int {
+	n := 0
+	for _, c := range b {
+		n = n*10 + int(c-'0')
+	}
+	return n
 }
 
 // daysFromCivil returns the days from 1970-01-01 to a proleptic Gregorian
