@@ -8,20 +8,11 @@ import (
 )
 
 // zstdPages is the Parquet writers' page codec: parquet-go's zstd codec
-// at its fastest level, with its encoder options but one (below), and
-// encoders kept across pages and files. parquet-go's own keeps them in a
-// sync.Pool of the codec (one codec per file here, and a pool the
-// collector empties): each new encoder allocates a 16 MiB history, which
-// made most of the writer's garbage (250 MB for 1.5M rows) and grew the
-// heap.
-//
-// The option that differs: at the fastest level the encoder leaves the
-// literals of a block in which it found no matches without entropy
-// coding, so a column of hex, hashes or UUIDs (36 bytes of 16 symbols)
-// was stored as it came. Coding them anyway made the bench table's
-// objects 0.68 → 0.47 of its gzip JSON Lines, for about 6 % more CPU in
-// the writer alone and no change visible in a copy's rows per second
-// (fewer bytes to checksum and store).
+// at its fastest level, with the same encoder options, but encoders kept
+// across pages and files. parquet-go's own keeps them in a sync.Pool of
+// the codec (one codec per file here, and a pool the collector empties):
+// each new encoder allocates a 16 MiB history, which made most of the
+// writer's garbage (250 MB for 1.5M rows) and grew the heap.
 var zstdPages compress.Codec = &zstdCodec{}
 
 // zstdEncoders bounds the encoders kept: one per writer compressing at
@@ -43,10 +34,10 @@ func (c *zstdCodec) Encode(dst, src []byte) ([]byte, error) {
 	case e = <-zstdEncoders:
 	default:
 		var err error
-		// parquet-go's options (compress/zstd.Codec.Encode), and
-		// literals always entropy-coded (see zstdPages).
+		// parquet-go's options (compress/zstd.Codec.Encode), so pages are
+		// compressed as they were.
 		e, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedFastest),
-			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false), zstd.WithAllLitEntropyCompression(true))
+			zstd.WithZeroFrames(true), zstd.WithEncoderCRC(false))
 		if err != nil {
 			return dst, err
 		}
