@@ -74,15 +74,11 @@ func (p *ParquetLines) text(b []byte) parquet.Value {
 
 func parseInt64(raw []byte) (int64, error) {
 	if len(raw) > 0 && len(raw) <= 18 { // 18 digits cannot overflow
-		i, neg := 0, raw[0] == '-'
+		start, neg := 0, raw[0] == '-'
 		if neg {
-			i = 1
+			start = 1
 		}
-		n := int64(0)
-		for ; i < len(raw) && raw[i] >= '0' && raw[i] <= '9'; i++ {
-			n = n*10 + int64(raw[i]-'0')
-		}
-		if i == len(raw) && (i > 1 || !neg) {
+		if i, n, _, _ := digitRun(raw, start, 0, 0); i == len(raw) && i > start {
 			if neg {
 				n = -n
 			}
