@@ -226,12 +226,11 @@ func TestOpenReadsTheStoredCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	_, _, err = Open(ctx, e, nil)
+	a, _, err := Open(ctx, e, nil)
 	if err == nil || !errors.Is(err, record.ErrNotFound) || !strings.Contains(err.Error(), "invoke the discover function") ||
 		!strings.Contains(err.Error(), "_catalog/catalog.json") || strings.Contains(err.Error(), "s3cr3t") {
 		t.Fatalf("no catalog: %v", err)
 	}
-	a, _, _ := Open(ctx, e, nil)
 	if err := a.Stores.Sink.Put(ctx, e.CatalogKey, []byte(`{"streams": [`), "application/json"); err != nil {
 		t.Fatal(err)
 	}
